@@ -1,0 +1,159 @@
+"""The input contract: one pydantic model per event type.
+
+Each Kafka message is one JSON object; the topic says which type it is. Unknown
+extra fields are ignored; everything else that does not match is invalid and is
+reported as one line naming the field.
+
+>>> event = decode_event("click", b'{"event_id": "e1", "customer_id": "c1",'
+...                      b' "occurred_at": "2026-11-22T10:15:00Z", "url": "/pricing"}')
+>>> event.kind, event.customer_id, event.url
+('click', 'c1', '/pricing')
+>>> decode_event("click", b'{"event_id": "e1", "customer_id": "c1",'
+...              b' "occurred_at": "2026-11-22T10:15:00", "url": "/pricing"}')
+Traceback (most recent call last):
+...
+segflow.models.errors.InvalidEventError: occurred_at: Input should have timezone info
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
+
+import orjson
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+
+from .errors import InvalidEventError
+
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+PropertyValue = StrictStr | StrictBool | StrictInt | StrictFloat
+FunnelStage = Literal["awareness", "consideration", "decision"]
+EmailAction = Literal["sent", "delivered", "open", "click", "bounce", "unsubscribe", "complaint"]
+
+
+class BaseEvent(BaseModel):
+    """Fields common to every event type."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    kind: ClassVar[str]
+    event_id: Id
+    customer_id: Id
+    occurred_at: AwareDatetime
+    properties: dict[str, PropertyValue] | None = None
+
+
+class ClickEvent(BaseEvent):
+    """A page view or link click on the web site (topic ``clicks``)."""
+
+    kind: ClassVar[str] = "click"
+    url: StrictStr
+    referrer: StrictStr | None = None
+    session_id: StrictStr | None = None
+
+
+class DownloadEvent(BaseEvent):
+    """A downloaded asset (white paper, price sheet, ...) (topic ``downloads``)."""
+
+    kind: ClassVar[str] = "download"
+    asset_id: StrictStr
+    asset_type: StrictStr | None = None
+    funnel_stage: FunnelStage | None = None
+
+
+class EmailEvent(BaseEvent):
+    """Something that happened to a marketing email (topic ``emails``)."""
+
+    kind: ClassVar[str] = "email"
+    campaign_id: StrictStr
+    action: EmailAction
+
+
+class PurchaseEvent(BaseEvent):
+    """An order, or a refund when ``amount`` is negative (topic ``purchases``)."""
+
+    kind: ClassVar[str] = "purchase"
+    order_id: StrictStr
+    amount: StrictFloat | StrictInt
+    currency: Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")] | None = None
+
+
+Event = ClickEvent | DownloadEvent | EmailEvent | PurchaseEvent
+
+EVENT_TYPES: dict[str, type[BaseEvent]] = {
+    "click": ClickEvent,
+    "download": DownloadEvent,
+    "email": EmailEvent,
+    "purchase": PurchaseEvent,
+}
+
+#: Default input topic of each event type.
+DEFAULT_TOPICS: dict[str, str] = {
+    "click": "clicks",
+    "download": "downloads",
+    "email": "emails",
+    "purchase": "purchases",
+}
+
+
+def describe_validation_error(error: ValidationError) -> tuple[str, str | None]:
+    """One line naming the first failing field (and how many more failed), and that field."""
+    errors = error.errors(include_url=False)
+    first = errors[0]
+    field = ".".join(str(part) for part in first["loc"]) or None
+    message = f"{field}: {first['msg']}" if field else str(first["msg"])
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)"
+    return message, field
+
+
+def decode_event(event_type: str, payload: bytes | str | Mapping[str, Any]) -> Event:
+    """Validate ``payload`` (JSON bytes or text, or a mapping) as an event of ``event_type``.
+
+    Raises :class:`InvalidEventError` with a one-line message and a ``reason``:
+    ``unknown_type``, ``not_json``, ``not_object`` or ``schema``.
+    """
+    model = EVENT_TYPES.get(event_type)
+    if model is None:
+        raise InvalidEventError(f"unknown event type {event_type!r}", reason="unknown_type")
+    if isinstance(payload, bytes | str):
+        try:
+            return model.model_validate_json(payload)  # type: ignore[return-value]
+        except ValidationError as error:
+            first = error.errors(include_url=False)[0]
+            if first["type"] == "json_invalid":
+                raise InvalidEventError(
+                    f"not valid JSON: {first['msg']}", reason="not_json"
+                ) from None
+            if first["type"] == "model_type" and not first["loc"]:
+                raise InvalidEventError("not a JSON object", reason="not_object") from None
+            message, field = describe_validation_error(error)
+            raise InvalidEventError(message, reason="schema", field=field) from None
+    if not isinstance(payload, Mapping):
+        raise InvalidEventError("not a JSON object", reason="not_object")
+    # Through JSON, so a mapping is judged exactly as the same message on Kafka.
+    try:
+        text = orjson.dumps(dict(payload))
+    except TypeError as error:
+        raise InvalidEventError(f"not JSON-serializable: {error}", reason="schema") from None
+    return decode_event(event_type, text)
+
+
+def event_type_of(event: BaseEvent) -> str:
+    """The type name (``click``, ``download``, ``email``, ``purchase``) of an event."""
+    return event.kind
+
+
+def encode_event(event: BaseEvent) -> bytes:
+    """The JSON of an event as it travels on its topic (no type field: the topic says it)."""
+    return orjson.dumps(event.model_dump(mode="json", exclude_none=True))
