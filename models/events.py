@@ -84,7 +84,7 @@ class PurchaseEvent(BaseEvent):
 
     kind: ClassVar[str] = "purchase"
     order_id: StrictStr
-    amount: StrictFloat | StrictInt
+    amount: float
     currency: Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")] | None = None
 
 
@@ -106,11 +106,17 @@ DEFAULT_TOPICS: dict[str, str] = {
 }
 
 
+_UNION_TAGS = frozenset({"str", "bool", "int", "float"})
+
+
 def describe_validation_error(error: ValidationError) -> tuple[str, str | None]:
     """One line naming the first failing field (and how many more failed), and that field."""
     errors = error.errors(include_url=False)
     first = errors[0]
-    field = ".".join(str(part) for part in first["loc"]) or None
+    loc = list(first["loc"])
+    while len(loc) > 1 and loc[-1] in _UNION_TAGS:
+        loc.pop()  # pydantic names the union member tried; the field is what people need
+    field = ".".join(str(part) for part in loc) or None
     message = f"{field}: {first['msg']}" if field else str(first["msg"])
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more)"

@@ -1,0 +1,55 @@
+"""The output contract: a segment change, as published on ``segment-changes``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+#: Namespace of change ids: uuid5 of (customer, kind, sequence number).
+CHANGE_NAMESPACE = uuid.UUID("6f6b0a59-8a3e-4f53-9a53-5e6a8f1f0c11")
+
+ChangeKind = Literal["behavioral", "rule"]
+
+
+def change_id(customer_id: str, kind: str, seq: int) -> str:
+    """The id of a customer's ``seq``-th change: the same whenever it is recomputed.
+
+    >>> change_id("c1", "behavioral", 3) == change_id("c1", "behavioral", 3)
+    True
+    >>> change_id("c1", "behavioral", 3) == change_id("c1", "rule", 3)
+    False
+    """
+    return str(uuid.uuid5(CHANGE_NAMESPACE, f"{customer_id}\x1f{kind}\x1f{seq}"))
+
+
+class Reason(BaseModel):
+    """A feature that moved the customer, with its value and the population's mean."""
+
+    model_config = ConfigDict(frozen=True)
+
+    feature: str
+    value: float
+    population_mean: float
+
+
+class SegmentChange(BaseModel):
+    """A customer entered or left a segment (the value on ``segment-changes``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    change_id: str
+    customer_id: str
+    kind: ChangeKind
+    from_segment: str | None
+    to_segment: str | None
+    from_name: str | None
+    to_name: str | None
+    model_version: int | None
+    occurred_at: datetime
+    emitted_at: datetime
+    cause_event_id: str | None
+    scores: dict[str, float]
+    reasons: list[Reason]

@@ -1,0 +1,452 @@
+"""Online k-means with a true half-life, k-means++ seeding and stable segment ids.
+
+:class:`SegmentClusterer` is a River clusterer (``learn_one`` / ``predict_one``
+on dicts). What it adds to River's ``KMeans``:
+
+* **A real half-life.** Before each update every cluster's weight is multiplied
+  by ``2 ** (-1 / halflife)`` (or by the elapsed time over a half-life when
+  updates carry a time), and the winning centre moves by ``1 / weight``: after
+  ``halflife`` updates old evidence weighs exactly half, as in Spark's
+  StreamingKMeans. River's ``halflife`` is a fixed step size instead.
+* **Good seeds.** After ``warmup`` points (and ``warmup_time``), the centres are
+  seeded by k-means++ (best of ``n_init``) over a reservoir of the latest
+  warm-up points and polished by a few Lloyd passes, not drawn at random.
+* **Online standardization.** A decayed mean and variance per feature; centres
+  are kept in the input space and distances are measured in standard units, so
+  the scale can move without invalidating the centres.
+* **Stable identities.** Each centre carries an id that it keeps while it moves.
+  A point far outside every cluster (more than ``outlier_factor`` times the
+  nearest cluster's RMS radius) does not drag that centre away: it waits in an
+  outlier buffer. A centre whose weight dies out, or that collapses onto another
+  one, is re-seeded under a new id, from the outliers first (greedy k-means++);
+  when the outliers outweigh the weakest cluster, they replace it as a new one.
+
+Examples
+--------
+>>> import random
+>>> rng = random.Random(1)
+>>> model = SegmentClusterer(n_clusters=2, warmup=50, seed=3)
+>>> for i in range(400):
+...     centre = 0.0 if i % 2 else 10.0
+...     model.learn_one({"a": centre + rng.gauss(0, 1), "b": centre + rng.gauss(0, 1)})
+>>> model.predict_one({"a": 0.2, "b": -0.1}) != model.predict_one({"a": 9.8, "b": 10.3})
+True
+>>> sorted(model.ids)
+[1, 2]
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from river import base
+
+#: What ``predict_one`` answers before the model has seeded its centres.
+NO_CLUSTER = -1
+
+
+class SegmentClusterer(base.Clusterer):
+    """Online k-means with a half-life, k-means++ seeding and stable ids.
+
+    Parameters
+    ----------
+    n_clusters
+        Number of clusters (segments).
+    halflife
+        After this many updates (or this much time, with ``time_based``) old
+        evidence weighs half.
+    time_based
+        Count the half-life in the time ``t`` given to ``learn_one``, not in updates.
+    warmup
+        Points gathered before the centres are seeded with k-means++.
+    warmup_time
+        Time (of ``t``) that must also pass from the first point before seeding,
+        so the seeds see profiles that had time to fill.
+    recent
+        Size of the ring of recent points: seeding (k-means++ over the latest
+        points of the warm-up) and re-seeding dead clusters draw from it.
+    death_share
+        A cluster whose weight falls under this share of the mean weight is dead.
+    merge_distance
+        Two centres closer than this (standard units) are one cluster.
+    outlier_factor
+        A point further than this many RMS radii from its nearest centre is an
+        outlier: it does not move the centre and may found a new cluster.
+    maintain_every
+        Updates between checks for dead or merged clusters.
+    n_init
+        k-means++ seedings tried on the warm-up reservoir; the best is kept.
+    features
+        Feature names, in order. By default, the keys of the first point.
+    seed
+        Seed of every random choice (reproducible).
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 6,
+        halflife: float = 20_000.0,
+        time_based: bool = False,
+        warmup: int = 600,
+        warmup_time: float = 0.0,
+        recent: int = 2_000,
+        death_share: float = 0.1,
+        merge_distance: float = 0.5,
+        outlier_factor: float = 3.0,
+        maintain_every: int = 500,
+        n_init: int = 5,
+        features: Sequence[str] | None = None,
+        seed: int = 42,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.halflife = halflife
+        self.time_based = time_based
+        self.warmup = warmup
+        self.warmup_time = warmup_time
+        self.recent = recent
+        self.death_share = death_share
+        self.merge_distance = merge_distance
+        self.outlier_factor = outlier_factor
+        self.maintain_every = maintain_every
+        self.n_init = n_init
+        self.features = list(features) if features is not None else None
+        self.seed = seed
+
+        self.n_updates = 0
+        self.first_t: float | None = None
+        self.last_t: float | None = None
+        self.next_id = 1
+        self.ids: list[int] = []
+        self.centers: np.ndarray | None = None
+        self.weights: np.ndarray | None = None
+        self.r2: np.ndarray | None = None
+        self.outliers: list[list[float]] = []
+        self.outlier_weight = 0.0
+        self.mean: np.ndarray | None = None
+        self.m2: np.ndarray | None = None
+        self.scale_weight = 0.0
+        self.ring: list[list[float]] = []
+        self.ring_pos = 0
+        self.births = 0
+        self.deaths = 0
+
+    # -- vectors ----------------------------------------------------------------------
+
+    def _vector(self, x: Mapping[Any, Any]) -> np.ndarray:
+        if self.features is None:
+            self.features = sorted(str(key) for key in x)
+        if self.mean is None:
+            return np.array([float(x.get(name, 0.0)) for name in self.features])
+        # A missing feature takes the running mean: it pulls towards no cluster.
+        mean = self.mean
+        return np.array(
+            [
+                float(x[name]) if name in x else float(mean[i])
+                for i, name in enumerate(self.features)
+            ]
+        )
+
+    @property
+    def is_seeded(self) -> bool:
+        """Whether the centres exist (the warm-up is over)."""
+        return self.centers is not None
+
+    @property
+    def scale(self) -> np.ndarray:
+        """The running standard deviation of each feature (never zero)."""
+        assert self.m2 is not None
+        var = self.m2 / max(self.scale_weight, 1e-12)
+        return np.sqrt(np.maximum(var, 1e-12)) + 1e-6
+
+    # -- learning ---------------------------------------------------------------------
+
+    def learn_one(self, x: dict[Any, Any], t: float | None = None) -> None:
+        """Learn one point, seen at time ``t`` (optional)."""
+        v = self._vector(x)
+        factor = self._decay(t)
+        self._update_scale(v, factor)
+        self.n_updates += 1
+        self._remember(v)
+        if self.centers is None or self.weights is None:
+            if self.n_updates >= self.warmup and self._warm_enough():
+                self._seed()
+            return
+        assert self.r2 is not None
+        self.weights *= factor
+        self.outlier_weight *= factor
+        d2 = self._sq_distances(v)
+        j = int(np.argmin(d2))
+        if d2[j] > self.outlier_factor**2 * self.r2[j]:
+            self.outliers.append(v.tolist())
+            del self.outliers[: max(0, len(self.outliers) - self.recent)]
+            self.outlier_weight += 1.0
+        else:
+            self.weights[j] += 1.0
+            self.centers[j] += (v - self.centers[j]) / self.weights[j]
+            self.r2[j] += (float(d2[j]) - self.r2[j]) / self.weights[j]
+        if self.n_updates % self.maintain_every == 0:
+            self._maintain()
+
+    def _decay(self, t: float | None) -> float:
+        elapsed = 0.0
+        if t is not None:
+            if self.first_t is None:
+                self.first_t = t
+            if self.last_t is not None and t > self.last_t:
+                elapsed = t - self.last_t
+            if self.last_t is None or t > self.last_t:
+                self.last_t = t
+        if not self.time_based:
+            return 2.0 ** (-1.0 / self.halflife)
+        return 2.0 ** (-elapsed / self.halflife)
+
+    def _warm_enough(self) -> bool:
+        if self.warmup_time <= 0:
+            return True
+        return (
+            self.first_t is not None
+            and self.last_t is not None
+            and self.last_t - self.first_t >= self.warmup_time
+        )
+
+    def _update_scale(self, v: np.ndarray, factor: float) -> None:
+        if self.mean is None or self.m2 is None:
+            self.mean, self.m2, self.scale_weight = v.copy(), np.zeros_like(v), 1.0
+            return
+        self.scale_weight = self.scale_weight * factor + 1.0
+        delta = v - self.mean
+        self.mean = self.mean + delta / self.scale_weight
+        self.m2 = self.m2 * factor + delta * (v - self.mean)
+
+    def _remember(self, v: np.ndarray) -> None:
+        point = v.tolist()
+        if len(self.ring) < self.recent:
+            self.ring.append(point)
+        else:
+            self.ring[self.ring_pos] = point
+        self.ring_pos = (self.ring_pos + 1) % self.recent
+
+    def _rng(self) -> random.Random:
+        # Derived from the seed and the update count: reproducible, and no RNG state to store.
+        return random.Random(self.seed * 1_000_003 + self.n_updates)
+
+    # -- seeding ----------------------------------------------------------------------
+
+    def _seed(self) -> None:
+        points = np.array(self.ring) / self.scale
+        rng = self._rng()
+        best: tuple[float, np.ndarray, np.ndarray] | None = None
+        for _ in range(self.n_init):
+            centers = _kmeans_pp(points, self.n_clusters, rng)
+            centers, counts, inertia = _lloyd(points, centers, iterations=10)
+            if best is None or inertia < best[0]:
+                best = (inertia, centers, counts)
+        assert best is not None
+        _, centers, counts = best
+        self.centers = centers * self.scale
+        self.weights = np.maximum(counts.astype(float), 1.0)
+        d2 = _sq_dist_matrix(points, centers)
+        labels = d2.argmin(axis=1)
+        spread = float(d2.min(axis=1).mean()) or 1.0
+        self.r2 = np.array(
+            [
+                float(d2[labels == j, j].mean()) if (labels == j).any() else spread
+                for j in range(self.n_clusters)
+            ]
+        )
+        self.ids = list(range(self.next_id, self.next_id + self.n_clusters))
+        self.next_id += self.n_clusters
+        self.births += self.n_clusters
+
+    def _maintain(self) -> None:
+        """Re-seed clusters that died out or merged into another one."""
+        assert self.centers is not None and self.weights is not None
+        mean_weight = float(self.weights.mean())
+        scaled = self.centers / self.scale
+        for j in range(self.n_clusters):
+            dead = self.weights[j] < self.death_share * mean_weight
+            others = [i for i in range(self.n_clusters) if i != j]
+            gaps = np.sqrt(((scaled[others] - scaled[j]) ** 2).sum(axis=1))
+            nearest = others[int(np.argmin(gaps))]
+            merged = gaps.min() < self.merge_distance and self.weights[j] <= self.weights[nearest]
+            if dead or merged:
+                if merged:
+                    total = self.weights[j] + self.weights[nearest]
+                    self.centers[nearest] = (
+                        self.centers[nearest] * self.weights[nearest]
+                        + self.centers[j] * self.weights[j]
+                    ) / total
+                    self.weights[nearest] = total
+                self._reseed(j, mean_weight)
+                scaled = self.centers / self.scale
+        weakest = int(np.argmin(self.weights))
+        if len(self.outliers) >= 10 and self.outlier_weight > self.weights[weakest]:
+            self._reseed(weakest, mean_weight)
+
+    def _reseed(self, j: int, mean_weight: float) -> None:
+        """Give slot ``j`` a new cluster: greedy k-means++ over the outliers (or recent points).
+
+        Of a few D^2-drawn candidates the one that cuts inertia most is kept; the new
+        centre is the mean of the points that the candidate would win.
+        """
+        assert self.centers is not None
+        assert self.weights is not None
+        assert self.r2 is not None
+        from_outliers = len(self.outliers) >= 10
+        source = self.outliers if from_outliers else self.ring
+        points = np.array(source) / self.scale
+        keep = [i for i in range(self.n_clusters) if i != j]
+        d2 = _sq_dist_matrix(points, self.centers[keep] / self.scale).min(axis=1)
+        rng = self._rng()
+        candidates = {_weighted_choice(d2, rng) for _ in range(2 + int(math.log(self.n_clusters)))}
+        pick = min(
+            candidates,
+            key=lambda c: float(np.minimum(d2, ((points - points[c]) ** 2).sum(axis=1)).sum()),
+        )
+        to_pick = ((points - points[pick]) ** 2).sum(axis=1)
+        won = to_pick < d2
+        members = np.array(source)[won]
+        self.centers[j] = members.mean(axis=0)
+        self.weights[j] = max(float(won.sum()), self.death_share * mean_weight * 2)
+        self.r2[j] = float(to_pick[won].mean()) if won.any() else float(np.median(self.r2))
+        if from_outliers:
+            share = float(won.sum()) / len(self.outliers)
+            self.outliers = [p for p, w in zip(self.outliers, won, strict=True) if not w]
+            self.outlier_weight *= 1.0 - share
+        self.ids[j] = self.next_id
+        self.next_id += 1
+        self.births += 1
+        self.deaths += 1
+
+    # -- prediction -------------------------------------------------------------------
+
+    def _sq_distances(self, v: np.ndarray) -> np.ndarray:
+        assert self.centers is not None
+        diff = (self.centers - v) / self.scale
+        return np.einsum("ij,ij->i", diff, diff)  # type: ignore[no-any-return]
+
+    def predict_one(self, x: dict[Any, Any]) -> int:
+        """The id of the nearest cluster; ``NO_CLUSTER`` (-1) before the centres are seeded."""
+        if self.centers is None:
+            return NO_CLUSTER
+        return self.ids[int(np.argmin(self._sq_distances(self._vector(x))))]
+
+    def distances(self, x: Mapping[Any, Any]) -> dict[int, float]:
+        """Distance (standard units) from ``x`` to every cluster, by id; empty before seeding."""
+        if self.centers is None:
+            return {}
+        d2 = self._sq_distances(self._vector(x))
+        return {cid: math.sqrt(float(d)) for cid, d in zip(self.ids, d2, strict=True)}
+
+    def contributions(self, x: Mapping[Any, Any], cid: int) -> dict[str, float]:
+        """Squared standardized gap to cluster ``cid`` per feature."""
+        assert self.centers is not None and self.features is not None
+        diff = (self.centers[self.ids.index(cid)] - self._vector(x)) / self.scale
+        return {name: float(d * d) for name, d in zip(self.features, diff, strict=True)}
+
+    def centroid(self, cid: int) -> dict[str, float]:
+        """The centre of cluster ``cid`` in input units."""
+        assert self.centers is not None and self.features is not None
+        return dict(zip(self.features, self.centers[self.ids.index(cid)].tolist(), strict=True))
+
+    # -- state ------------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-serializable snapshot; ``from_state`` rebuilds an equal model."""
+
+        def arr(a: np.ndarray | None) -> list[float] | list[list[float]] | None:
+            return None if a is None else a.tolist()  # type: ignore[no-any-return]
+
+        return {
+            "params": self._get_params(),
+            "n_updates": self.n_updates,
+            "last_t": self.last_t,
+            "next_id": self.next_id,
+            "ids": self.ids,
+            "centers": arr(self.centers),
+            "weights": arr(self.weights),
+            "r2": arr(self.r2),
+            "outliers": self.outliers,
+            "outlier_weight": self.outlier_weight,
+            "mean": arr(self.mean),
+            "m2": arr(self.m2),
+            "scale_weight": self.scale_weight,
+            "first_t": self.first_t,
+            "ring": self.ring,
+            "ring_pos": self.ring_pos,
+            "births": self.births,
+            "deaths": self.deaths,
+            "features": self.features,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> SegmentClusterer:
+        """The model ``to_state`` described."""
+        params = dict(state["params"])
+        params["features"] = state["features"]
+        model = cls(**params)
+
+        def arr(a: Any) -> np.ndarray | None:
+            return None if a is None else np.array(a, dtype=float)
+
+        model.n_updates = state["n_updates"]
+        model.last_t = state["last_t"]
+        model.next_id = state["next_id"]
+        model.ids = list(state["ids"])
+        model.centers = arr(state["centers"])
+        model.weights = arr(state["weights"])
+        model.r2 = arr(state["r2"])
+        model.outliers = [list(p) for p in state["outliers"]]
+        model.outlier_weight = state["outlier_weight"]
+        model.mean = arr(state["mean"])
+        model.m2 = arr(state["m2"])
+        model.scale_weight = state["scale_weight"]
+        model.first_t = state["first_t"]
+        model.ring = [list(p) for p in state["ring"]]
+        model.ring_pos = state["ring_pos"]
+        model.births = state["births"]
+        model.deaths = state["deaths"]
+        return model
+
+
+def _sq_dist_matrix(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    return ((points[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)  # type: ignore[no-any-return]
+
+
+def _weighted_choice(weights: np.ndarray, rng: random.Random) -> int:
+    total = float(weights.sum())
+    if total <= 0:
+        return rng.randrange(len(weights))
+    target = rng.random() * total
+    return min(int(np.searchsorted(np.cumsum(weights), target, side="right")), len(weights) - 1)
+
+
+def _kmeans_pp(points: np.ndarray, k: int, rng: random.Random) -> np.ndarray:
+    """k-means++ seeding: each next centre drawn with probability proportional to D^2."""
+    centers = [points[rng.randrange(len(points))]]
+    d2 = ((points - centers[0]) ** 2).sum(axis=1)
+    for _ in range(1, k):
+        centers.append(points[_weighted_choice(d2, rng)])
+        d2 = np.minimum(d2, ((points - centers[-1]) ** 2).sum(axis=1))
+    return np.array(centers)
+
+
+def _lloyd(
+    points: np.ndarray, centers: np.ndarray, iterations: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """A few Lloyd passes; an empty cluster keeps its centre."""
+    centers = centers.copy()
+    for _ in range(iterations):
+        labels = _sq_dist_matrix(points, centers).argmin(axis=1)
+        for j in range(len(centers)):
+            members = points[labels == j]
+            if len(members):
+                centers[j] = members.mean(axis=0)
+    d2 = _sq_dist_matrix(points, centers)
+    labels = d2.argmin(axis=1)
+    counts = np.bincount(labels, minlength=len(centers))
+    return centers, counts, float(d2.min(axis=1).sum())

@@ -1,0 +1,59 @@
+"""The engine's configuration: one frozen object, built once and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EngineConfig(BaseModel):
+    """Everything the pure step and the model need to know.
+
+    Examples
+    --------
+    >>> EngineConfig().half_life_days
+    7.0
+    >>> EngineConfig(n_segments=1)
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for EngineConfig
+    n_segments
+      Input should be greater than or equal to 2 [type=greater_than_equal, input_value=1, input_type=int]
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    half_life_days: float = Field(7.0, gt=0, description="Half-life of profile decay, event time.")
+    max_lateness_hours: float = Field(
+        72.0, ge=0, description="Events older than the profile's newest event by more are late."
+    )
+    n_segments: int = Field(6, ge=2, le=64, description="Number of behavioral segments.")
+    model_halflife: float = Field(
+        20_000.0, gt=0, description="Half-life of the clustering model, in learned samples."
+    )
+    hysteresis_margin: float = Field(
+        0.15,
+        ge=0,
+        lt=1,
+        description="A customer moves only when the new centroid is closer by this fraction.",
+    )
+    dwell: int = Field(
+        1, ge=1, description="Consecutive evaluations a new segment must win before a move."
+    )
+    dwell_hours: float = Field(
+        24.0, ge=0, description="Event time a new segment must keep winning before a move."
+    )
+    learn_interval_hours: float = Field(
+        24.0, ge=0, description="A customer feeds the model at most once per this event time."
+    )
+    warmup_samples: int = Field(
+        600, ge=10, description="Samples collected before the model seeds with k-means++."
+    )
+    warmup_days: float = Field(
+        7.0, ge=0, description="Event time from the first sample before the model seeds."
+    )
+    dedup_window: int = Field(32, ge=1, description="Recent event ids remembered per customer.")
+    reasons: int = Field(3, ge=1, description="Features listed as the reasons of a change.")
+    seed: int = 42
+    rules_file: Path | None = None

@@ -1,0 +1,204 @@
+"""The shared segment model: clusterer, engagement scorer, names and rule segments.
+
+Workers read it to assign customers; one trainer writes it. ``version`` counts the
+samples it has learned, so a change names the exact model it was decided with.
+
+>>> from segflow.models.config import EngineConfig
+>>> model = SegmentModel.create(EngineConfig(warmup_samples=10, warmup_days=0))
+>>> model.is_ready
+False
+>>> for i in range(12):
+...     model.learn_one({"clicks": float(i % 3), "email_opens": float(i % 2)}, t=float(i))
+>>> model.is_ready, model.version
+(True, 12)
+>>> SegmentModel.from_snapshot(model.to_snapshot(), model.config).segment_names() == (
+...     model.segment_names())
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from .clustering import SegmentClusterer
+from .config import EngineConfig
+from .features import CLUSTER_FEATURES, FEATURE_NAMES, BehaviorTransform
+from .naming import name_segments
+from .scoring import SCORE_NAMES, ContentIntent, EmailResponsiveness, EngagementScorer, Value
+from .timeutil import DAY
+
+if TYPE_CHECKING:
+    from .rules import RuleSet
+
+#: Names are recomputed at most once per this many learned samples (and when ids change).
+RENAME_EVERY = 500
+
+
+def segment_key(cluster_id: int) -> str:
+    """The public id of a behavioral segment."""
+    return f"seg-{cluster_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentInfo:
+    """One behavioral segment as people read it."""
+
+    id: str
+    name: str
+    share: float
+    centroid: dict[str, float]
+
+
+class SegmentModel:
+    """Everything a worker needs to assign and score customers."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        clusterer: SegmentClusterer,
+        engagement: EngagementScorer,
+        rules: RuleSet | None = None,
+    ) -> None:
+        self.config = config
+        self.transform = BehaviorTransform()
+        self.clusterer = clusterer
+        self.engagement = engagement
+        self.scorers = (EmailResponsiveness(), ContentIntent(), Value())
+        self.rules = rules
+        self._names: dict[int, str] = {}
+        self._names_key: tuple[Any, ...] = ()
+
+    @classmethod
+    def create(cls, config: EngineConfig) -> SegmentModel:
+        """A fresh, unlearned model (loads the rules file the config names)."""
+        clusterer = SegmentClusterer(
+            n_clusters=config.n_segments,
+            halflife=config.model_halflife,
+            warmup=config.warmup_samples,
+            warmup_time=config.warmup_days * DAY,
+            features=CLUSTER_FEATURES,
+            seed=config.seed,
+        )
+        return cls(
+            config,
+            clusterer,
+            EngagementScorer(halflife=config.model_halflife),
+            load_configured_rules(config),
+        )
+
+    # -- learning ---------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        """How many samples the model has learned."""
+        return self.clusterer.n_updates
+
+    @property
+    def is_ready(self) -> bool:
+        """Whether segments exist yet (the clusterer's warm-up is over)."""
+        return self.clusterer.is_seeded
+
+    def learn_one(self, sample: Mapping[str, float], t: float | None = None) -> None:
+        """Learn one customer's readable features.
+
+        The half-life counts samples (``config.model_halflife``); ``t``, the sample's
+        event time, times the warm-up (``config.warmup_days``).
+        """
+        self.clusterer.learn_one(self.transform.transform_one(sample), t=t)
+        self.engagement.learn_one(sample)
+
+    # -- reading ----------------------------------------------------------------------
+
+    def distances(self, x: Mapping[str, float]) -> dict[str, float]:
+        """Distance from transformed features ``x`` to each segment, by public id."""
+        return {segment_key(c): d for c, d in self.clusterer.distances(x).items()}
+
+    def scores(self, features: Mapping[str, float]) -> dict[str, float]:
+        """Every score of a customer with these readable features."""
+        scores = {"engagement": self.engagement.predict_one(features)}
+        for scorer in self.scorers:
+            scores[scorer.name] = scorer.predict_one(features)
+        return {name: round(value, 4) for name, value in scores.items()}
+
+    def population_mean(self, feature: str) -> float:
+        """The population's mean of a clustering feature, in readable units."""
+        c = self.clusterer
+        if c.mean is None or c.features is None or feature not in c.features:
+            return 0.0
+        return self.transform.inverse_one(feature, float(c.mean[c.features.index(feature)]))
+
+    def zscores(self, x: Mapping[str, float]) -> dict[str, float]:
+        """How many standard deviations transformed features ``x`` sit from the mean."""
+        c = self.clusterer
+        if c.mean is None or c.features is None:
+            return {}
+        scale = c.scale
+        return {
+            name: (float(x.get(name, c.mean[i])) - float(c.mean[i])) / float(scale[i])
+            for i, name in enumerate(c.features)
+        }
+
+    def segment_names(self) -> dict[str, str]:
+        """Readable name of every segment, by public id."""
+        c = self.clusterer
+        if not c.is_seeded:
+            return {}
+        key = (tuple(c.ids), c.n_updates // RENAME_EVERY)
+        if key != self._names_key:
+            self._names = name_segments({cid: self.zscores(c.centroid(cid)) for cid in c.ids})
+            self._names_key = key
+        return {segment_key(cid): name for cid, name in self._names.items()}
+
+    def segments(self) -> list[SegmentInfo]:
+        """Every segment: id, name, share of the model's weight, centroid in readable units."""
+        c = self.clusterer
+        if not c.is_seeded or c.weights is None:
+            return []
+        names = self.segment_names()
+        total = float(c.weights.sum()) or 1.0
+        out = []
+        for j, cid in enumerate(c.ids):
+            centroid = {
+                name: round(self.transform.inverse_one(name, value), 4)
+                for name, value in c.centroid(cid).items()
+            }
+            key = segment_key(cid)
+            out.append(SegmentInfo(key, names[key], float(c.weights[j]) / total, centroid))
+        return out
+
+    # -- snapshots --------------------------------------------------------------------
+
+    def to_snapshot(self) -> bytes:
+        """The learned state as JSON (the config travels separately)."""
+        return orjson.dumps(
+            {
+                "version": self.version,
+                "clusterer": self.clusterer.to_state(),
+                "engagement": self.engagement.to_state(),
+            },
+            option=orjson.OPT_SERIALIZE_NUMPY,
+        )
+
+    @classmethod
+    def from_snapshot(cls, data: bytes, config: EngineConfig) -> SegmentModel:
+        """The model a snapshot describes, with the rules of ``config``."""
+        raw = orjson.loads(data)
+        return cls(
+            config,
+            SegmentClusterer.from_state(raw["clusterer"]),
+            EngagementScorer.from_state(raw["engagement"]),
+            load_configured_rules(config),
+        )
+
+
+def load_configured_rules(config: EngineConfig) -> RuleSet | None:
+    """The rule segments of ``config.rules_file``, or None when it names none."""
+    if config.rules_file is None:
+        return None
+    from .rules import load_rules
+
+    return load_rules(config.rules_file, feature_names=FEATURE_NAMES, score_names=SCORE_NAMES)

@@ -1,0 +1,208 @@
+"""The per-customer behavioral profile: decayed counters in event time, and its JSON form.
+
+Counters are kept as values *as of* the profile's newest event time ``as_of``.
+A new event moves ``as_of`` forward and decays every counter by the elapsed
+half-lives; a late event (older than ``as_of``, within the allowed lateness) adds
+its weight already decayed to ``as_of``. Both give exactly what an in-order
+stream would have given, because exponential decay composes.
+
+>>> p = Profile.new("c1", as_of=0.0)
+>>> p.add("clicks", 1.0, at=0.0)
+>>> p.value("clicks", at=7 * 86_400.0, half_life=7 * 86_400.0)
+0.5
+>>> Profile.from_json(p.to_json()) == p
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .decay import decay_factor
+from .timeutil import DAY
+
+#: Decayed counters, in the order they are stored.
+COUNTERS: tuple[str, ...] = (
+    "clicks",
+    "downloads_awareness",
+    "downloads_consideration",
+    "downloads_decision",
+    "downloads_other",
+    "emails_sent",
+    "email_opens",
+    "email_clicks",
+    "purchases",
+    "spend",
+)
+COUNTER_INDEX: dict[str, int] = {name: i for i, name in enumerate(COUNTERS)}
+
+#: How many days back "recent activity breadth" looks.
+ACTIVE_DAYS_WINDOW = 28
+
+BOUNCED, UNSUBSCRIBED, COMPLAINED = 1, 2, 4
+
+
+def event_key(event_id: str) -> str:
+    """A short, fixed-size fingerprint of an event id for the dedup memory."""
+    return hashlib.blake2b(event_id.encode(), digest_size=8).hexdigest()
+
+
+@dataclass(slots=True)
+class Profile:
+    """Everything segflow remembers about one customer."""
+
+    customer_id: str
+    as_of: float
+    first_seen: float
+    counts: list[float] = field(default_factory=lambda: [0.0] * len(COUNTERS))
+    last_active: float | None = None
+    active_days: list[int] = field(default_factory=list)
+    flags: int = 0
+    properties: dict[str, str | int | float | bool] = field(default_factory=dict)
+    recent_ids: list[str] = field(default_factory=list)
+    event_counts: dict[str, int] = field(default_factory=dict)
+    segment: str | None = None
+    pending: str | None = None
+    pending_count: int = 0
+    pending_since: float | None = None
+    rule_segments: list[str] = field(default_factory=list)
+    seq: int = 0
+    learned_at: float | None = None
+
+    @classmethod
+    def new(cls, customer_id: str, as_of: float) -> Profile:
+        """An empty profile whose clock starts at ``as_of`` (epoch seconds)."""
+        return cls(customer_id=customer_id, as_of=as_of, first_seen=as_of)
+
+    def copy(self) -> Profile:
+        """A copy that shares nothing mutable with this profile."""
+        return Profile(
+            customer_id=self.customer_id,
+            as_of=self.as_of,
+            first_seen=self.first_seen,
+            counts=list(self.counts),
+            last_active=self.last_active,
+            active_days=list(self.active_days),
+            flags=self.flags,
+            properties=dict(self.properties),
+            recent_ids=list(self.recent_ids),
+            event_counts=dict(self.event_counts),
+            segment=self.segment,
+            pending=self.pending,
+            pending_count=self.pending_count,
+            pending_since=self.pending_since,
+            rule_segments=list(self.rule_segments),
+            seq=self.seq,
+            learned_at=self.learned_at,
+        )
+
+    # -- decayed counters -------------------------------------------------------------
+
+    def advance(self, to: float, half_life: float) -> None:
+        """Move ``as_of`` forward to ``to``, decaying every counter; never moves backward."""
+        if to <= self.as_of:
+            return
+        factor = decay_factor(to - self.as_of, half_life)
+        self.counts = [value * factor for value in self.counts]
+        self.as_of = to
+
+    def add(self, counter: str, amount: float, at: float, half_life: float = 1.0) -> None:
+        """Add ``amount`` that happened at ``at`` (not after ``as_of``) to ``counter``."""
+        weight = 1.0 if at >= self.as_of else decay_factor(self.as_of - at, half_life)
+        self.counts[COUNTER_INDEX[counter]] += amount * weight
+
+    def value(self, counter: str, at: float, half_life: float) -> float:
+        """The decayed value of ``counter`` at time ``at`` (at or after ``as_of``)."""
+        return self.counts[COUNTER_INDEX[counter]] * decay_factor(at - self.as_of, half_life)
+
+    # -- activity ---------------------------------------------------------------------
+
+    def mark_active(self, at: float) -> None:
+        """Record activity at ``at``: last activity time and the distinct active days."""
+        if self.last_active is None or at > self.last_active:
+            self.last_active = at
+        day = int(at // DAY)
+        if day not in self.active_days:
+            self.active_days.append(day)
+            self.active_days.sort()
+        horizon = int(max(self.as_of, at) // DAY) - ACTIVE_DAYS_WINDOW
+        while self.active_days and self.active_days[0] <= horizon:
+            self.active_days.pop(0)
+
+    def active_days_in_window(self, at: float) -> int:
+        """How many distinct days in the ``ACTIVE_DAYS_WINDOW`` days up to ``at`` saw activity."""
+        horizon = int(at // DAY) - ACTIVE_DAYS_WINDOW
+        return sum(1 for day in self.active_days if day > horizon)
+
+    def days_since_active(self, at: float) -> float | None:
+        """Days from the last activity to ``at``; None when the customer was never active."""
+        if self.last_active is None:
+            return None
+        return max(0.0, (at - self.last_active) / DAY)
+
+    # -- duplicate event ids ----------------------------------------------------------
+
+    def seen(self, event_id: str) -> bool:
+        """Whether this event id is among the recently applied ones."""
+        return event_key(event_id) in self.recent_ids
+
+    def remember(self, event_id: str, window: int) -> None:
+        """Remember an applied event id, keeping only the last ``window`` ids."""
+        self.recent_ids.append(event_key(event_id))
+        if len(self.recent_ids) > window:
+            del self.recent_ids[: len(self.recent_ids) - window]
+
+    # -- JSON -------------------------------------------------------------------------
+
+    def to_json(self) -> bytes:
+        """Compact JSON (short keys, defaults left out); ``from_json`` restores it exactly."""
+        data: dict[str, Any] = {"c": self.customer_id, "t": self.as_of, "f": self.first_seen}
+        data["n"] = self.counts
+        if self.last_active is not None:
+            data["la"] = self.last_active
+        if self.learned_at is not None:
+            data["lt"] = self.learned_at
+        if self.pending_since is not None:
+            data["ps"] = self.pending_since
+        optional: dict[str, Any] = {
+            "d": self.active_days,
+            "fl": self.flags,
+            "p": self.properties,
+            "i": self.recent_ids,
+            "e": self.event_counts,
+            "s": self.segment,
+            "pd": self.pending,
+            "pc": self.pending_count,
+            "r": self.rule_segments,
+            "q": self.seq,
+        }
+        data.update({key: value for key, value in optional.items() if value})
+        return orjson.dumps(data)
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Profile:
+        """The profile ``to_json`` wrote."""
+        raw = orjson.loads(data)
+        return cls(
+            customer_id=raw["c"],
+            as_of=raw["t"],
+            first_seen=raw["f"],
+            counts=[float(value) for value in raw["n"]],
+            last_active=raw.get("la"),
+            active_days=raw.get("d", []),
+            flags=raw.get("fl", 0),
+            properties=raw.get("p", {}),
+            recent_ids=raw.get("i", []),
+            event_counts=raw.get("e", {}),
+            segment=raw.get("s"),
+            pending=raw.get("pd"),
+            pending_count=raw.get("pc", 0),
+            pending_since=raw.get("ps"),
+            rule_segments=raw.get("r", []),
+            seq=raw.get("q", 0),
+            learned_at=raw.get("lt"),
+        )

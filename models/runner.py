@@ -1,0 +1,106 @@
+"""The in-memory runner: replay events through the pure step, for tests, benchmarks, backfills.
+
+It does what a worker and the trainer do together, in one process: each event goes
+through :func:`~segflow.models.step.step`; the samples the step hands out are
+learned by the model right away.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .changes import SegmentChange
+from .config import EngineConfig
+from .events import Event
+from .model import SegmentModel
+from .profile import Profile
+from .step import due_at, reassess, step
+from .timeutil import from_epoch
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class ReplayResult:
+    """Everything a replay produced."""
+
+    changes: list[SegmentChange]
+    profiles: dict[str, Profile]
+    model: SegmentModel
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+def replay(
+    events: Iterable[Event],
+    config: EngineConfig | None = None,
+    clock: Clock | None = None,
+    model: SegmentModel | None = None,
+    on_change: Callable[[SegmentChange], None] | None = None,
+    sweep: bool = True,
+    until: float | None = None,
+) -> ReplayResult:
+    """Run ``events`` in order through the step and the learner; return every change.
+
+    ``clock`` gives the processing time stamped on changes (``emitted_at``); without
+    one, the event's own time is used, so a replay is fully deterministic. With
+    ``sweep``, silent customers are re-assessed as event time passes their due
+    time (the inactivity sweep), up to the last event or ``until`` (epoch s).
+    """
+    model = model or SegmentModel.create(config or EngineConfig())
+    config = model.config
+    profiles: dict[str, Profile] = {}
+    changes: list[SegmentChange] = []
+    outcomes: Counter[str] = Counter()
+    due: list[tuple[float, str]] = []
+    scheduled: dict[str, float] = {}
+
+    def record(found: list[SegmentChange]) -> None:
+        changes.extend(found)
+        if on_change is not None:
+            for change in found:
+                on_change(change)
+
+    def schedule(profile: Profile, after: float | None = None) -> None:
+        when = due_at(profile, config, after)
+        if when is None:
+            scheduled.pop(profile.customer_id, None)
+            return
+        scheduled[profile.customer_id] = when
+        heapq.heappush(due, (when, profile.customer_id))
+
+    def sweep_until(t: float) -> None:
+        while due and due[0][0] <= t:
+            when, customer = heapq.heappop(due)
+            if scheduled.get(customer) != when:
+                continue  # superseded by a newer event or check
+            profile = profiles[customer]
+            result = reassess(profile, model, when, clock() if clock else from_epoch(when))
+            outcomes["swept"] += 1
+            profiles[customer] = result.profile
+            if result.changes:
+                record(result.changes)
+            schedule(result.profile, after=when)
+
+    last_t = None
+    for event in events:
+        t = event.occurred_at.timestamp()
+        if sweep:
+            sweep_until(t)
+        now = clock() if clock is not None else event.occurred_at
+        result = step(event, profiles.get(event.customer_id), model, now)
+        outcomes[result.outcome] += 1
+        profiles[event.customer_id] = result.profile
+        if result.sample is not None:
+            model.learn_one(result.sample, result.t)
+        if result.changes:
+            record(result.changes)
+        if sweep and result.outcome == "applied":
+            schedule(result.profile)
+        last_t = t if last_t is None else max(last_t, t)
+    if sweep and (until is not None or last_t is not None):
+        sweep_until(until if until is not None else float(last_t or 0.0))
+    return ReplayResult(changes, profiles, model, outcomes)

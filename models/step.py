@@ -1,0 +1,238 @@
+"""The pure step: (event, profile, model, now) -> new profile and segment changes.
+
+No clock is read here: ``now`` (processing time, for ``emitted_at``) is passed in.
+The inputs are never mutated; the new profile is a copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from .changes import Reason, SegmentChange, change_id
+from .config import EngineConfig
+from .events import ClickEvent, DownloadEvent, EmailEvent, Event, PurchaseEvent
+from .features import profile_features
+from .model import SegmentModel
+from .policy import decide, rule_transitions
+from .profile import BOUNCED, COMPLAINED, UNSUBSCRIBED, Profile
+from .timeutil import DAY, from_epoch
+
+Outcome = Literal["applied", "duplicate", "late"]
+
+_EMAIL_COUNTERS = {"sent": "emails_sent", "open": "email_opens", "click": "email_clicks"}
+_EMAIL_FLAGS = {"bounce": BOUNCED, "unsubscribe": UNSUBSCRIBED, "complaint": COMPLAINED}
+
+
+@dataclass(slots=True)
+class StepResult:
+    """What one event did to one customer."""
+
+    profile: Profile
+    changes: list[SegmentChange] = field(default_factory=list)
+    outcome: Outcome = "applied"
+    sample: dict[str, float] | None = None
+    t: float = 0.0
+
+
+def apply_event(profile: Profile, event: Event, t: float, half_life: float) -> None:
+    """Fold one event into ``profile`` (in place), ``as_of`` already at or past ``t``."""
+    active = True
+    if isinstance(event, ClickEvent):
+        profile.add("clicks", 1.0, t, half_life)
+    elif isinstance(event, DownloadEvent):
+        profile.add(f"downloads_{event.funnel_stage or 'other'}", 1.0, t, half_life)
+    elif isinstance(event, EmailEvent):
+        counter = _EMAIL_COUNTERS.get(event.action)
+        if counter is not None:
+            profile.add(counter, 1.0, t, half_life)
+        profile.flags |= _EMAIL_FLAGS.get(event.action, 0)
+        active = event.action in ("open", "click")
+    elif isinstance(event, PurchaseEvent):
+        if event.amount >= 0:
+            profile.add("purchases", 1.0, t, half_life)
+        profile.add("spend", float(event.amount), t, half_life)
+    if active:
+        profile.mark_active(t)
+    profile.event_counts[event.kind] = profile.event_counts.get(event.kind, 0) + 1
+
+
+def step(event: Event, profile: Profile | None, model: SegmentModel, now: datetime) -> StepResult:
+    """Apply ``event`` to ``profile`` (None: a new customer) and decide the changes it causes."""
+    config = model.config
+    half_life = config.half_life_days * DAY
+    t = event.occurred_at.timestamp()
+    if profile is None:
+        new = Profile.new(event.customer_id, as_of=t)
+    else:
+        if profile.seen(event.event_id):
+            return StepResult(profile, outcome="duplicate", t=t)
+        if t < profile.as_of - config.max_lateness_hours * 3_600.0:
+            return StepResult(profile, outcome="late", t=t)
+        new = profile.copy()
+    if event.properties and t >= new.as_of:
+        new.properties.update(event.properties)
+    new.advance(t, half_life)
+    apply_event(new, event, t, half_life)
+    new.remember(event.event_id, config.dedup_window)
+    features = profile_features(new, new.as_of, half_life)
+    changes = evaluate(new, features, model, new.as_of, event.occurred_at, now, event.event_id)
+    sample = None
+    interval = config.learn_interval_hours * 3_600.0
+    if new.learned_at is None or new.as_of - new.learned_at >= interval:
+        sample = features
+        new.learned_at = new.as_of
+    return StepResult(new, changes, "applied", sample, t)
+
+
+def evaluate(
+    profile: Profile,
+    features: dict[str, float],
+    model: SegmentModel,
+    at: float,
+    occurred_at: datetime,
+    now: datetime,
+    cause_event_id: str | None,
+) -> list[SegmentChange]:
+    """Re-assess ``profile`` (in place) against the model and rules; the changes that follow."""
+    scores = model.scores(features)
+    changes: list[SegmentChange] = []
+    x = model.transform.transform_one(features)
+    names: dict[str, str] = {}
+    if model.is_ready:
+        distances = model.distances(x)
+        decision = decide(
+            profile.segment,
+            profile.pending,
+            profile.pending_count,
+            distances,
+            model.config.hysteresis_margin,
+            model.config.dwell,
+            at,
+            model.config.dwell_hours * 3_600.0,
+            profile.pending_since,
+        )
+        previous = profile.segment
+        profile.segment = decision.segment
+        profile.pending, profile.pending_count = decision.pending, decision.pending_count
+        profile.pending_since = decision.pending_since
+        if decision.moved:
+            names = model.segment_names()
+            profile.seq += 1
+            changes.append(
+                SegmentChange(
+                    change_id=change_id(profile.customer_id, "behavioral", profile.seq),
+                    customer_id=profile.customer_id,
+                    kind="behavioral",
+                    from_segment=previous,
+                    to_segment=decision.segment,
+                    from_name=names.get(previous) if previous else None,
+                    to_name=names.get(decision.segment) if decision.segment else None,
+                    model_version=model.version,
+                    occurred_at=occurred_at,
+                    emitted_at=now,
+                    cause_event_id=cause_event_id,
+                    scores=scores,
+                    reasons=behavioral_reasons(model, features, x, previous, decision.segment),
+                )
+            )
+    if model.rules is not None:
+        after = model.rules.evaluate(features, scores, profile.properties)
+        transitions = rule_transitions(profile.rule_segments, after)
+        if transitions:
+            reasons = standout_reasons(model, features, x)
+            for before, to in transitions:
+                profile.seq += 1
+                changes.append(
+                    SegmentChange(
+                        change_id=change_id(profile.customer_id, "rule", profile.seq),
+                        customer_id=profile.customer_id,
+                        kind="rule",
+                        from_segment=before,
+                        to_segment=to,
+                        from_name=model.rules.names.get(before) if before else None,
+                        to_name=model.rules.names.get(to) if to else None,
+                        model_version=None,
+                        occurred_at=occurred_at,
+                        emitted_at=now,
+                        cause_event_id=cause_event_id,
+                        scores=scores,
+                        reasons=reasons,
+                    )
+                )
+            profile.rule_segments = sorted(after)
+    return changes
+
+
+def reassess(profile: Profile, model: SegmentModel, at: float, now: datetime) -> StepResult:
+    """Re-evaluate a customer who sent nothing, at event time ``at`` (the inactivity sweep).
+
+    Decay alone can carry a customer across a boundary; the changes this finds have
+    no cause event. The profile's counters are not moved, only its assignment.
+    """
+    new = profile.copy()
+    half_life = model.config.half_life_days * DAY
+    at = max(at, new.as_of)
+    features = profile_features(new, at, half_life)
+    changes = evaluate(new, features, model, at, from_epoch(at), now, None)
+    return StepResult(new, changes, "applied", None, at)
+
+
+def due_at(profile: Profile, config: EngineConfig, after: float | None = None) -> float | None:
+    """When the sweep should next look at a silent customer (epoch s), or None: never.
+
+    ``after`` is when the customer was last looked at (default: its newest event).
+    A pending move is looked at again once its dwell time has passed; otherwise a
+    silent customer is looked at every half of a half-life, until six half-lives
+    of silence have decayed its counts to under 2 %.
+    """
+    if profile.segment is None and profile.pending is None:
+        return None
+    last = profile.as_of if after is None else max(after, profile.as_of)
+    half_life = config.half_life_days * DAY
+    if profile.pending is not None and profile.pending_since is not None:
+        confirm = profile.pending_since + config.dwell_hours * 3_600.0
+        if confirm > last:
+            return confirm
+    if last - profile.as_of >= 6 * half_life:
+        return None
+    return last + half_life / 2
+
+
+def _reason(model: SegmentModel, features: dict[str, float], name: str) -> Reason:
+    return Reason(
+        feature=name,
+        value=round(features[name], 4),
+        population_mean=round(model.population_mean(name), 4),
+    )
+
+
+def behavioral_reasons(
+    model: SegmentModel,
+    features: dict[str, float],
+    x: dict[str, float],
+    from_segment: str | None,
+    to_segment: str | None,
+) -> list[Reason]:
+    """The features that pulled the customer from the old segment (or the mean) to the new one."""
+    if to_segment is None:
+        return []
+    ids = {f"seg-{cid}": cid for cid in model.clusterer.ids}
+    to_gaps = model.clusterer.contributions(x, ids[to_segment])
+    if from_segment in ids:
+        from_gaps = model.clusterer.contributions(x, ids[from_segment])
+    else:
+        from_gaps = {name: z * z for name, z in model.zscores(x).items()}
+    pull = {name: from_gaps[name] - to_gaps[name] for name in to_gaps}
+    top = sorted((n for n in pull if pull[n] > 0), key=lambda n: -pull[n])
+    return [_reason(model, features, name) for name in top[: model.config.reasons]]
+
+
+def standout_reasons(
+    model: SegmentModel, features: dict[str, float], x: dict[str, float]
+) -> list[Reason]:
+    """The features in which the customer stands furthest from the population."""
+    z = model.zscores(x)
+    top = sorted(z, key=lambda n: -abs(z[n]))
+    return [_reason(model, features, name) for name in top[: model.config.reasons]]

@@ -1,0 +1,108 @@
+"""Behavior of the online clusterer: half-life, seeding, drift, stable ids, re-seeding."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from segflow.models.clustering import SegmentClusterer
+from sklearn.metrics import adjusted_rand_score
+
+
+def blob(rng: random.Random, centre: tuple[float, float], spread: float = 0.5) -> dict[str, float]:
+    return {"a": rng.gauss(centre[0], spread), "b": rng.gauss(centre[1], spread)}
+
+
+CENTRES = [(0.0, 0.0), (10.0, 0.0), (0.0, 10.0)]
+
+
+def test_weights_halve_after_one_halflife_of_updates() -> None:
+    model = SegmentClusterer(n_clusters=2, halflife=50, warmup=20, maintain_every=10**9, seed=1)
+    rng = random.Random(0)
+    for i in range(40):
+        model.learn_one(blob(rng, CENTRES[i % 2]))
+    assert model.weights is not None
+    far = model.predict_one({"a": 10.0, "b": 0.0})
+    j = model.ids.index(far)
+    before = float(model.weights[j])
+    for _ in range(50):  # 50 updates, none of them near the far cluster
+        model.learn_one(blob(rng, CENTRES[0], 0.1))
+    assert float(model.weights[j]) == pytest.approx(before / 2, rel=1e-9)
+
+
+def test_seeding_recovers_well_separated_blobs() -> None:
+    rng = random.Random(3)
+    model = SegmentClusterer(n_clusters=3, warmup=90, seed=4)
+    points, labels = [], []
+    for i in range(900):
+        points.append(blob(rng, CENTRES[i % 3]))
+        labels.append(i % 3)
+        model.learn_one(points[-1])
+    predicted = [model.predict_one(x) for x in points]
+    assert adjusted_rand_score(labels, predicted) == pytest.approx(1.0)
+
+
+def test_a_moving_cluster_keeps_its_id() -> None:
+    rng = random.Random(5)
+    model = SegmentClusterer(n_clusters=3, halflife=300, warmup=90, seed=2)
+    for i in range(300):
+        model.learn_one(blob(rng, CENTRES[i % 3]))
+    ids_before = sorted(model.ids)
+    mover = model.predict_one({"a": 10.0, "b": 0.0})
+    for i in range(3000):  # cluster at (10, 0) drifts slowly to (10, -6)
+        shift = -6.0 * i / 3000
+        centre = CENTRES[i % 3] if i % 3 != 1 else (10.0, shift)
+        model.learn_one(blob(rng, centre))
+    assert sorted(model.ids) == ids_before
+    assert model.predict_one({"a": 10.0, "b": -6.0}) == mover
+    centroid = model.centroid(mover)
+    assert centroid["b"] == pytest.approx(-6.0, abs=1.0)
+
+
+def test_a_dead_cluster_is_reseeded_under_a_new_id() -> None:
+    rng = random.Random(8)
+    model = SegmentClusterer(n_clusters=3, halflife=200, warmup=90, maintain_every=100, seed=3)
+    for i in range(600):
+        model.learn_one(blob(rng, CENTRES[i % 3]))
+    old = set(model.ids)
+    dying = model.predict_one({"a": 0.0, "b": 10.0})
+    new_centre = (-10.0, -10.0)
+    for i in range(3000):  # the (0, 10) group stops; a new group appears at (-10, -10)
+        model.learn_one(blob(rng, CENTRES[i % 2] if i % 3 else new_centre))
+    assert dying not in model.ids
+    newcomer = model.predict_one({"a": -10.0, "b": -10.0})
+    assert newcomer not in old
+    assert model.births > 3
+    # the surviving groups kept their ids
+    assert model.predict_one({"a": 0.0, "b": 0.0}) in old
+    assert model.predict_one({"a": 10.0, "b": 0.0}) in old
+
+
+def test_state_round_trip_gives_the_same_model() -> None:
+    rng = random.Random(9)
+    model = SegmentClusterer(n_clusters=3, warmup=60, seed=6)
+    for i in range(400):
+        model.learn_one(blob(rng, CENTRES[i % 3]))
+    clone = SegmentClusterer.from_state(model.to_state())
+    probes = [blob(rng, CENTRES[i % 3], 3.0) for i in range(50)]
+    assert [clone.predict_one(x) for x in probes] == [model.predict_one(x) for x in probes]
+    for x in probes:
+        model.learn_one(x)
+        clone.learn_one(x)
+    assert clone.centers is not None
+    assert model.centers is not None
+    assert np.allclose(clone.centers, model.centers)
+
+
+def test_standardization_makes_scale_irrelevant() -> None:
+    rng = random.Random(10)
+    small = SegmentClusterer(n_clusters=3, warmup=90, seed=1)
+    large = SegmentClusterer(n_clusters=3, warmup=90, seed=1)
+    points = [blob(rng, CENTRES[i % 3]) for i in range(600)]
+    for x in points:
+        small.learn_one(x)
+        large.learn_one({"a": x["a"] * 1000.0, "b": x["b"]})
+    labels_small = [small.predict_one(x) for x in points]
+    labels_large = [large.predict_one({"a": x["a"] * 1000.0, "b": x["b"]}) for x in points]
+    assert adjusted_rand_score(labels_small, labels_large) == pytest.approx(1.0)

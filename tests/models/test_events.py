@@ -1,0 +1,115 @@
+"""The input contract: what is accepted, and every class of invalid input rejected clearly."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from segflow.models.errors import InvalidEventError
+from segflow.models.events import (
+    ClickEvent,
+    DownloadEvent,
+    EmailEvent,
+    PurchaseEvent,
+    decode_event,
+    encode_event,
+)
+
+COMMON = {"event_id": "e-1", "customer_id": "c-1", "occurred_at": "2026-11-22T10:15:00Z"}
+VALID = {
+    "click": {**COMMON, "url": "/pricing", "referrer": "https://www.google.com/"},
+    "download": {**COMMON, "asset_id": "roi-calculator", "funnel_stage": "decision"},
+    "email": {**COMMON, "campaign_id": "nov-news", "action": "open"},
+    "purchase": {**COMMON, "order_id": "o-9", "amount": -12.5, "currency": "EUR"},
+}
+MODELS = {
+    "click": ClickEvent,
+    "download": DownloadEvent,
+    "email": EmailEvent,
+    "purchase": PurchaseEvent,
+}
+
+
+@pytest.mark.parametrize("kind", VALID)
+def test_valid_events_decode_from_bytes_and_mappings(kind: str) -> None:
+    raw = VALID[kind]
+    from_bytes = decode_event(kind, orjson.dumps(raw))
+    assert isinstance(from_bytes, MODELS[kind])
+    assert decode_event(kind, raw) == from_bytes
+    assert decode_event(kind, encode_event(from_bytes)) == from_bytes
+
+
+def test_unknown_fields_are_ignored_and_properties_kept() -> None:
+    event = decode_event(
+        "click",
+        {
+            **VALID["click"],
+            "browser": "firefox",
+            "properties": {"lead_source": "webinar", "seats": 12, "trial": True},
+        },
+    )
+    assert event.properties == {"lead_source": "webinar", "seats": 12, "trial": True}
+    assert not hasattr(event, "browser")
+
+
+def test_offsets_are_kept() -> None:
+    event = decode_event("click", {**VALID["click"], "occurred_at": "2026-11-22T10:15:00+02:00"})
+    assert event.occurred_at.utcoffset() is not None
+    assert event.occurred_at.utcoffset().total_seconds() == 7200  # type: ignore[union-attr]
+
+
+INVALID = [
+    ("click", b"{not json", "not_json", None),
+    ("click", b"\xff\xfe\x00", "not_json", None),
+    ("click", b"[1, 2]", "not_object", None),
+    ("click", b'"text"', "not_object", None),
+    ("teleport", orjson.dumps(VALID["click"]), "unknown_type", None),
+    ("click", orjson.dumps({**COMMON}), "schema", "url"),
+    (
+        "click",
+        orjson.dumps({k: v for k, v in VALID["click"].items() if k != "event_id"}),
+        "schema",
+        "event_id",
+    ),
+    (
+        "click",
+        orjson.dumps({**VALID["click"], "occurred_at": "2026-11-22T10:15:00"}),
+        "schema",
+        "occurred_at",
+    ),
+    ("click", orjson.dumps({**VALID["click"], "occurred_at": 1790000000}), "schema", "occurred_at"),
+    (
+        "click",
+        orjson.dumps({**VALID["click"], "occurred_at": "yesterday"}),
+        "schema",
+        "occurred_at",
+    ),
+    ("click", orjson.dumps({**VALID["click"], "customer_id": ""}), "schema", "customer_id"),
+    ("click", orjson.dumps({**VALID["click"], "customer_id": "x" * 129}), "schema", "customer_id"),
+    ("click", orjson.dumps({**VALID["click"], "customer_id": 42}), "schema", "customer_id"),
+    ("click", orjson.dumps({**VALID["click"], "properties": {"a": [1]}}), "schema", "properties.a"),
+    (
+        "download",
+        orjson.dumps({**VALID["download"], "funnel_stage": "purchase"}),
+        "schema",
+        "funnel_stage",
+    ),
+    ("email", orjson.dumps({**VALID["email"], "action": "read"}), "schema", "action"),
+    ("purchase", orjson.dumps({**VALID["purchase"], "amount": "12.5"}), "schema", "amount"),
+    ("purchase", orjson.dumps({**VALID["purchase"], "currency": "EURO"}), "schema", "currency"),
+]
+
+
+@pytest.mark.parametrize(("kind", "payload", "reason", "field"), INVALID)
+def test_invalid_input_is_rejected_with_one_clear_line(
+    kind: str, payload: bytes, reason: str, field: str | None
+) -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        decode_event(kind, payload)
+    error = caught.value
+    assert error.reason == reason
+    message = str(error)
+    assert "\n" not in message
+    assert "Traceback" not in message
+    if field is not None:
+        assert error.field == field
+        assert message.startswith(f"{field}:")
