@@ -201,8 +201,8 @@ class SegmentClusterer(base.Clusterer):
             if self.last_t is None or t > self.last_t:
                 self.last_t = t
         if not self.time_based:
-            return 2.0 ** (-1.0 / self.halflife)
-        return 2.0 ** (-elapsed / self.halflife)
+            return float(2.0 ** (-1.0 / self.halflife))
+        return float(2.0 ** (-elapsed / self.halflife))
 
     def _warm_enough(self) -> bool:
         if self.warmup_time <= 0:
@@ -359,7 +359,7 @@ class SegmentClusterer(base.Clusterer):
         """A JSON-serializable snapshot; ``from_state`` rebuilds an equal model."""
 
         def arr(a: np.ndarray | None) -> list[float] | list[list[float]] | None:
-            return None if a is None else a.tolist()  # type: ignore[no-any-return]
+            return None if a is None else a.tolist()
 
         return {
             "params": self._get_params(),

@@ -17,4 +17,4 @@ def decay_factor(elapsed: float, half_life: float) -> float:
     ``elapsed`` may be negative (a value brought forward from an older reference
     time is then worth more than one).
     """
-    return 2.0 ** (-elapsed / half_life)
+    return float(2.0 ** (-elapsed / half_life))

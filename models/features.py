@@ -128,7 +128,7 @@ class BehaviorTransform(base.Transformer):
     def learn_one(self, x: dict[Any, Any]) -> None:
         """Stateless: nothing to learn."""
 
-    def transform_one(self, x: Mapping[Any, Any]) -> dict[str, float]:
+    def transform_one(self, x: Mapping[Any, Any]) -> dict[Any, Any]:
         """The clustering view of the readable features ``x``."""
         out = {name: _log1p_positive(float(x.get(name, 0.0))) for name in LOG_FEATURES}
         for name in LINEAR_FEATURES:

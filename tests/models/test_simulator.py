@@ -1,0 +1,464 @@
+"""The traffic simulator: determinism, valid events, ground truth, drift, persona behavior."""
+
+from __future__ import annotations
+
+import doctest
+import inspect
+import itertools
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import segflow.models.simulator as simulator
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+from segflow.models.events import (
+    ClickEvent,
+    DownloadEvent,
+    EmailEvent,
+    Event,
+    PurchaseEvent,
+    decode_event,
+    encode_event,
+)
+from segflow.models.simulator import (
+    PERSONA_BY_NAME,
+    PERSONA_TABLE,
+    PERSONAS,
+    Simulation,
+    SimulationConfig,
+    iter_events,
+    simulate,
+)
+
+RECEIVED = frozenset({"sent", "delivered", "bounce"})
+# What a dormant customer may still produce: received mail, and rare list hygiene.
+DORMANT_ACTIONS = RECEIVED | {"unsubscribe", "complaint"}
+SMALL = SimulationConfig(customers=60, days=21.0, warmup_days=5.0, settle_days=5.0, seed=3)
+
+
+def own_activity(event: Event) -> bool:
+    """Whether the customer did something (anything but receiving an email)."""
+    return not (isinstance(event, EmailEvent) and event.action in DORMANT_ACTIONS)
+
+
+def by_customer(sim: Simulation) -> dict[str, list[Event]]:
+    events: dict[str, list[Event]] = defaultdict(list)
+    for event in sim.events:
+        events[event.customer_id].append(event)
+    return events
+
+
+@pytest.fixture(scope="module")
+def population() -> Simulation:
+    """Non-switchers per persona: 1,200 customers over 8 weeks, no drift."""
+    return simulate(SimulationConfig(customers=1200, days=56.0, drift_fraction=0.0, seed=11))
+
+
+@pytest.fixture(scope="module")
+def drifting() -> Simulation:
+    """Many switchers, to see behavior before and after the switch."""
+    return simulate(
+        SimulationConfig(customers=1500, days=56.0, drift_fraction=0.6, dormant_share=0.3, seed=5)
+    )
+
+
+def per_customer(sim: Simulation, persona: str, predicate: Callable[[Event], bool]) -> float:
+    """Mean over the customers of ``persona`` of how many of their events match."""
+    customers = [c for c, p in sim.personas.items() if p == persona]
+    events = by_customer(sim)
+    return sum(sum(1 for e in events[c] if predicate(e)) for c in customers) / len(customers)
+
+
+# --- determinism and shape -----------------------------------------------------------------
+
+
+def test_same_seed_gives_identical_output() -> None:
+    first, second = simulate(SMALL), simulate(SMALL)
+    assert first.events == second.events
+    assert [e.event_id for e in first.events] == [e.event_id for e in second.events]
+    assert first.personas == second.personas
+    assert first.initial_personas == second.initial_personas
+    assert first.switches == second.switches
+    assert first.customer_properties == second.customer_properties
+
+
+def test_different_seed_gives_different_output() -> None:
+    first = simulate(SMALL)
+    second = simulate(SMALL.model_copy(update={"seed": SMALL.seed + 1}))
+    assert first.events != second.events
+    assert first.initial_personas != second.initial_personas
+
+
+def test_iter_events_yields_the_same_events_lazily() -> None:
+    assert list(iter_events(SMALL)) == simulate(SMALL).events
+    # A span far too long to materialize: the first events still come at once.
+    endless = SimulationConfig(customers=50, days=100_000.0, seed=1)
+    head = list(itertools.islice(iter_events(endless), 200))
+    assert len(head) == 200
+    assert head[-1].occurred_at < endless.start + timedelta(days=3)
+
+
+def test_events_are_sorted_with_deterministic_ties() -> None:
+    sim = simulate(SMALL)
+    keys = [(e.occurred_at, int(e.customer_id[1:])) for e in sim.events]
+    assert keys == sorted(keys)
+    # Within a customer, event numbers follow time.
+    for events in by_customer(sim).values():
+        numbers = [int(e.event_id.rsplit("-", 1)[1]) for e in events]
+        assert numbers == list(range(1, len(events) + 1))
+
+
+def test_every_event_is_valid_and_survives_the_wire() -> None:
+    sim = simulate(SMALL)
+    assert len({e.event_id for e in sim.events}) == len(sim.events)
+    start = SMALL.start
+    end = start + timedelta(days=SMALL.days)
+    for event in sim.events:
+        assert type(event).model_validate_json(event.model_dump_json()) == event
+        assert decode_event(event.kind, encode_event(event)) == event
+        assert start <= event.occurred_at < end
+        assert event.event_id.startswith(event.customer_id + "-")
+        if isinstance(event, DownloadEvent):
+            assert event.funnel_stage in ("awareness", "consideration", "decision")
+        if isinstance(event, PurchaseEvent):
+            assert event.amount != 0
+            assert event.currency == "USD"
+
+
+def test_all_event_types_and_actions_occur(population: Simulation) -> None:
+    kinds = Counter(type(e) for e in population.events)
+    assert set(kinds) == {ClickEvent, DownloadEvent, EmailEvent, PurchaseEvent}
+    actions = Counter(e.action for e in population.events if isinstance(e, EmailEvent))
+    assert {"sent", "delivered", "open", "click", "bounce", "unsubscribe"} <= set(actions)
+    refunds = [e for e in population.events if isinstance(e, PurchaseEvent) and e.amount < 0]
+    assert refunds, "some orders are refunded"
+
+
+def test_customer_properties_are_stable_and_on_every_event() -> None:
+    sim = simulate(SMALL)
+    assert set(sim.customer_properties) == set(sim.personas)
+    for customer, events in by_customer(sim).items():
+        expected = sim.customer_properties[customer]
+        assert {"lead_source", "country", "company_size"} <= set(expected)
+        assert all(e.properties == expected for e in events)
+    assert len({p["country"] for p in sim.customer_properties.values()}) > 3
+
+
+def test_no_clock_is_read() -> None:
+    source = inspect.getsource(simulator)
+    for needle in ("now(", "utcnow", "today(", "time.time", "perf_counter", "monotonic"):
+        assert needle not in source
+    later = SMALL.model_copy(update={"start": datetime(2031, 3, 2, 12, 30, tzinfo=UTC)})
+    events = simulate(later).events
+    assert events[0].occurred_at >= later.start
+    assert events[-1].occurred_at < later.start + timedelta(days=later.days)
+
+
+def test_module_docstring_example_runs() -> None:
+    result = doctest.testmod(simulator, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+# --- emails -------------------------------------------------------------------------------
+
+
+def test_every_customer_receives_every_campaign_until_unsubscribing() -> None:
+    sim = simulate(SMALL)
+    campaigns = sorted({e.campaign_id for e in sim.events if isinstance(e, EmailEvent)})
+    assert len(campaigns) == 3  # days 0, 7 and 14 of 21
+    for customer in sim.personas:
+        emails = [e for e in by_customer(sim)[customer] if isinstance(e, EmailEvent)]
+        sent = [e.campaign_id for e in emails if e.action == "sent"]
+        assert sent[0] == campaigns[0], "everyone, dormant or not, gets the first campaign"
+        stopped = [e.occurred_at for e in emails if e.action in ("unsubscribe", "complaint")]
+        if not stopped:
+            assert sent == campaigns
+        for campaign in sent:
+            outcome = [e.action for e in emails if e.campaign_id == campaign][:2]
+            assert outcome in (["sent", "delivered"], ["sent", "bounce"])
+
+
+def test_campaign_sends_go_out_together() -> None:
+    sim = simulate(SMALL)
+    sends: dict[str, list[datetime]] = defaultdict(list)
+    for event in sim.events:
+        if isinstance(event, EmailEvent) and event.action == "sent":
+            sends[event.campaign_id].append(event.occurred_at)
+    first, *others = (sends[c] for c in sorted(sends))
+    assert len(first) == SMALL.customers
+    for times in (first, *others):
+        assert max(times) - min(times) <= timedelta(minutes=30)
+        assert len(times) >= 0.9 * SMALL.customers  # few unsubscribe
+
+
+# --- ground truth and drift ----------------------------------------------------------------
+
+
+def test_drift_fraction_shares_and_times() -> None:
+    config = SimulationConfig(customers=1000, days=60.0, seed=21)
+    sim = simulate(config)
+    switches = sim.switches
+    assert len(switches) == round(config.drift_fraction * config.customers) == 200
+    to_dormant = [s for s in switches.values() if s.to_persona == "dormant"]
+    assert len(to_dormant) == round(config.dormant_share * len(switches)) == 60
+    earliest = config.start + timedelta(days=config.warmup_days)
+    latest = config.start + timedelta(days=config.days - config.settle_days)
+    for customer, switch in switches.items():
+        assert switch.customer_id == customer
+        assert earliest <= switch.at <= latest
+        assert switch.from_persona != switch.to_persona
+        assert switch.from_persona == sim.initial_personas[customer]
+        assert switch.to_persona == sim.personas[customer]
+        before = switch.at - timedelta(microseconds=1)
+        assert sim.persona_at(customer, before) == switch.from_persona
+        assert sim.persona_at(customer, switch.at) == switch.to_persona
+    for customer in set(sim.personas) - set(switches):
+        assert sim.personas[customer] == sim.initial_personas[customer]
+    # Switch moments spread over the window.
+    days = sorted((s.at - earliest) / (latest - earliest) for s in switches.values())
+    assert days[len(days) // 4] < 0.4 < 0.6 < days[3 * len(days) // 4]
+
+
+def test_initial_personas_are_balanced_by_default() -> None:
+    sim = simulate(SimulationConfig(customers=600, days=30.0, warmup_days=10.0, settle_days=5.0))
+    assert Counter(sim.initial_personas.values()) == dict.fromkeys(PERSONAS, 100)
+
+
+def test_persona_weights_give_exact_counts() -> None:
+    config = SimulationConfig(
+        customers=11, days=10.0, drift_fraction=0.0, persona_weights={"researcher": 2, "dormant": 1}
+    )
+    counts = Counter(simulate(config).initial_personas.values())
+    assert counts == {"researcher": 7, "dormant": 4}
+
+
+def test_switchers_to_dormant_stop_acting_at_the_switch(drifting: Simulation) -> None:
+    events = by_customer(drifting)
+    gone = [s for s in drifting.switches.values() if s.to_persona == "dormant"]
+    assert len(gone) >= 100
+    acted_before = 0
+    for switch in gone:
+        mine = events[switch.customer_id]
+        assert not [e for e in mine if e.occurred_at >= switch.at and own_activity(e)]
+        stopped = any(
+            isinstance(e, EmailEvent) and e.action in ("unsubscribe", "complaint") for e in mine
+        )
+        if not stopped:
+            assert [e for e in mine if e.occurred_at >= switch.at], "they still receive email"
+        acted_before += any(own_activity(e) for e in mine if e.occurred_at < switch.at)
+    assert acted_before >= 0.9 * len(gone)
+
+
+def test_switchers_from_dormant_start_acting_at_the_switch(drifting: Simulation) -> None:
+    events = by_customer(drifting)
+    woke = [s for s in drifting.switches.values() if s.from_persona == "dormant"]
+    assert len(woke) >= 50
+    assert all(s.to_persona != "dormant" for s in woke)
+    acted_after = 0
+    for switch in woke:
+        mine = events[switch.customer_id]
+        assert not [e for e in mine if e.occurred_at < switch.at and own_activity(e)]
+        acted_after += any(own_activity(e) for e in mine if e.occurred_at >= switch.at)
+    assert acted_after >= 0.8 * len(woke)
+
+
+@pytest.mark.parametrize(
+    ("persona", "stage"), [("researcher", "awareness"), ("ready_buyer", "decision")]
+)
+def test_switchers_take_up_the_new_behavior(drifting: Simulation, persona: str, stage: str) -> None:
+    events = by_customer(drifting)
+    switches = [s for s in drifting.switches.values() if s.to_persona == persona]
+    assert len(switches) >= 30
+    before = after = 0.0
+    days_before = days_after = 0.0
+    end = drifting.config.start + timedelta(days=drifting.config.days)
+    for switch in switches:
+        downloads = [
+            e
+            for e in events[switch.customer_id]
+            if isinstance(e, DownloadEvent) and e.funnel_stage == stage
+        ]
+        before += sum(1 for e in downloads if e.occurred_at < switch.at)
+        after += sum(1 for e in downloads if e.occurred_at >= switch.at)
+        days_before += (switch.at - drifting.config.start) / timedelta(days=1)
+        days_after += (end - switch.at) / timedelta(days=1)
+    rate_before, rate_after = before / days_before, after / days_after
+    expected = getattr(PERSONA_BY_NAME[persona], f"{stage}_per_day")
+    assert rate_after > 4 * rate_before
+    assert 0.5 * expected < rate_after < 1.5 * expected
+
+
+# --- personas ------------------------------------------------------------------------------
+
+
+def clicks(e: Event) -> bool:
+    return isinstance(e, ClickEvent)
+
+
+def opens(e: Event) -> bool:
+    return isinstance(e, EmailEvent) and e.action == "open"
+
+
+def purchases(e: Event) -> bool:
+    return isinstance(e, PurchaseEvent) and e.amount > 0
+
+
+def test_personas_differ_in_the_expected_directions(population: Simulation) -> None:
+    def mean(persona: str, predicate: Callable[[Event], bool]) -> float:
+        return per_customer(population, persona, predicate)
+
+    click = {p: mean(p, clicks) for p in PERSONAS}
+    opened = {p: mean(p, opens) for p in PERSONAS}
+    bought = {p: mean(p, purchases) for p in PERSONAS}
+    assert click["researcher"] > click["ready_buyer"] > click["loyal_customer"]
+    assert click["loyal_customer"] > click["tire_kicker"] > click["email_reader"]
+    assert click["researcher"] > 5 * click["email_reader"]
+    assert click["dormant"] == 0
+    assert opened["email_reader"] == max(opened.values())
+    assert opened["email_reader"] > 1.5 * opened["loyal_customer"]
+    assert opened["email_reader"] > 10 * opened["tire_kicker"]
+    assert opened["dormant"] == 0
+    # Only buyers and loyal customers purchase, loyal ones regularly.
+    assert bought["loyal_customer"] > 5
+    assert 0 < bought["ready_buyer"] < bought["loyal_customer"] / 5
+    for persona in ("researcher", "email_reader", "tire_kicker", "dormant"):
+        assert bought[persona] == 0
+
+
+def test_downloads_follow_the_funnel(population: Simulation) -> None:
+    stages: dict[str, Counter[str]] = defaultdict(Counter)
+    for event in population.events:
+        if isinstance(event, DownloadEvent) and event.funnel_stage is not None:
+            stages[population.personas[event.customer_id]][event.funnel_stage] += 1
+    researcher, buyer = stages["researcher"], stages["ready_buyer"]
+    assert researcher["awareness"] + researcher["consideration"] > 10 * researcher["decision"]
+    assert buyer["decision"] > 3 * (buyer["awareness"] + buyer["consideration"])
+    assert sum(stages["tire_kicker"].values()) == 0
+    assert sum(stages["dormant"].values()) == 0
+
+
+def test_ready_buyers_read_pricing(population: Simulation) -> None:
+    pricing: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    for event in population.events:
+        if isinstance(event, ClickEvent):
+            persona = population.personas[event.customer_id]
+            total[persona] += 1
+            pricing[persona] += event.url.startswith("/pricing")
+    share = {p: pricing[p] / total[p] for p in total}
+    assert share["ready_buyer"] == max(share.values())
+    assert share["ready_buyer"] > 0.3
+
+
+def test_dormant_customers_only_receive_email(population: Simulation) -> None:
+    dormant = {c for c, p in population.personas.items() if p == "dormant"}
+    assert len(dormant) == 200
+    received: Counter[str] = Counter()
+    for event in population.events:
+        if event.customer_id in dormant:
+            assert isinstance(event, EmailEvent)
+            assert event.action in DORMANT_ACTIONS
+            received[event.customer_id] += event.action == "sent"
+    assert set(received) == dormant
+
+
+def test_sessions_have_several_clicks(population: Simulation) -> None:
+    sessions: Counter[str] = Counter()
+    for event in population.events:
+        if isinstance(event, ClickEvent) and event.session_id is not None:
+            sessions[event.session_id] += 1
+    mean = sum(sessions.values()) / len(sessions)
+    assert 2.0 < mean < 5.0
+
+
+def test_persona_table_is_well_formed() -> None:
+    assert len(PERSONA_TABLE) >= 6
+    assert len(set(PERSONAS)) == len(PERSONAS)
+    for persona in PERSONA_TABLE:
+        assert persona.clicks_per_session >= 1.0
+        assert persona.pages
+        for p in (persona.email_open, persona.email_click, persona.email_bounce):
+            assert 0.0 <= p <= 1.0
+        assert (persona.purchases_per_day > 0) == (persona.order_value > 0)
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"persona_weights": {"whale": 1.0}},
+        {"persona_weights": {"researcher": 0.0}},
+        {"days": 10.0},  # the default warm-up and settling do not fit
+        {"drift_fraction": 1.5},
+        {"customers": -1},
+        {"start": datetime(2026, 9, 1)},  # naive
+        {"unknown_option": 1},
+    ],
+)
+def test_bad_configs_are_rejected(bad: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        SimulationConfig.model_validate(bad)
+
+
+def test_config_is_frozen() -> None:
+    with pytest.raises(ValidationError):
+        SMALL.customers = 5  # type: ignore[misc]
+
+
+def test_empty_population() -> None:
+    sim = simulate(SimulationConfig(customers=0, days=5.0, drift_fraction=0.0))
+    assert sim.events == []
+    assert sim.personas == {}
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    customers=st.integers(min_value=0, max_value=40),
+    days=st.floats(min_value=1.0, max_value=20.0),
+    drift=st.floats(min_value=0.0, max_value=1.0),
+    dormant_share=st.floats(min_value=0.0, max_value=1.0),
+    seed=st.integers(min_value=0, max_value=2**32),
+    offset_hours=st.floats(min_value=0.0, max_value=23.0),
+)
+def test_invariants_hold_for_any_config(
+    customers: int, days: float, drift: float, dormant_share: float, seed: int, offset_hours: float
+) -> None:
+    config = SimulationConfig(
+        customers=customers,
+        days=days,
+        seed=seed,
+        drift_fraction=drift,
+        dormant_share=dormant_share,
+        warmup_days=days / 3,
+        settle_days=days / 3,
+        start=datetime(2026, 9, 1, tzinfo=UTC) + timedelta(hours=offset_hours),
+    )
+    sim = simulate(config)
+    end = config.start + timedelta(days=days)
+    times = [e.occurred_at for e in sim.events]
+    assert times == sorted(times)
+    assert all(config.start <= t < end for t in times)
+    assert len({e.event_id for e in sim.events}) == len(sim.events)
+    assert len(sim.switches) == round(drift * customers)
+    assert all(s.from_persona != s.to_persona for s in sim.switches.values())
+    sent = {e.customer_id for e in sim.events if isinstance(e, EmailEvent) and e.action == "sent"}
+    if days * 24 >= 9.5:  # the first campaign goes out 9 hours in, over half an hour
+        assert sent == set(sim.personas)
+    for switch in sim.switches.values():
+        if switch.to_persona == "dormant":
+            late = [
+                e
+                for e in sim.events
+                if e.customer_id == switch.customer_id and e.occurred_at >= switch.at
+            ]
+            assert not [e for e in late if own_activity(e)]
