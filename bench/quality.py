@@ -3,8 +3,11 @@
 Prints one JSON object (see the README). ``--quick`` runs in under a minute here.
 
 How each method's final segments are read:
-- segflow: the ``to_segment`` of each customer's last behavioral change (what a
-  subscriber to ``segment-changes`` believes), never a re-prediction.
+- segflow: the in-memory runner (step, learner and inactivity sweep) replays the
+  events; a customer's final segment is the ``to_segment`` of its last behavioral
+  change (what a subscriber to ``segment-changes`` believes), never a re-prediction.
+  ``step_us_median`` times the pure step alone, over the first 100k events again,
+  against the learned model.
 - River ``KMeans`` / ``STREAMKMeans``: they learn the same samples segflow's model
   learns (same features, same order, standardized online by River's
   ``StandardScaler``) and then predict each customer's final features: a re-prediction
@@ -24,46 +27,60 @@ from datetime import timedelta
 from typing import Any
 
 from river import cluster, compose, preprocessing
-from segflow.models.config import EngineConfig
-from segflow.models.features import CLUSTER_FEATURES, BehaviorTransform, profile_features
-from segflow.models.model import SegmentModel
-from segflow.models.profile import Profile
-from segflow.models.simulator import SimulationConfig, simulate
-from segflow.models.step import step
-from segflow.models.timeutil import DAY
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
+from segflow.models.changes import SegmentChange
+from segflow.models.config import EngineConfig
+from segflow.models.events import Event
+from segflow.models.features import CLUSTER_FEATURES, BehaviorTransform, profile_features
+from segflow.models.model import SegmentModel
+from segflow.models.profile import Profile
+from segflow.models.runner import replay
+from segflow.models.simulator import SimulationConfig, simulate
+from segflow.models.step import step
+from segflow.models.timeutil import DAY
+
+WARMUP_DAYS = 28.0
+
 
 def run(customers: int, days: float, seed: int, quick: bool) -> dict[str, Any]:
-    sim_config = SimulationConfig(customers=customers, days=days, seed=seed, drift_fraction=0.2)
+    # Switches fall after a four-week warm-up (profiles and model mature) and at least two
+    # half-lives before the end, so every switch can be detected inside its window.
+    sim_config = SimulationConfig(
+        customers=customers,
+        days=days,
+        seed=seed,
+        drift_fraction=0.2,
+        warmup_days=WARMUP_DAYS,
+        settle_days=14.0,
+    )
     sim = simulate(sim_config)
     config = EngineConfig(seed=seed)
-    model = SegmentModel.create(config)
-    profiles: dict[str, Profile] = {}
     samples: list[dict[str, float]] = []
     last_segment: dict[str, str | None] = {}
     behavioral: dict[str, list[float]] = {}
-    step_ns: list[int] = []
-    timer = time.perf_counter_ns
-    for event in sim.events:
-        start = timer()
-        result = step(event, profiles.get(event.customer_id), model, event.occurred_at)
-        step_ns.append(timer() - start)
-        profiles[event.customer_id] = result.profile
-        if result.sample is not None:
-            model.learn_one(result.sample, result.t)
-            samples.append(result.sample)
-        for change in result.changes:
-            if change.kind == "behavioral":
-                last_segment[change.customer_id] = change.to_segment
-                behavioral.setdefault(change.customer_id, []).append(change.occurred_at.timestamp())
+
+    def on_change(change: SegmentChange) -> None:
+        if change.kind == "behavioral":
+            last_segment[change.customer_id] = change.to_segment
+            behavioral.setdefault(change.customer_id, []).append(change.occurred_at.timestamp())
+
+    end = (sim_config.start + timedelta(days=days)).timestamp()
+    result = replay(
+        sim.events,
+        config,
+        on_change=on_change,
+        on_sample=lambda sample, _t: samples.append(sample),
+        until=end,
+    )
+    profiles, model = result.profiles, result.model
+    step_ns = time_steps(sim.events[: min(len(sim.events), 100_000)], model)
 
     ids = sorted(sim.personas)
     truth = [sim.personas[c] for c in ids]
     half_life = config.half_life_days * DAY
-    end = (sim_config.start + timedelta(days=days)).timestamp()
     transform = BehaviorTransform()
     final = [
         transform.transform_one(
@@ -118,6 +135,19 @@ def run(customers: int, days: float, seed: int, quick: bool) -> dict[str, Any]:
     }
 
 
+def time_steps(events: list[Event], model: SegmentModel) -> list[int]:
+    """Nanoseconds of each pure step over ``events``, against the learned model."""
+    profiles: dict[str, Profile] = {}
+    timer = time.perf_counter_ns
+    out = []
+    for event in events:
+        start = timer()
+        result = step(event, profiles.get(event.customer_id), model, event.occurred_at)
+        out.append(timer() - start)
+        profiles[event.customer_id] = result.profile
+    return out
+
+
 def _river_ari(
     clusterer: Any, samples: list[dict[str, float]], final: list[dict[str, float]], truth: list[str]
 ) -> float:
@@ -137,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     customers = args.customers or 5_000
-    days = args.days or (49.0 if args.quick else 90.0)
+    days = args.days or (56.0 if args.quick else 84.0)
     print(json.dumps(run(customers, days, args.seed, args.quick)))
     return 0
 

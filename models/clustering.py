@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 from river import base
+from scipy.optimize import linear_sum_assignment
 
 #: What ``predict_one`` answers before the model has seeded its centres.
 NO_CLUSTER = -1
@@ -67,8 +68,12 @@ class SegmentClusterer(base.Clusterer):
         Time (of ``t``) that must also pass from the first point before seeding,
         so the seeds see profiles that had time to fill.
     recent
-        Size of the ring of recent points: seeding (k-means++ over the latest
-        points of the warm-up) and re-seeding dead clusters draw from it.
+        Size of the reservoir of recent points: seeding, refits and re-seeding
+        draw from it. A new point takes a random slot, so ages are exponential.
+    recent_time
+        With times given to ``learn_one``, the reservoir aims to span this much
+        time (points are admitted with probability ``recent / points-per-span``),
+        so a weekly rhythm in who sends samples does not skew it. 0: admit all.
     death_share
         A cluster whose weight falls under this share of the mean weight is dead.
     merge_distance
@@ -78,6 +83,17 @@ class SegmentClusterer(base.Clusterer):
         outlier: it does not move the centre and may found a new cluster.
     maintain_every
         Updates between checks for dead or merged clusters.
+    refit_every
+        Updates between refits: k-means++ and Lloyd over the recent points; when the
+        fresh solution has at least ``refit_gain`` less inertia than the current
+        centres it replaces them, each new centre keeping the id of the old centre
+        it matches (closer than ``match_distance``), unmatched ones getting new ids.
+        This is how the model escapes a poor early seeding and finds a genuinely
+        new cluster. 0 turns refits off.
+    refit_gain
+        Relative inertia gain a refit must bring to be adopted.
+    match_distance
+        Largest distance (standard units) at which a refitted centre inherits an id.
     n_init
         k-means++ seedings tried on the warm-up reservoir; the best is kept.
     features
@@ -94,10 +110,14 @@ class SegmentClusterer(base.Clusterer):
         warmup: int = 600,
         warmup_time: float = 0.0,
         recent: int = 2_000,
+        recent_time: float = 0.0,
         death_share: float = 0.1,
         merge_distance: float = 0.5,
         outlier_factor: float = 3.0,
         maintain_every: int = 500,
+        refit_every: int = 2_500,
+        refit_gain: float = 0.05,
+        match_distance: float = 3.0,
         n_init: int = 5,
         features: Sequence[str] | None = None,
         seed: int = 42,
@@ -108,10 +128,14 @@ class SegmentClusterer(base.Clusterer):
         self.warmup = warmup
         self.warmup_time = warmup_time
         self.recent = recent
+        self.recent_time = recent_time
         self.death_share = death_share
         self.merge_distance = merge_distance
         self.outlier_factor = outlier_factor
         self.maintain_every = maintain_every
+        self.refit_every = refit_every
+        self.refit_gain = refit_gain
+        self.match_distance = match_distance
         self.n_init = n_init
         self.features = list(features) if features is not None else None
         self.seed = seed
@@ -130,9 +154,11 @@ class SegmentClusterer(base.Clusterer):
         self.m2: np.ndarray | None = None
         self.scale_weight = 0.0
         self.ring: list[list[float]] = []
-        self.ring_pos = 0
+        self.stamps: list[float] = []
+        self.span_count = 0.0
         self.births = 0
         self.deaths = 0
+        self.refits = 0
 
     # -- vectors ----------------------------------------------------------------------
 
@@ -167,10 +193,13 @@ class SegmentClusterer(base.Clusterer):
     def learn_one(self, x: dict[Any, Any], t: float | None = None) -> None:
         """Learn one point, seen at time ``t`` (optional)."""
         v = self._vector(x)
+        previous_t = self.last_t
         factor = self._decay(t)
+        elapsed = 0.0 if t is None or previous_t is None else max(0.0, t - previous_t)
         self._update_scale(v, factor)
         self.n_updates += 1
-        self._remember(v)
+        stamp = t if self.time_based and t is not None else float(self.n_updates)
+        self._remember(v, elapsed, stamp)
         if self.centers is None or self.weights is None:
             if self.n_updates >= self.warmup and self._warm_enough():
                 self._seed()
@@ -180,7 +209,9 @@ class SegmentClusterer(base.Clusterer):
         self.outlier_weight *= factor
         d2 = self._sq_distances(v)
         j = int(np.argmin(d2))
-        if d2[j] > self.outlier_factor**2 * self.r2[j]:
+        # A cluster of identical points (all-zero dormant customers) has no radius: floor it.
+        radius2 = max(float(self.r2[j]), 0.25 * float(np.median(self.r2)))
+        if d2[j] > self.outlier_factor**2 * radius2:
             self.outliers.append(v.tolist())
             del self.outliers[: max(0, len(self.outliers) - self.recent)]
             self.outlier_weight += 1.0
@@ -190,6 +221,8 @@ class SegmentClusterer(base.Clusterer):
             self.r2[j] += (float(d2[j]) - self.r2[j]) / self.weights[j]
         if self.n_updates % self.maintain_every == 0:
             self._maintain()
+        if self.refit_every and self.n_updates % self.refit_every == 0:
+            self._refit()
 
     def _decay(self, t: float | None) -> float:
         elapsed = 0.0
@@ -222,13 +255,20 @@ class SegmentClusterer(base.Clusterer):
         self.mean = self.mean + delta / self.scale_weight
         self.m2 = self.m2 * factor + delta * (v - self.mean)
 
-    def _remember(self, v: np.ndarray) -> None:
-        point = v.tolist()
+    def _remember(self, v: np.ndarray, elapsed: float, stamp: float) -> None:
         if len(self.ring) < self.recent:
-            self.ring.append(point)
-        else:
-            self.ring[self.ring_pos] = point
-        self.ring_pos = (self.ring_pos + 1) % self.recent
+            self.ring.append(v.tolist())
+            self.stamps.append(stamp)
+            return
+        rng = self._rng()
+        if self.recent_time > 0:
+            # span_count ~ points seen per recent_time / ln 2 (a decayed count)
+            self.span_count = self.span_count * 2.0 ** (-elapsed / self.recent_time) + 1.0
+            if rng.random() * self.span_count * math.log(2) > self.recent:
+                return
+        slot = rng.randrange(self.recent)
+        self.ring[slot] = v.tolist()
+        self.stamps[slot] = stamp
 
     def _rng(self) -> random.Random:
         # Derived from the seed and the update count: reproducible, and no RNG state to store.
@@ -236,28 +276,58 @@ class SegmentClusterer(base.Clusterer):
 
     # -- seeding ----------------------------------------------------------------------
 
-    def _seed(self) -> None:
+    def _recent_weights(self) -> np.ndarray:
+        """Each recent point's weight under the half-life: the objective the centres follow."""
+        stamps = np.array(self.stamps)
+        now = float(stamps.max()) if len(stamps) else 0.0
+        return np.power(2.0, -(now - stamps) / self.halflife)
+
+    def _fit_recent(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Best of ``n_init`` weighted k-means++ and Lloyd runs over the recent points (scaled)."""
         points = np.array(self.ring) / self.scale
+        w = self._recent_weights()
         rng = self._rng()
         best: tuple[float, np.ndarray, np.ndarray] | None = None
         for _ in range(self.n_init):
-            centers = _kmeans_pp(points, self.n_clusters, rng)
-            centers, counts, inertia = _lloyd(points, centers, iterations=10)
+            centers = _kmeans_pp(points, self.n_clusters, rng, w)
+            centers, counts, inertia = _lloyd(points, centers, 10, w)
             if best is None or inertia < best[0]:
                 best = (inertia, centers, counts)
         assert best is not None
-        _, centers, counts = best
+        return best[0], best[1], best[2], points, w
+
+    def _refit(self) -> None:
+        """Adopt a fresh k-means solution over recent points when it is clearly better."""
+        assert self.centers is not None
+        assert self.weights is not None
+        inertia, centers, counts, points, w = self._fit_recent()
+        current = float((_sq_dist_matrix(points, self.centers / self.scale).min(axis=1) * w).sum())
+        if inertia > (1.0 - self.refit_gain) * current:
+            return
+        old = self.centers / self.scale
+        gaps = np.sqrt(_sq_dist_matrix(centers, old))
+        ids: list[int | None] = [None] * self.n_clusters
+        for new_j, old_j in zip(*linear_sum_assignment(gaps), strict=True):
+            if gaps[new_j, old_j] <= self.match_distance:
+                ids[int(new_j)] = self.ids[int(old_j)]
+        for j, cid in enumerate(ids):
+            if cid is None:
+                ids[j] = self.next_id
+                self.next_id += 1
+                self.births += 1
+                self.deaths += 1
+        total = float(self.weights.sum())
+        self.ids = [int(cid) for cid in ids if cid is not None]
         self.centers = centers * self.scale
-        self.weights = np.maximum(counts.astype(float), 1.0)
-        d2 = _sq_dist_matrix(points, centers)
-        labels = d2.argmin(axis=1)
-        spread = float(d2.min(axis=1).mean()) or 1.0
-        self.r2 = np.array(
-            [
-                float(d2[labels == j, j].mean()) if (labels == j).any() else spread
-                for j in range(self.n_clusters)
-            ]
-        )
+        self.weights = np.maximum(counts * total / float(w.sum()), 1.0)
+        self.r2 = _radii(points, centers)
+        self.refits += 1
+
+    def _seed(self) -> None:
+        _, centers, counts, points, _ = self._fit_recent()
+        self.centers = centers * self.scale
+        self.weights = np.maximum(counts, 1.0)
+        self.r2 = _radii(points, centers)
         self.ids = list(range(self.next_id, self.next_id + self.n_clusters))
         self.next_id += self.n_clusters
         self.births += self.n_clusters
@@ -377,9 +447,11 @@ class SegmentClusterer(base.Clusterer):
             "scale_weight": self.scale_weight,
             "first_t": self.first_t,
             "ring": self.ring,
-            "ring_pos": self.ring_pos,
+            "stamps": self.stamps,
+            "span_count": self.span_count,
             "births": self.births,
             "deaths": self.deaths,
+            "refits": self.refits,
             "features": self.features,
         }
 
@@ -407,14 +479,29 @@ class SegmentClusterer(base.Clusterer):
         model.scale_weight = state["scale_weight"]
         model.first_t = state["first_t"]
         model.ring = [list(p) for p in state["ring"]]
-        model.ring_pos = state["ring_pos"]
+        model.stamps = list(state["stamps"])
+        model.span_count = state["span_count"]
         model.births = state["births"]
         model.deaths = state["deaths"]
+        model.refits = state["refits"]
         return model
 
 
 def _sq_dist_matrix(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return ((points[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)  # type: ignore[no-any-return]
+
+
+def _radii(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Mean squared distance of each cluster's points to its centre."""
+    d2 = _sq_dist_matrix(points, centers)
+    labels = d2.argmin(axis=1)
+    spread = float(d2.min(axis=1).mean()) or 1.0
+    return np.array(
+        [
+            float(d2[labels == j, j].mean()) if (labels == j).any() else spread
+            for j in range(len(centers))
+        ]
+    )
 
 
 def _weighted_choice(weights: np.ndarray, rng: random.Random) -> int:
@@ -425,28 +512,29 @@ def _weighted_choice(weights: np.ndarray, rng: random.Random) -> int:
     return min(int(np.searchsorted(np.cumsum(weights), target, side="right")), len(weights) - 1)
 
 
-def _kmeans_pp(points: np.ndarray, k: int, rng: random.Random) -> np.ndarray:
-    """k-means++ seeding: each next centre drawn with probability proportional to D^2."""
-    centers = [points[rng.randrange(len(points))]]
+def _kmeans_pp(points: np.ndarray, k: int, rng: random.Random, w: np.ndarray) -> np.ndarray:
+    """k-means++ seeding: each next centre drawn with probability proportional to w * D^2."""
+    centers = [points[_weighted_choice(w, rng)]]
     d2 = ((points - centers[0]) ** 2).sum(axis=1)
     for _ in range(1, k):
-        centers.append(points[_weighted_choice(d2, rng)])
+        centers.append(points[_weighted_choice(w * d2, rng)])
         d2 = np.minimum(d2, ((points - centers[-1]) ** 2).sum(axis=1))
     return np.array(centers)
 
 
 def _lloyd(
-    points: np.ndarray, centers: np.ndarray, iterations: int
+    points: np.ndarray, centers: np.ndarray, iterations: int, w: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """A few Lloyd passes; an empty cluster keeps its centre."""
+    """A few weighted Lloyd passes; an empty cluster keeps its centre."""
     centers = centers.copy()
     for _ in range(iterations):
         labels = _sq_dist_matrix(points, centers).argmin(axis=1)
         for j in range(len(centers)):
-            members = points[labels == j]
-            if len(members):
-                centers[j] = members.mean(axis=0)
+            mask = labels == j
+            total = float(w[mask].sum())
+            if total > 0:
+                centers[j] = (points[mask] * w[mask, None]).sum(axis=0) / total
     d2 = _sq_dist_matrix(points, centers)
     labels = d2.argmin(axis=1)
-    counts = np.bincount(labels, minlength=len(centers))
-    return centers, counts, float(d2.min(axis=1).sum())
+    counts = np.bincount(labels, weights=w, minlength=len(centers))
+    return centers, counts, float((d2.min(axis=1) * w).sum())

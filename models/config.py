@@ -18,8 +18,6 @@ class EngineConfig(BaseModel):
     Traceback (most recent call last):
     ...
     pydantic_core._pydantic_core.ValidationError: 1 validation error for EngineConfig
-    n_segments
-      Input should be greater than or equal to 2 [type=greater_than_equal, input_value=1, input_type=int]
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -29,11 +27,11 @@ class EngineConfig(BaseModel):
         72.0, ge=0, description="Events older than the profile's newest event by more are late."
     )
     n_segments: int = Field(6, ge=2, le=64, description="Number of behavioral segments.")
-    model_halflife: float = Field(
-        20_000.0, gt=0, description="Half-life of the clustering model, in learned samples."
+    model_halflife_days: float = Field(
+        7.0, gt=0, description="Half-life of the clustering model's evidence, event time."
     )
     hysteresis_margin: float = Field(
-        0.15,
+        0.2,
         ge=0,
         lt=1,
         description="A customer moves only when the new centroid is closer by this fraction.",
@@ -45,7 +43,10 @@ class EngineConfig(BaseModel):
         24.0, ge=0, description="Event time a new segment must keep winning before a move."
     )
     learn_interval_hours: float = Field(
-        24.0, ge=0, description="A customer feeds the model at most once per this event time."
+        168.0,
+        ge=0,
+        description="A customer feeds the model at most once per this event time, so every "
+        "customer weighs about the same in it, however active.",
     )
     warmup_samples: int = Field(
         600, ge=10, description="Samples collected before the model seeds with k-means++."

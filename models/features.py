@@ -2,16 +2,16 @@
 
 ``profile_features`` is what a person reads (decayed counts, rates, days);
 :class:`BehaviorTransform` is a River transformer that maps those features to the
-space the clusterer works in (log counts, capped recency).
+space the clusterer works in (log counts, capped linear recency).
 
 >>> from segflow.models.profile import Profile
 >>> p = Profile.new("c1", as_of=0.0)
->>> p.add("email_opens", 1.0, at=0.0); p.add("emails_sent", 2.0, at=0.0)
+>>> p.add("rate_opens", 1.0, at=0.0); p.add("rate_sent", 2.0, at=0.0)
 >>> f = profile_features(p, at=0.0, half_life=86_400.0)
->>> f["email_opens"], round(f["open_rate"], 3)
-(1.0, 0.35)
+>>> round(f["open_rate"], 3)
+0.44
 >>> sorted(BehaviorTransform().transform_one({"clicks": 3.0}))[:2]
-['active_days_28d', 'click_rate']
+['active_days', 'clicks']
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Any
 
 from river import base
 
-from .decay import decay_factor
 from .profile import (
     ACTIVE_DAYS_WINDOW,
     BOUNCED,
@@ -35,13 +34,13 @@ from .profile import (
 #: Prior open rate and click rate, and how many emails' worth of weight they carry.
 OPEN_RATE_PRIOR = 0.2
 CLICK_RATE_PRIOR = 0.03
-RATE_PRIOR_WEIGHT = 2.0
+RATE_PRIOR_WEIGHT = 0.5
 #: Recency is capped: "not active for 90 days" and "never active" read the same.
-RECENCY_CAP_DAYS = 90.0
+RECENCY_CAP_DAYS = 14.0
 
 #: Every feature of a profile, in readable units.
 FEATURE_NAMES: tuple[str, ...] = (
-    *COUNTERS,
+    *(name for name in COUNTERS if not name.startswith("rate_")),
     "downloads",
     "open_rate",
     "click_rate",
@@ -53,17 +52,19 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 #: The features the clusterer sees, each with how it is transformed.
+# Email enters as its open rate alone: decayed open and click counts swing with the weekly
+# campaign rhythm (and say again what the rate says), which made customers flap between
+# segments; the click rate added noise and no separation. Spend is left to the ``value``
+# score: on a log scale a big spender still looks like one weeks after going silent
+# (see bench/quality.py and the README's quality section).
 LOG_FEATURES: tuple[str, ...] = (
     "clicks",
     "downloads_awareness",
     "downloads_consideration",
     "downloads_decision",
-    "email_opens",
-    "email_clicks",
     "purchases",
-    "spend",
 )
-LINEAR_FEATURES: tuple[str, ...] = ("open_rate", "click_rate", "active_days_28d")
+LINEAR_FEATURES: tuple[str, ...] = ("open_rate", "active_days")
 RECENCY_FEATURE = "days_since_active"
 CLUSTER_FEATURES: tuple[str, ...] = (*LOG_FEATURES, *LINEAR_FEATURES, RECENCY_FEATURE)
 
@@ -79,25 +80,18 @@ ACTIVITY_WEIGHTS: dict[str, float] = {
 
 def profile_features(profile: Profile, at: float, half_life: float) -> dict[str, float]:
     """The profile's features at time ``at`` (at or after its ``as_of``), readable units."""
-    factor = decay_factor(at - profile.as_of, half_life) if at > profile.as_of else 1.0
-    features = {name: value * factor for name, value in zip(COUNTERS, profile.counts, strict=True)}
-    sent = features["emails_sent"]
+    features = {name: profile.value(name, at, half_life) for name in COUNTERS}
     features["downloads"] = (
         features["downloads_awareness"]
         + features["downloads_consideration"]
         + features["downloads_decision"]
         + features["downloads_other"]
     )
-    features["open_rate"] = min(
-        1.0,
-        (features["email_opens"] + RATE_PRIOR_WEIGHT * OPEN_RATE_PRIOR)
-        / (sent + RATE_PRIOR_WEIGHT),
-    )
-    features["click_rate"] = min(
-        1.0,
-        (features["email_clicks"] + RATE_PRIOR_WEIGHT * CLICK_RATE_PRIOR)
-        / (sent + RATE_PRIOR_WEIGHT),
-    )
+    # Rates come from the long-memory counters, smoothed toward a prior.
+    sent = features.pop("rate_sent") + RATE_PRIOR_WEIGHT
+    opens, clicks = features.pop("rate_opens"), features.pop("rate_clicks")
+    features["open_rate"] = min(1.0, (opens + RATE_PRIOR_WEIGHT * OPEN_RATE_PRIOR) / sent)
+    features["click_rate"] = min(1.0, (clicks + RATE_PRIOR_WEIGHT * CLICK_RATE_PRIOR) / sent)
     days = profile.days_since_active(at)
     features["days_since_active"] = (
         RECENCY_CAP_DAYS if days is None else min(days, RECENCY_CAP_DAYS)
@@ -117,9 +111,11 @@ class BehaviorTransform(base.Transformer):
     """Map readable features to the clustering space.
 
     Counts go through ``log1p`` (a customer with 40 clicks is not ten times one
-    with 4 in behavior), rates and active days stay linear, recency is capped
-    and log-scaled. Missing features count as zero activity (recency: the cap);
-    features it does not know are ignored.
+    with 4 in behavior); rates, active days and recency stay linear, recency
+    capped (a log would make the gap between a visit yesterday and one a week
+    ago, normal for a light visitor, look as large as a month of silence).
+    Missing features count as zero activity (recency: the cap); features it
+    does not know are ignored.
     """
 
     def __init__(self, recency_cap_days: float = RECENCY_CAP_DAYS) -> None:
@@ -134,12 +130,12 @@ class BehaviorTransform(base.Transformer):
         for name in LINEAR_FEATURES:
             out[name] = float(x.get(name, 0.0))
         recency = min(float(x.get(RECENCY_FEATURE, self.recency_cap_days)), self.recency_cap_days)
-        out[RECENCY_FEATURE] = math.log1p(max(recency, 0.0))
+        out[RECENCY_FEATURE] = max(recency, 0.0)
         return out
 
     def inverse_one(self, name: str, value: float) -> float:
         """The readable value of one transformed feature (for centroids and means)."""
-        if name in LOG_FEATURES or name == RECENCY_FEATURE:
+        if name in LOG_FEATURES:
             return math.expm1(value)
         return value
 

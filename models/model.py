@@ -77,7 +77,9 @@ class SegmentModel:
         """A fresh, unlearned model (loads the rules file the config names)."""
         clusterer = SegmentClusterer(
             n_clusters=config.n_segments,
-            halflife=config.model_halflife,
+            halflife=config.model_halflife_days * DAY,
+            time_based=True,
+            recent_time=config.model_halflife_days * DAY,
             warmup=config.warmup_samples,
             warmup_time=config.warmup_days * DAY,
             features=CLUSTER_FEATURES,
@@ -86,7 +88,7 @@ class SegmentModel:
         return cls(
             config,
             clusterer,
-            EngagementScorer(halflife=config.model_halflife),
+            EngagementScorer(),
             load_configured_rules(config),
         )
 
@@ -105,8 +107,8 @@ class SegmentModel:
     def learn_one(self, sample: Mapping[str, float], t: float | None = None) -> None:
         """Learn one customer's readable features.
 
-        The half-life counts samples (``config.model_halflife``); ``t``, the sample's
-        event time, times the warm-up (``config.warmup_days``).
+        ``t`` is the sample's event time: the half-life (``config.model_halflife_days``)
+        and the warm-up (``config.warmup_days``) count in it.
         """
         self.clusterer.learn_one(self.transform.transform_one(sample), t=t)
         self.engagement.learn_one(sample)

@@ -32,7 +32,7 @@ GROUPS: dict[str, tuple[tuple[str, str, str | None], ...]] = {
     "web": (("clicks", "heavy browser", "low web activity"),),
     "recency": (
         ("days_since_active", "lapsing", "recently active"),
-        ("active_days_28d", "active most days", "rarely active"),
+        ("active_days", "active most days", "rarely active"),
     ),
 }
 

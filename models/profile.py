@@ -37,8 +37,17 @@ COUNTERS: tuple[str, ...] = (
     "email_clicks",
     "purchases",
     "spend",
+    "active_days",
+    "rate_sent",
+    "rate_opens",
+    "rate_clicks",
 )
 COUNTER_INDEX: dict[str, int] = {name: i for i, name in enumerate(COUNTERS)}
+
+#: Email rates are a propensity, not recent activity: their counters remember this many
+#: times longer, so a single missed or opened email does not swing them.
+RATE_MEMORY = 2.0
+_SLOW = tuple(i for i, name in enumerate(COUNTERS) if name.startswith("rate_"))
 
 #: How many days back "recent activity breadth" looks.
 ACTIVE_DAYS_WINDOW = 28
@@ -107,28 +116,40 @@ class Profile:
         if to <= self.as_of:
             return
         factor = decay_factor(to - self.as_of, half_life)
-        self.counts = [value * factor for value in self.counts]
+        slow = decay_factor(to - self.as_of, half_life * RATE_MEMORY)
+        counts = [value * factor for value in self.counts]
+        for i in _SLOW:
+            counts[i] = self.counts[i] * slow
+        self.counts = counts
         self.as_of = to
 
     def add(self, counter: str, amount: float, at: float, half_life: float = 1.0) -> None:
         """Add ``amount`` that happened at ``at`` (not after ``as_of``) to ``counter``."""
+        if counter.startswith("rate_"):
+            half_life *= RATE_MEMORY
         weight = 1.0 if at >= self.as_of else decay_factor(self.as_of - at, half_life)
         self.counts[COUNTER_INDEX[counter]] += amount * weight
 
     def value(self, counter: str, at: float, half_life: float) -> float:
         """The decayed value of ``counter`` at time ``at`` (at or after ``as_of``)."""
+        if counter.startswith("rate_"):
+            half_life *= RATE_MEMORY
         return self.counts[COUNTER_INDEX[counter]] * decay_factor(at - self.as_of, half_life)
 
     # -- activity ---------------------------------------------------------------------
 
-    def mark_active(self, at: float) -> None:
-        """Record activity at ``at``: last activity time and the distinct active days."""
+    def mark_active(self, at: float, half_life: float = 1.0) -> None:
+        """Record activity at ``at``: last activity time and the distinct active days.
+
+        A day not seen before also counts once in the decayed ``active_days`` counter.
+        """
         if self.last_active is None or at > self.last_active:
             self.last_active = at
         day = int(at // DAY)
         if day not in self.active_days:
             self.active_days.append(day)
             self.active_days.sort()
+            self.add("active_days", 1.0, at, half_life)
         horizon = int(max(self.as_of, at) // DAY) - ACTIVE_DAYS_WINDOW
         while self.active_days and self.active_days[0] <= horizon:
             self.active_days.pop(0)

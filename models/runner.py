@@ -40,6 +40,7 @@ def replay(
     clock: Clock | None = None,
     model: SegmentModel | None = None,
     on_change: Callable[[SegmentChange], None] | None = None,
+    on_sample: Callable[[dict[str, float], float], None] | None = None,
     sweep: bool = True,
     until: float | None = None,
 ) -> ReplayResult:
@@ -49,6 +50,8 @@ def replay(
     one, the event's own time is used, so a replay is fully deterministic. With
     ``sweep``, silent customers are re-assessed as event time passes their due
     time (the inactivity sweep), up to the last event or ``until`` (epoch s).
+    ``on_change`` sees every change as it happens, ``on_sample`` every sample the
+    model learns (with its event time).
     """
     model = model or SegmentModel.create(config or EngineConfig())
     config = model.config
@@ -96,6 +99,8 @@ def replay(
         profiles[event.customer_id] = result.profile
         if result.sample is not None:
             model.learn_one(result.sample, result.t)
+            if on_sample is not None:
+                on_sample(result.sample, result.t)
         if result.changes:
             record(result.changes)
         if sweep and result.outcome == "applied":

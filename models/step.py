@@ -21,7 +21,11 @@ from .timeutil import DAY, from_epoch
 
 Outcome = Literal["applied", "duplicate", "late"]
 
-_EMAIL_COUNTERS = {"sent": "emails_sent", "open": "email_opens", "click": "email_clicks"}
+_EMAIL_COUNTERS = {
+    "sent": ("emails_sent", "rate_sent"),
+    "open": ("email_opens", "rate_opens"),
+    "click": ("email_clicks", "rate_clicks"),
+}
 _EMAIL_FLAGS = {"bounce": BOUNCED, "unsubscribe": UNSUBSCRIBED, "complaint": COMPLAINED}
 
 
@@ -44,8 +48,7 @@ def apply_event(profile: Profile, event: Event, t: float, half_life: float) -> N
     elif isinstance(event, DownloadEvent):
         profile.add(f"downloads_{event.funnel_stage or 'other'}", 1.0, t, half_life)
     elif isinstance(event, EmailEvent):
-        counter = _EMAIL_COUNTERS.get(event.action)
-        if counter is not None:
+        for counter in _EMAIL_COUNTERS.get(event.action, ()):
             profile.add(counter, 1.0, t, half_life)
         profile.flags |= _EMAIL_FLAGS.get(event.action, 0)
         active = event.action in ("open", "click")
@@ -54,7 +57,7 @@ def apply_event(profile: Profile, event: Event, t: float, half_life: float) -> N
             profile.add("purchases", 1.0, t, half_life)
         profile.add("spend", float(event.amount), t, half_life)
     if active:
-        profile.mark_active(t)
+        profile.mark_active(t, half_life)
     profile.event_counts[event.kind] = profile.event_counts.get(event.kind, 0) + 1
 
 
@@ -184,8 +187,8 @@ def due_at(profile: Profile, config: EngineConfig, after: float | None = None) -
 
     ``after`` is when the customer was last looked at (default: its newest event).
     A pending move is looked at again once its dwell time has passed; otherwise a
-    silent customer is looked at every half of a half-life, until six half-lives
-    of silence have decayed its counts to under 2 %.
+    silent customer is looked at every seventh of a half-life (daily, by default),
+    until six half-lives of silence have decayed its counts to under 2 %.
     """
     if profile.segment is None and profile.pending is None:
         return None
@@ -197,7 +200,7 @@ def due_at(profile: Profile, config: EngineConfig, after: float | None = None) -
             return confirm
     if last - profile.as_of >= 6 * half_life:
         return None
-    return last + half_life / 2
+    return last + half_life / 7
 
 
 def _reason(model: SegmentModel, features: dict[str, float], name: str) -> Reason:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from segflow.models.clustering import NO_CLUSTER, SegmentClusterer
 from segflow.models.features import BehaviorTransform
 from segflow.models.scoring import ContentIntent, EmailResponsiveness, EngagementScorer, Value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+
 from segflow.models.errors import InvalidEventError
 from segflow.models.events import (
     ClickEvent,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from segflow.models.policy import Assignment, decide, rule_transitions
 
 
@@ -40,7 +42,7 @@ def boundary_walk(seed: int, n: int = 500, jitter: float = 0.05) -> list[dict[st
 
 
 def moves(path: list[str | None]) -> int:
-    return sum(1 for a, b in zip(path, path[1:]) if a != b)
+    return sum(1 for a, b in itertools.pairwise(path) if a != b)
 
 
 def test_without_hysteresis_a_boundary_customer_flaps() -> None:

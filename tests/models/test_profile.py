@@ -7,6 +7,7 @@ import random
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from segflow.models.features import profile_features
 from segflow.models.profile import COUNTERS, Profile
 
@@ -96,6 +97,6 @@ def test_rates_are_smoothed_and_bounded() -> None:
     profile = Profile.new("c", as_of=0.0)
     features = profile_features(profile, 0.0, 7 * DAY)
     assert features["open_rate"] == pytest.approx(0.2)  # the prior, with no email at all
-    profile.add("email_opens", 50.0, at=0.0)
-    profile.add("emails_sent", 10.0, at=0.0)
+    profile.add("rate_opens", 50.0, at=0.0)
+    profile.add("rate_sent", 10.0, at=0.0)
     assert profile_features(profile, 0.0, 7 * DAY)["open_rate"] == 1.0

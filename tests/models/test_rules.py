@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+
 from segflow.models import rules as rules_module
 from segflow.models.errors import RulesError, SegflowError
 from segflow.models.features import FEATURE_NAMES

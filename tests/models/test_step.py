@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from segflow.models.config import EngineConfig
 from segflow.models.events import ClickEvent, DownloadEvent, EmailEvent, Event, PurchaseEvent
 from segflow.models.model import SegmentModel
