@@ -14,6 +14,10 @@ How each method's final segments are read:
   at the end, which flatters them.
 - batch k-means: scikit-learn ``KMeans`` on the standardized final feature vectors
   (the offline reference).
+
+River's ``STREAMKMeans`` result varies from run to run with the same seed (River sums
+distances over Python sets of feature names, whose order follows string hashing); run
+with ``PYTHONHASHSEED=0`` for a repeatable figure.
 """
 
 from __future__ import annotations

@@ -1,0 +1,508 @@
+"""The Faust app: built by :func:`create_app` from one :class:`Settings`, never at import.
+
+Data flow (topic names are the defaults)::
+
+    clicks, downloads,   ingest agents     segflow-events      profile agent
+    emails, purchases  ---------------->  (by customer_id) ------------------> segment-changes
+                          | invalid           Table "profiles" (changelog)  |
+                          v                                                 | samples (rate-limited)
+                    segflow-dead-letters                                    v
+                                                           segflow-training (1 partition)
+                                                                 | trainer agent (one worker)
+                                                                 v
+    every worker <---- snapshot follower <---- segflow-model (compacted, versioned snapshots)
+
+Agents stay thin: decode, call the pure step, store, send. Every exception is
+caught inside the agent (Faust acks a message whose agent raised, which would
+lose it): bad input goes to the dead-letter topic with its origin and is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from segflow.models.errors import InvalidEventError
+from segflow.models.events import decode_event
+from segflow.models.profile import Profile
+from segflow.models.step import reassess, step
+
+from .deadletters import INGEST, PROFILE, dead_letter, encode_dead_letter
+from .runtime import (
+    ModelHolder,
+    SnapshotMeta,
+    Stats,
+    Sweep,
+    TokenBucket,
+    encode_snapshot,
+    partition_of,
+)
+from .settings import Settings
+
+log = logging.getLogger("segflow.streams")
+
+#: Header on ``segflow-events``: the event type (the input topic it came from says it).
+HEADER_TYPE = "segflow-type"
+#: Header on ``segflow-events``: ``[topic, partition, offset]`` of the original message.
+HEADER_ORIGIN = "segflow-origin"
+#: Key of every message on the snapshot topic (compaction keeps the latest).
+SNAPSHOT_KEY = b"model"
+#: How many records before the end of the snapshot topic a follower starts reading.
+SNAPSHOT_TAIL = 16
+#: How long agents wait, at start, for the snapshot topic to be read.
+MODEL_READY_TIMEOUT_S = 30.0
+#: Faust's producer buffer (default 100), which holds the table's changelog writes.
+PRODUCER_BUFFER_MESSAGES = 2000
+#: Web paths of a worker.
+STATS_PATH = "/segflow/stats/"
+METRICS_PATH = "/metrics"
+
+Clock = Callable[[], float]
+
+
+class Pipeline:
+    """What the agents call: one instance per app, holding the worker's state."""
+
+    def __init__(self, app: Any, settings: Settings, clock: Clock) -> None:
+        self.app = app
+        self.settings = settings
+        self.clock = clock
+        self.stats = Stats()
+        self.holder = ModelHolder(settings.engine)
+        self.bucket = TokenBucket(settings.training_rate)
+        self.sweep = Sweep(settings.engine)
+        self.publisher = f"{socket.gethostname()}:{os.getpid()}"
+        self.trainer_model: Any = None
+        self.trainer_seq = 0
+        names = settings.topics
+        raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+        self.inputs = {kind: app.topic(topic, **raw) for kind, topic in names.inputs().items()}
+        self.events = app.topic(names.events, partitions=settings.partitions, internal=True, **raw)
+        self.changes = app.topic(names.changes, **raw)
+        self.dead_letters = app.topic(names.dead_letters, **raw)
+        self.training = app.topic(names.training, partitions=1, internal=True, **raw)
+        self.snapshots = app.topic(names.snapshots, **raw)
+        self.profiles = app.Table(
+            "profiles",
+            default=None,
+            partitions=settings.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            schema=faust.Schema(key_serializer="raw", value_serializer="raw"),
+            help="Customer profiles (Profile.to_json) by customer_id.",
+        )
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), tz=UTC)
+
+    # -- dead letters -----------------------------------------------------------------
+
+    async def send_dead_letter(
+        self,
+        *,
+        origin: tuple[str, int, int],
+        key: bytes | None,
+        raw: bytes | None,
+        error: str,
+        reason: str,
+        field: str | None = None,
+        stage: str = INGEST,
+    ) -> None:
+        topic, partition, offset = origin
+        record = dead_letter(
+            source_topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            raw=raw,
+            error=error,
+            reason=reason,
+            field=field,
+            received_at=self.clock(),
+            stage=stage,
+        )
+        try:
+            await self.dead_letters.send(key=key, value=encode_dead_letter(record))
+        except Exception as exc:  # the producer is broken: stop rather than lose input
+            await self.fatal(exc)
+        self.stats.dead_letter(topic, reason)
+
+    async def fatal(self, exc: BaseException) -> None:
+        """Crash the worker without acknowledging the current message (at-least-once)."""
+        log.critical("cannot publish, stopping the worker: %r", exc)
+        await self.app.crash(exc)
+        await asyncio.Event().wait()  # cancelled by the shutdown
+
+    # -- ingest -------------------------------------------------------------------------
+
+    async def ingest(self, kind: str, message: Any) -> None:
+        """Validate one input message; forward it keyed by customer, or dead-letter it."""
+        origin = (str(message.topic), int(message.partition), int(message.offset))
+        self.stats.input_message(origin[0])
+        raw: bytes | None = message.value
+        key: bytes | None = message.key
+        try:
+            if raw is None:
+                raise InvalidEventError("empty message (no value)", reason="empty")
+            event = decode_event(kind, raw)
+        except InvalidEventError as error:
+            await self.send_dead_letter(
+                origin=origin,
+                key=key,
+                raw=raw,
+                error=str(error),
+                reason=error.reason,
+                field=error.field,
+            )
+            return
+        except Exception as error:
+            log.exception("ingest failed on %s:%s:%s", *origin)
+            await self.send_dead_letter(
+                origin=origin, key=key, raw=raw, error=repr(error), reason="internal_error"
+            )
+            return
+        try:
+            await self.events.send(
+                key=event.customer_id.encode(),
+                value=raw,
+                headers={HEADER_TYPE: kind.encode(), HEADER_ORIGIN: orjson.dumps(list(origin))},
+            )
+        except Exception as exc:
+            await self.fatal(exc)
+
+    # -- profiles -----------------------------------------------------------------------
+
+    async def process(self, message: Any, headers: Mapping[str, bytes]) -> None:
+        """Apply one valid event to its customer's profile; publish changes and a sample."""
+        origin = _origin(message, headers)
+        raw: bytes | None = message.value
+        key: bytes | None = message.key
+        kind = headers.get(HEADER_TYPE, b"").decode("utf-8", "replace")
+        partition = int(message.partition)
+        try:
+            if raw is None:
+                raise InvalidEventError("empty message (no value)", reason="empty")
+            event = decode_event(kind, raw)
+        except InvalidEventError as error:
+            await self.send_dead_letter(
+                origin=origin,
+                key=key,
+                raw=raw,
+                error=str(error),
+                reason=error.reason,
+                field=error.field,
+                stage=PROFILE,
+            )
+            return
+        if self.settings.sweep:
+            await self.sweep_partition(partition, event.occurred_at.timestamp())
+        try:
+            customer = event.customer_id.encode()
+            stored = self.profiles.get(customer)
+            profile = Profile.from_json(stored) if stored is not None else None
+            result = step(event, profile, self.holder.model, self.now())
+        except Exception as error:
+            log.exception("processing failed on %s:%s:%s", *origin)
+            await self.send_dead_letter(
+                origin=origin,
+                key=key,
+                raw=raw,
+                error=f"processing error: {error!r}",
+                reason="processing_error",
+                stage=PROFILE,
+            )
+            return
+        self.stats.event(result.outcome)
+        if result.outcome == "duplicate":
+            return
+        if result.outcome == "late":
+            lateness = self.settings.engine.max_lateness_hours
+            await self.send_dead_letter(
+                origin=origin,
+                key=key,
+                raw=raw,
+                error=f"occurred_at is more than {lateness:g} h before the customer's newest event",
+                reason="late",
+                field="occurred_at",
+                stage=PROFILE,
+            )
+            return
+        if self.settings.sweep:
+            self.sweep.schedule(partition, result.profile)
+        try:
+            self.profiles[customer] = result.profile.to_json()
+            await self.publish_changes(customer, result.changes)
+            if result.sample is not None:
+                allowed = self.bucket.allow()
+                self.stats.sample(allowed)
+                if allowed:
+                    await self.training.send(
+                        value=orjson.dumps({"x": result.sample, "t": result.t})
+                    )
+        except Exception as exc:
+            await self.fatal(exc)
+
+    async def publish_changes(self, customer: bytes, changes: list[Any]) -> None:
+        for change in changes:
+            await self.changes.send(key=customer, value=change.model_dump_json().encode())
+            self.stats.change(change.kind)
+
+    # -- the inactivity sweep -----------------------------------------------------------
+
+    def load_sweep(self, partition: int) -> None:
+        """Schedule every customer of ``partition`` this worker holds."""
+        n = self.settings.partitions
+        profiles = [
+            Profile.from_json(value)
+            for key, value in self.profiles.items()
+            if value is not None and partition_of(key, n) == partition
+        ]
+        self.sweep.load(partition, profiles)
+        log.info("sweep: partition %s has %s customers", partition, len(profiles))
+
+    async def sweep_partition(self, partition: int, event_time: float) -> None:
+        """Re-assess the silent customers of ``partition`` due by ``event_time``.
+
+        Runs inside the profile agent, while it handles an event of the same
+        partition, so the table writes land on that partition's changelog.
+        """
+        try:
+            if not self.sweep.loaded(partition):
+                self.load_sweep(partition)
+            due = list(self.sweep.due(partition, event_time))
+        except Exception:
+            log.exception("sweep of partition %s failed", partition)
+            self.stats.count("sweep_errors")
+            return
+        for when, customer_id in due:
+            customer = customer_id.encode()
+            try:
+                stored = self.profiles.get(customer)
+                if stored is None:
+                    continue
+                result = reassess(Profile.from_json(stored), self.holder.model, when, self.now())
+                updated = result.profile.to_json()
+            except Exception:
+                log.exception("sweep of customer %s failed", customer_id)
+                self.stats.count("sweep_errors")
+                continue
+            self.stats.count("swept")
+            self.sweep.schedule(partition, result.profile, after=when)
+            try:
+                if updated != stored:
+                    self.profiles[customer] = updated
+                await self.publish_changes(customer, result.changes)
+            except Exception as exc:
+                await self.fatal(exc)
+
+    # -- the shared model ---------------------------------------------------------------
+
+    async def train(self, values: list[bytes]) -> None:
+        """Learn a batch of samples and publish the model as the next snapshot."""
+        if self.trainer_model is None or self.holder.seq > self.trainer_seq:
+            # First batch here, or another worker published since: continue from the
+            # latest published model (this is how the model survives a takeover).
+            self.trainer_model = self.holder.fresh_copy()
+            self.trainer_seq = self.holder.seq
+        learned = 0
+        for value in values:
+            try:
+                sample = orjson.loads(value)
+                x = {str(name): float(v) for name, v in sample["x"].items()}
+                self.trainer_model.learn_one(x, float(sample["t"]))
+            except Exception:
+                log.exception("bad training sample ignored")
+                self.stats.count("trainer_bad_samples")
+                continue
+            learned += 1
+        if not learned:
+            return
+        self.stats.learned(learned)
+        self.trainer_seq += 1
+        meta = SnapshotMeta(
+            seq=self.trainer_seq,
+            model_version=int(self.trainer_model.version),
+            published_at=self.clock(),
+            publisher=self.publisher,
+            config=self.holder.config_key,
+        )
+        snapshot = encode_snapshot(meta, self.trainer_model.to_snapshot())
+        try:
+            await self.snapshots.send(key=SNAPSHOT_KEY, value=snapshot)
+        except Exception as exc:
+            await self.fatal(exc)
+        self.stats.published()
+
+    async def follow_snapshots(self) -> None:
+        """Read the snapshot topic (its tail, then follow it) into the holder; never returns.
+
+        Every worker runs this, with its own group-less consumer, so every worker
+        assigns with the same, latest model.
+        """
+        from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
+
+        tp = TopicPartition(self.settings.topics.snapshots, 0)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers.split(","),
+            client_id=f"{self.settings.app_id}-snapshots",
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+        )
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            begin = (await consumer.beginning_offsets([tp]))[tp]
+            end = (await consumer.end_offsets([tp]))[tp]
+            consumer.seek(tp, max(begin, end - SNAPSHOT_TAIL))
+            while True:
+                batches = await consumer.getmany(tp, timeout_ms=500)
+                for record in batches.get(tp, []):
+                    if record.value is None:
+                        continue
+                    rejected = self.holder.rejected
+                    if self.holder.offer(record.value):
+                        self.stats.model(self.holder)
+                    elif self.holder.rejected > rejected:
+                        log.error(
+                            "model snapshot at offset %s rejected: not a snapshot, or learned "
+                            "under other engine settings (SEGFLOW_ENGINE__*) than this worker's",
+                            record.offset,
+                        )
+                        self.stats.count("snapshots_rejected")
+                if (
+                    not self.holder.ready.is_set()
+                    and not batches
+                    and await consumer.position(tp) >= end
+                ):
+                    self.holder.ready.set()
+                    log.info("model recovered: seq %s", self.holder.seq)
+        finally:
+            await consumer.stop()
+
+
+def _origin(message: Any, headers: Mapping[str, bytes]) -> tuple[str, int, int]:
+    """Where the event first arrived (input topic, partition, offset)."""
+    try:
+        topic, partition, offset = orjson.loads(headers[HEADER_ORIGIN])
+        return str(topic), int(partition), int(offset)
+    except Exception:
+        return str(message.topic), int(message.partition), int(message.offset)
+
+
+def faust_options(settings: Settings) -> dict[str, Any]:
+    """The Faust settings segflow uses (kept in one place, and noted where they matter)."""
+    options: dict[str, Any] = {
+        "broker": settings.broker,
+        "store": settings.store,
+        "datadir": str(settings.data_dir.absolute()),
+        "autodiscover": False,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        # Only the partitions' changelog is replayed on takeover; standbys made a second
+        # worker bring no speed-up with tables (measured: 1.0x with 1 standby, 1.4x with 0).
+        "table_standby_replicas": settings.standby_replicas,
+        # Tansu holds the first JoinGroup for half the session timeout, and a dead
+        # worker's partitions move only after it: keep it short.
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": settings.heartbeat_interval_s,
+        "broker_commit_interval": settings.commit_interval_s,
+        "consumer_auto_offset_reset": "earliest",
+        # No on_leader tasks: skip the extra leader topic.
+        "topic_disable_leader": True,
+        "web_enabled": settings.web_port != 0,
+        "web_port": settings.web_port or 6066,
+        "web_bind": settings.web_bind,
+        "web_host": settings.web_bind,
+        "worker_redirect_stdouts": False,
+        # Snapshots are ~150 KB; leave room.
+        "producer_max_request_size": 8 * 1024 * 1024,
+        "consumer_max_fetch_size": 8 * 1024 * 1024,
+    }
+    if settings.single_record_batches:
+        # aiokafka starts a new batch when a record does not fit: 1 byte fits one record.
+        options["producer_max_batch_size"] = 1
+    return options
+
+
+def create_app(settings: Settings, *, clock: Clock = time.time) -> faust.App:
+    """A Faust app with segflow's agents, table, snapshot follower and web pages.
+
+    ``clock`` gives processing time (``emitted_at`` of changes, dead letters'
+    ``received_at``, snapshot publication time).
+    """
+    app = faust.App(settings.app_id, **faust_options(settings))
+    pipeline = Pipeline(app, settings, clock)
+    app.segflow = pipeline  # type: ignore[attr-defined]  # for tests and introspection
+
+    for kind, topic in pipeline.inputs.items():
+        app.agent(topic, name=f"{settings.app_id}.ingest-{kind}")(_ingest_agent(pipeline, kind))
+
+    async def on_partitions_assigned(
+        sender: Any, /, *args: Any, signal: Any, **kwargs: Any
+    ) -> None:
+        pipeline.sweep.reset()  # partitions may have moved: rebuild from the table
+
+    app.on_partitions_assigned.connect(on_partitions_assigned)
+
+    async def profile_agent(stream: Any) -> None:
+        # One changelog message per table write: Faust's default 100-message producer
+        # buffer fills at once under a backlog and warns on every event.
+        app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
+        await pipeline.holder.wait_ready(MODEL_READY_TIMEOUT_S)
+        async for event in stream.events():
+            await pipeline.process(event.message, event.headers)
+
+    async def trainer_agent(stream: Any) -> None:
+        await pipeline.holder.wait_ready(MODEL_READY_TIMEOUT_S)
+        async for values in stream.take(settings.publish_every, within=settings.publish_interval_s):
+            await pipeline.train(values)
+
+    async def snapshot_follower() -> None:
+        await pipeline.follow_snapshots()
+
+    async def stats_view(view: Any, request: Any) -> Any:
+        data = pipeline.stats.as_json(pipeline.holder)
+        assignment: dict[str, list[int]] = {}
+        with contextlib.suppress(Exception):
+            for tp in app.consumer.assignment():
+                assignment.setdefault(tp.topic, []).append(tp.partition)
+        data["assigned_partitions"] = sum(len(p) for p in assignment.values())
+        data["assignment"] = {topic: sorted(parts) for topic, parts in assignment.items()}
+        return view.json(data)
+
+    async def metrics_view(view: Any, request: Any) -> Any:
+        return view.bytes(
+            generate_latest(pipeline.stats.registry),
+            content_type=CONTENT_TYPE_LATEST.split(";")[0],
+        )
+
+    app.agent(pipeline.events, name=f"{settings.app_id}.profiles")(profile_agent)
+    app.agent(pipeline.training, name=f"{settings.app_id}.trainer")(trainer_agent)
+    app.task(snapshot_follower)
+    app.page(STATS_PATH)(stats_view)
+    app.page(METRICS_PATH)(metrics_view)
+    return app
+
+
+def _ingest_agent(pipeline: Pipeline, kind: str) -> Callable[[Any], Any]:
+    async def ingest_agent(stream: Any) -> None:
+        async for event in stream.events():
+            await pipeline.ingest(kind, event.message)
+
+    return ingest_agent

@@ -1,0 +1,437 @@
+"""The ``segflow`` command: worker, demo, simulate, tail, topics create.
+
+Settings come from ``SEGFLOW_*`` environment variables; options given on the
+command line override them. A bad argument or setting is answered with one
+line on stderr and exit code 2; an unreachable broker with one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
+
+from segflow.models.errors import ConfigError
+
+from .errors import CommandError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+#: How long commands wait for the broker to answer (a worker waits longer).
+BROKER_TIMEOUT_S = 5.0
+WORKER_BROKER_TIMEOUT_S = 30.0
+
+
+class UsageError(Exception):
+    """A bad command line: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1: {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}")
+    return value
+
+
+def _add_broker(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--broker",
+        metavar="HOST:PORT",
+        help="Kafka bootstrap servers (env SEGFLOW_BROKER; default localhost:9092)",
+    )
+
+
+def _add_simulation(parser: argparse.ArgumentParser, *, customers: int, rate: float) -> None:
+    group = parser.add_argument_group("simulated traffic")
+    group.add_argument("--customers", type=_positive_int, default=customers, help="(%(default)s)")
+    group.add_argument(
+        "--days", type=_positive_float, default=60.0, help="simulated days (%(default)s)"
+    )
+    group.add_argument(
+        "--rate",
+        type=_non_negative_float,
+        default=rate,
+        help="events per second, 0 for as fast as possible (%(default)s)",
+    )
+    group.add_argument("--seed", type=int, default=7, help="(%(default)s)")
+    group.add_argument(
+        "--drift-fraction",
+        type=_non_negative_float,
+        default=0.2,
+        help="share of customers that switch persona once (%(default)s)",
+    )
+    group.add_argument(
+        "--dormant-share",
+        type=_non_negative_float,
+        default=0.3,
+        help="share of the switchers that go dormant (%(default)s)",
+    )
+    group.add_argument(
+        "--warmup-days",
+        type=_non_negative_float,
+        default=7.0,
+        help="no switch before this simulated day (%(default)s)",
+    )
+    group.add_argument(
+        "--settle-days",
+        type=_non_negative_float,
+        default=7.0,
+        help="no switch in the last days (%(default)s)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``segflow``."""
+    parser = _Parser(
+        prog="segflow",
+        description="Live behavioral customer segmentation on Kafka.",
+        epilog="Settings: SEGFLOW_* environment variables (e.g. SEGFLOW_BROKER, "
+        "SEGFLOW_PARTITIONS, SEGFLOW_ENGINE__N_SEGMENTS); options override them.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run a worker (joins the consumer group; run several to scale out)",
+        description="Run a segflow worker until Ctrl-C or SIGTERM. Creates missing topics.",
+    )
+    _add_broker(worker)
+    worker.add_argument("--store", choices=["rocksdb://", "memory://"], help="profile store")
+    worker.add_argument(
+        "--data-dir", help="state directory (one per worker on a host; env SEGFLOW_DATA_DIR)"
+    )
+    worker.add_argument("--web-port", type=_port, help="web port for /metrics, 0 disables")
+    worker.add_argument("--partitions", type=_positive_int, help="partitions of new topics")
+    worker.add_argument(
+        "--log-level", choices=["debug", "info", "warn", "error", "critical"], help="(warn)"
+    )
+    worker.add_argument(
+        "--no-create-topics", action="store_true", help="do not create missing topics"
+    )
+
+    demo = commands.add_parser(
+        "demo",
+        help="local broker + worker + simulator with a live view",
+        description="Start a local Tansu broker (unless --broker or SEGFLOW_BROKER is set), "
+        "create the topics, run a worker and the simulator, and show segment sizes, the "
+        "latest changes and events/s until Ctrl-C or --duration. Stops all it started.",
+    )
+    _add_broker(demo)
+    demo.add_argument(
+        "--duration", type=_positive_float, help="stop after this many seconds (default: Ctrl-C)"
+    )
+    _add_simulation(demo, customers=300, rate=500.0)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="produce simulated traffic to the input topics",
+        description="Produce simulator traffic (events in time order, keyed by customer).",
+    )
+    _add_broker(simulate)
+    simulate.add_argument("--duration", type=_positive_float, help="stop after this many seconds")
+    simulate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_simulation(simulate, customers=1000, rate=1000.0)
+
+    tail = commands.add_parser(
+        "tail",
+        help="print segment changes as they happen",
+        description="Print the changes on segment-changes (from the beginning) readably.",
+    )
+    _add_broker(tail)
+    tail.add_argument("--json", action="store_true", help="one JSON object per line")
+    tail.add_argument("--customer", help="only this customer id")
+    tail.add_argument("--segment", help="only changes from/to this segment id or name part")
+    tail.add_argument(
+        "--new", action="store_true", help="only changes from now on, not from the beginning"
+    )
+    tail.add_argument(
+        "--idle-timeout",
+        type=_positive_float,
+        help="exit after this many seconds without a change (default: run until Ctrl-C)",
+    )
+    tail.add_argument("--max", type=_positive_int, help="exit after printing this many")
+
+    topics = commands.add_parser(
+        "topics", help="manage topics", description="Manage segflow's topics."
+    )
+    topic_commands = topics.add_subparsers(
+        dest="topics_command", metavar="ACTION", parser_class=_Parser
+    )
+    create = topic_commands.add_parser(
+        "create",
+        help="create all topics (idempotent)",
+        description="Create every segflow topic with its partitions and configs.",
+    )
+    _add_broker(create)
+    create.add_argument("--partitions", type=_positive_int, help="partitions (env; default 4)")
+    return parser
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Any:
+    from .settings import load_settings
+
+    overrides = {"broker": getattr(args, "broker", None), **extra}
+    return load_settings(**overrides)
+
+
+def _reachable(settings: Any, timeout: float | None = None) -> None:
+    from .broker import wait_for_broker
+
+    timeout = BROKER_TIMEOUT_S if timeout is None else timeout
+    if not wait_for_broker(settings.bootstrap_servers, timeout):
+        raise BrokerUnavailable(f"{settings.bootstrap_servers} (no answer within {timeout:g} s)")
+
+
+def _simulation(args: argparse.Namespace) -> Any:
+    from segflow.models.simulator import SimulationConfig
+
+    try:
+        return SimulationConfig(
+            customers=args.customers,
+            days=args.days,
+            seed=args.seed,
+            drift_fraction=args.drift_fraction,
+            dormant_share=args.dormant_share,
+            warmup_days=args.warmup_days,
+            settle_days=args.settle_days,
+        )
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise UsageError(f"segflow: {where + ': ' if where else ''}{message}") from None
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .worker import run_worker
+
+    settings = _settings(
+        args,
+        store=args.store,
+        data_dir=args.data_dir,
+        web_port=args.web_port,
+        partitions=args.partitions,
+        log_level=args.log_level,
+    )
+    _reachable(settings, WORKER_BROKER_TIMEOUT_S)
+    run_worker(settings, create=not args.no_create_topics)
+
+
+def cmd_topics_create(args: argparse.Namespace) -> int:
+    from .topics import check_copartitioned, create_topics
+
+    settings = _settings(args, partitions=args.partitions)
+    _reachable(settings)
+    try:
+        statuses = create_topics(settings)
+    except Exception as error:
+        raise BrokerUnavailable(f"{settings.bootstrap_servers}: {error}") from None
+    for status in statuses:
+        state = "created" if status.created else "exists"
+        config = ",".join(f"{k}={v}" for k, v in status.spec.config.items()) or "-"
+        warning = f"  !! {status.problem}" if status.problem else ""
+        print(
+            f"{status.spec.name:<32} {status.partitions:>3} partitions  {state:<8} "
+            f"{config:<24} {status.spec.purpose}{warning}"
+        )
+    problem = check_copartitioned(statuses, settings)
+    if problem:
+        raise ConfigError(problem)
+    return EXIT_OK
+
+
+def _progress_bar(total_days: float, start: Any) -> Callable[[Any], None]:
+    def show(progress: Any) -> None:
+        day = 0.0
+        if progress.last_event_at is not None:
+            day = (progress.last_event_at - start).total_seconds() / 86_400.0
+        share = min(1.0, max(0.0, day / total_days))
+        bar = "#" * int(30 * share) + "-" * (30 - int(30 * share))
+        sys.stderr.write(
+            f"\r[{bar}] day {day:5.1f}/{total_days:g}  {progress.sent:,} events  "
+            f"{progress.rate():,.0f}/s "
+        )
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from segflow.models.simulator import iter_events
+
+    from .producer import produce_events
+    from .worker import ensure_topics
+
+    settings = _settings(args)
+    config = _simulation(args)
+    _reachable(settings)
+    ensure_topics(settings)
+    show_progress = not args.no_progress and sys.stderr.isatty()
+    tick = _progress_bar(config.days, config.start) if show_progress else None
+    try:
+        progress = produce_events(
+            settings,
+            iter_events(config),
+            rate=args.rate,
+            duration=args.duration,
+            on_tick=tick,
+        )
+    except KeyboardInterrupt:
+        if show_progress:
+            sys.stderr.write("\n")
+        print("segflow simulate: interrupted", file=sys.stderr)
+        return 130
+    if show_progress:
+        sys.stderr.write("\n")
+    kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(progress.by_kind.items()))
+    print(f"sent {progress.sent:,} events ({kinds}) to {settings.bootstrap_servers}")
+    return EXIT_OK
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from .tail import change_json, format_change, iter_changes, matches
+
+    settings = _settings(args)
+    _reachable(settings)
+    printed = 0
+
+    def invalid(raw: bytes) -> None:
+        print(f"(not a segment change: {raw[:120]!r})", file=sys.stderr)
+
+    try:
+        for change in iter_changes(
+            settings,
+            from_beginning=not args.new,
+            idle_timeout=args.idle_timeout,
+            on_invalid=invalid,
+        ):
+            if not matches(change, args.customer, args.segment):
+                continue
+            print(change_json(change) if args.json else format_change(change), flush=True)
+            printed += 1
+            if args.max is not None and printed >= args.max:
+                break
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception as error:
+        if type(error).__module__.startswith("kafka"):
+            raise BrokerUnavailable(f"{settings.bootstrap_servers}: {error}") from None
+        raise
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from segflow.models.config import EngineConfig
+
+    from .demo import DEMO_ENGINE, DemoOptions, run_demo
+
+    local = args.broker is None and not os.environ.get("SEGFLOW_BROKER")
+    settings = _settings(
+        args,
+        store="memory://",
+        session_timeout_s=6.0,
+        heartbeat_interval_s=1.0,
+        publish_interval_s=2.0,
+    )
+    engine_updates = {
+        name: value
+        for name, value in DEMO_ENGINE.items()
+        if name in EngineConfig.model_fields and f"SEGFLOW_ENGINE__{name.upper()}" not in os.environ
+    }
+    settings = settings.model_copy(
+        update={"engine": settings.engine.model_copy(update=engine_updates)}
+    )
+    if local:
+        settings = settings.model_copy(update={"single_record_batches": True})
+    else:
+        _reachable(settings)
+    options = DemoOptions(
+        duration=args.duration,
+        simulation=_simulation(args),
+        rate=args.rate,
+        local_broker=local,
+    )
+    return run_demo(options, settings)
+
+
+class BrokerUnavailable(CommandError):
+    """The broker cannot be reached: one line, exit code 1."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``segflow`` console script."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USAGE
+        if args.command == "topics" and args.topics_command is None:
+            raise UsageError("segflow topics: an action is required: create (see --help)")
+        handler: Callable[[argparse.Namespace], int] = {
+            "worker": cmd_worker,
+            "demo": cmd_demo,
+            "simulate": cmd_simulate,
+            "tail": cmd_tail,
+            "topics": cmd_topics_create,
+        }[args.command]
+        return handler(args)
+    except UsageError as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as error:
+        print(f"segflow: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokerUnavailable as error:
+        print(f"segflow: cannot reach the broker at {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except CommandError as error:
+        print(f"segflow: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

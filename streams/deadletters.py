@@ -1,0 +1,82 @@
+"""Dead letters: an invalid message with its origin and the reason, as JSON.
+
+>>> record = dead_letter(source_topic="clicks", partition=0, offset=3, key=b"c1",
+...                      raw=b"\\xff{", error="not valid JSON", reason="not_json",
+...                      received_at=0.0)
+>>> record["raw"], record["raw_encoding"], record["key"], record["received_at"]
+('/3s=', 'base64', 'c1', '1970-01-01T00:00:00Z')
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+
+from segflow.models.timeutil import rfc3339
+
+#: Where in the pipeline a message was rejected.
+INGEST = "ingest"
+PROFILE = "profile"
+
+
+def _text_or_base64(data: bytes | None) -> tuple[str | None, str]:
+    if data is None:
+        return None, "none"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(data).decode("ascii"), "base64"
+
+
+def dead_letter(
+    *,
+    source_topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    raw: bytes | None,
+    error: str,
+    reason: str,
+    received_at: float,
+    field: str | None = None,
+    stage: str = INGEST,
+) -> dict[str, Any]:
+    """The dead-letter record of one rejected message.
+
+    ``raw`` is the original payload, as text if it is UTF-8, else base64
+    (``raw_encoding`` says which; ``key_encoding`` likewise for the key).
+    ``received_at`` is the worker's clock (epoch seconds) when it rejected it.
+    """
+    raw_text, raw_encoding = _text_or_base64(raw)
+    key_text, key_encoding = _text_or_base64(key)
+    return {
+        "source_topic": source_topic,
+        "partition": partition,
+        "offset": offset,
+        "key": key_text,
+        "key_encoding": key_encoding,
+        "raw": raw_text,
+        "raw_encoding": raw_encoding,
+        "error": " ".join(error.split()),
+        "reason": reason,
+        "field": field,
+        "stage": stage,
+        "received_at": rfc3339(received_at),
+    }
+
+
+def encode_dead_letter(record: dict[str, Any]) -> bytes:
+    """The JSON bytes of a dead-letter record."""
+    return orjson.dumps(record)
+
+
+def decode_raw(record: dict[str, Any]) -> bytes | None:
+    """The original payload bytes of a dead-letter record."""
+    raw = record.get("raw")
+    if raw is None:
+        return None
+    if record.get("raw_encoding") == "base64":
+        return base64.b64decode(raw)
+    return str(raw).encode("utf-8")

@@ -1,0 +1,334 @@
+"""``segflow demo``: broker (unless given), topics, a worker, the simulator and a live view.
+
+Everything the demo starts it stops, in reverse order, on Ctrl-C, at ``--duration``
+and on errors: the simulator and view threads, the worker process (SIGTERM, then
+SIGKILL) and the local broker. Child processes run in their own session (a Ctrl-C
+reaches only the demo, which then stops them in order) and get SIGTERM from the
+kernel if the demo itself dies (``PR_SET_PDEATHSIG``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from segflow.models.changes import SegmentChange
+from segflow.models.simulator import SimulationConfig, iter_events
+
+from .app import STATS_PATH
+from .broker import LocalBroker, free_port
+from .errors import CommandError
+from .procs import parent_death_signal, stop_process
+from .producer import ProduceProgress, produce_events
+from .settings import Settings, child_env
+from .tail import iter_changes
+from .worker import ensure_topics
+
+#: Engine settings that make segments appear within seconds of simulated traffic
+#: (applied unless the environment sets them).
+DEMO_ENGINE = {"warmup_samples": 200, "warmup_days": 2.0}
+WORKER_START_TIMEOUT_S = 90.0
+
+
+class DemoError(CommandError):
+    """The demo could not run (its worker died or did not start): one line, exit 1."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What ``segflow demo`` was asked for."""
+
+    duration: float | None
+    simulation: SimulationConfig
+    rate: float
+    local_broker: bool
+    refresh_s: float = 1.0
+
+
+class ChangeBoard:
+    """Segment sizes and the latest changes, from the ``segment-changes`` stream."""
+
+    def __init__(self, keep: int = 8) -> None:
+        self._lock = threading.Lock()
+        self.segment_of: dict[str, str | None] = {}
+        self.names: dict[str, str] = {}
+        self.latest: deque[SegmentChange] = deque(maxlen=keep)
+        self.total = 0
+
+    def add(self, change: SegmentChange) -> None:
+        with self._lock:
+            self.total += 1
+            self.latest.append(change)
+            if change.kind == "behavioral":
+                self.segment_of[change.customer_id] = change.to_segment
+                if change.to_segment and change.to_name:
+                    self.names[change.to_segment] = change.to_name
+
+    def sizes(self) -> dict[str, int]:
+        with self._lock:
+            counts: dict[str, int] = {}
+            for segment in self.segment_of.values():
+                if segment is not None:
+                    counts[segment] = counts.get(segment, 0) + 1
+            return counts
+
+    def recent(self) -> list[SegmentChange]:
+        with self._lock:
+            return list(self.latest)
+
+
+def fetch_stats(port: int, timeout: float = 1.0) -> dict[str, Any] | None:
+    """A worker's ``/segflow/stats/`` JSON, or None if it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{STATS_PATH}", timeout=timeout) as r:
+            data: dict[str, Any] = orjson.loads(r.read())
+            return data
+    except Exception:
+        return None
+
+
+def processed(stats: dict[str, Any] | None) -> int:
+    """Events the worker took through the step (any outcome)."""
+    if not stats:
+        return 0
+    counts = stats.get("counts", {})
+    return sum(v for k, v in counts.items() if k.startswith("events_"))
+
+
+class WorkerProcess:
+    """``segflow worker`` as a child process with its own settings and log file."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self._log: IO[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "segflow.streams.cli", "worker"],
+            env=child_env(self.settings),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=parent_death_signal if sys.platform == "linux" else None,
+        )
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(line.strip() for line in text[-lines:])
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            stop_process(proc, grace=15.0)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def wait_for_worker(worker: WorkerProcess, port: int, timeout: float) -> None:
+    """Until the worker has partitions assigned; DemoError if it dies or takes too long."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not worker.alive():
+            raise DemoError(f"the worker exited: {worker.log_tail()}")
+        stats = fetch_stats(port)
+        if stats and stats.get("assigned_partitions", 0) > 0:
+            return
+        time.sleep(0.25)
+    raise DemoError(f"the worker did not start within {timeout:g} s: {worker.log_tail()}")
+
+
+def render(
+    *,
+    board: ChangeBoard,
+    stats: dict[str, Any] | None,
+    progress: ProduceProgress,
+    rates: tuple[float, float],
+    header: str,
+) -> str:
+    """The live view as text."""
+    sent_rate, done_rate = rates
+    counts = (stats or {}).get("counts", {})
+    model = (stats or {}).get("model", {})
+    current: dict[str, str] = model.get("segments") or {}
+    names: dict[str, str] = {**board.names, **current}
+    sizes = board.sizes()
+    lines = [header]
+    sim_day = progress.last_event_at.strftime("%Y-%m-%d %H:%M") if progress.last_event_at else "-"
+    lines.append(
+        f"events  sent {progress.sent:,} ({sent_rate:,.0f}/s)   processed {processed(stats):,} "
+        f"({done_rate:,.0f}/s)   dead letters {counts.get('dead_letters', 0):,}   "
+        f"changes {board.total:,}   simulated time {sim_day}"
+    )
+    if model.get("ready"):
+        lines.append(
+            f"model   snapshot #{model.get('seq', 0)}, learned {model.get('version', 0):,} samples"
+        )
+    else:
+        lines.append(
+            f"model   warming up (learned {model.get('version', 0):,} samples, "
+            f"snapshot #{model.get('seq', 0)})"
+        )
+    lines.append("")
+    lines.append("segments (customers by their latest behavioral segment)")
+    total = sum(sizes.values()) or 1
+    shown = set(current) | {segment for segment, count in sizes.items() if count}
+    if not shown:
+        lines.append("  (none yet)")
+    for segment in sorted(shown, key=lambda s: (-sizes.get(s, 0), s)):
+        count = sizes.get(segment, 0)
+        bar = "#" * round(30 * count / total)
+        name = names.get(segment, "")
+        lines.append(f"  {segment:<8} {name[:44]:<44} {count:>6,}  {bar}")
+    lines.append("")
+    lines.append("latest changes")
+    recent = board.recent()
+    if not recent:
+        lines.append("  (none yet)")
+    for change in reversed(recent):
+        to = _label(change.to_segment, change.to_name, names)[:40]
+        was = _label(change.from_segment, change.from_name, names)[:40]
+        lines.append(f"  {change.customer_id[:12]:<12} {was} -> {to}  ({change.kind})")
+    return "\n".join(lines)
+
+
+def _label(segment: str | None, name: str | None, names: dict[str, str]) -> str:
+    if segment is None:
+        return "(none)"
+    return name or names.get(segment) or segment
+
+
+class RateMeter:
+    """Events per second over the last ``window`` seconds."""
+
+    def __init__(self, window: float = 5.0) -> None:
+        self.window = window
+        self._points: deque[tuple[float, int]] = deque()
+
+    def add(self, now: float, total: int) -> float:
+        self._points.append((now, total))
+        while len(self._points) > 2 and now - self._points[1][0] >= self.window:
+            self._points.popleft()
+        start, first = self._points[0]
+        return (total - first) / (now - start) if now > start else 0.0
+
+
+def run_demo(
+    options: DemoOptions,
+    settings: Settings,
+    *,
+    out: IO[str] = sys.stdout,
+    say: Callable[[str], None] | None = None,
+) -> int:
+    """Run the demo until ``options.duration`` or Ctrl-C; return the exit code."""
+    note = say or (lambda text: print(text, file=sys.stderr, flush=True))
+    interactive = out.isatty()
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    broker: LocalBroker | None = None
+    worker: WorkerProcess | None = None
+    workdir = Path(tempfile.mkdtemp(prefix="segflow-demo-"))
+    board = ChangeBoard()
+    progress = ProduceProgress()
+    stats: dict[str, Any] | None = None
+    interrupted = False
+    started_at: float | None = None
+    try:
+        if options.local_broker:
+            note("starting a local Tansu broker ...")
+            broker = LocalBroker(log_path=workdir / "tansu.log").start()
+            settings = settings.model_copy(update={"broker": broker.url})
+        port = free_port()
+        # Faust creates its data directory even with the memory store: keep it in ours.
+        settings = settings.model_copy(update={"web_port": port, "data_dir": workdir / "data"})
+        ensure_topics(settings)
+        note(f"broker {settings.bootstrap_servers}; starting a worker (log: {workdir}) ...")
+        worker = WorkerProcess(settings, workdir / "worker.log")
+        worker.start()
+        wait_for_worker(worker, port, WORKER_START_TIMEOUT_S)
+        note("worker ready; starting the simulator")
+
+        def simulate() -> None:
+            produce_events(
+                settings,
+                iter_events(options.simulation),
+                rate=options.rate,
+                stop=stop,
+                progress=progress,
+            )
+
+        def watch() -> None:
+            for change in iter_changes(settings, stop=stop):
+                board.add(change)
+
+        for target in (simulate, watch):
+            thread = threading.Thread(target=target, name=f"demo-{target.__name__}", daemon=True)
+            thread.start()
+            threads.append(thread)
+
+        started = started_at = time.monotonic()
+        sent_meter, done_meter = RateMeter(), RateMeter()
+        next_print = started
+        while True:
+            now = time.monotonic()
+            if options.duration is not None and now - started >= options.duration:
+                break
+            if not worker.alive():
+                raise DemoError(f"the worker exited: {worker.log_tail()}")
+            stats = fetch_stats(port) or stats
+            rates = (sent_meter.add(now, progress.sent), done_meter.add(now, processed(stats)))
+            elapsed = f"{now - started:.0f} s" + (
+                f" of {options.duration:g} s" if options.duration else " (Ctrl-C to stop)"
+            )
+            header = f"segflow demo   broker {settings.bootstrap_servers}   {elapsed}"
+            frame = render(board=board, stats=stats, progress=progress, rates=rates, header=header)
+            if interactive:
+                out.write("\x1b[H\x1b[2J" + frame + "\n")
+                out.flush()
+            elif now >= next_print:
+                out.write(frame + "\n\n")
+                out.flush()
+                next_print = now + 5.0
+            time.sleep(options.refresh_s)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        final = fetch_stats(settings.web_port) if worker and worker.alive() else None
+        stats = final or stats
+        if worker is not None:
+            worker.stop()
+        if broker is not None:
+            broker.stop()
+    header = "segflow demo: final state" + (" (interrupted)" if interrupted else "")
+    ran = max(time.monotonic() - (started_at or time.monotonic()), 1e-6)
+    averages = (progress.sent / ran, processed(stats) / ran)
+    out.write(render(board=board, stats=stats, progress=progress, rates=averages, header=header))
+    out.write("\n")
+    out.flush()
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0

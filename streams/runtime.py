@@ -1,0 +1,399 @@
+"""The worker's in-process state that is not a Faust table.
+
+- :class:`ModelHolder`: the latest published model snapshot, which every worker
+  uses to assign segments (replaced only by a snapshot with a higher ``seq``).
+- snapshot envelopes: a published model is ``seq`` + metadata + the core's snapshot.
+- :class:`TokenBucket`: the per-worker rate limit on training samples.
+- :class:`Stats`: counters, exported as Prometheus metrics and as JSON.
+
+Nothing here talks to Kafka; it is unit-tested without a broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import struct
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from segflow.models.config import EngineConfig
+from segflow.models.model import SegmentModel
+from segflow.models.profile import Profile
+from segflow.models.step import due_at
+
+_MAGIC = b"SGF1"
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotMeta:
+    """What travels with a model snapshot."""
+
+    #: Publication number: strictly increasing per deployment; workers keep the highest.
+    seq: int
+    #: The model's own version (samples learned).
+    model_version: int
+    #: Trainer clock at publication (epoch seconds).
+    published_at: float
+    #: Who published it (``host:pid``).
+    publisher: str
+    #: Fingerprint of the engine settings it was learned with (see :func:`config_key`).
+    config: str = ""
+
+
+def config_key(config: EngineConfig) -> str:
+    """A short fingerprint of the engine settings a model depends on.
+
+    Workers only take snapshots learned under the same settings (the rules file
+    path may differ between hosts, so it is left out).
+
+    >>> config_key(EngineConfig()) == config_key(EngineConfig(rules_file="/x.yaml"))
+    True
+    >>> config_key(EngineConfig()) == config_key(EngineConfig(n_segments=7))
+    False
+    """
+    import hashlib
+
+    text = config.model_dump_json(exclude={"rules_file"})
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def encode_snapshot(meta: SnapshotMeta, snapshot: bytes) -> bytes:
+    """``SGF1`` + length-prefixed JSON metadata + the core's snapshot bytes.
+
+    >>> meta = SnapshotMeta(3, 120, 0.0, "h:1")
+    >>> decode_snapshot(encode_snapshot(meta, b"{}")) == (meta, b"{}")
+    True
+    """
+    header = orjson.dumps(
+        {
+            "seq": meta.seq,
+            "model_version": meta.model_version,
+            "published_at": meta.published_at,
+            "publisher": meta.publisher,
+            "config": meta.config,
+        }
+    )
+    return _MAGIC + struct.pack(">I", len(header)) + header + snapshot
+
+
+def decode_snapshot(data: bytes) -> tuple[SnapshotMeta, bytes]:
+    """Inverse of :func:`encode_snapshot`; raises ``ValueError`` on anything else."""
+    if len(data) < 8 or data[:4] != _MAGIC:
+        raise ValueError("not a segflow model snapshot")
+    (size,) = struct.unpack(">I", data[4:8])
+    header = orjson.loads(data[8 : 8 + size])
+    meta = SnapshotMeta(
+        seq=int(header["seq"]),
+        model_version=int(header["model_version"]),
+        published_at=float(header["published_at"]),
+        publisher=str(header["publisher"]),
+        config=str(header.get("config", "")),
+    )
+    return meta, data[8 + size :]
+
+
+class ModelHolder:
+    """The model this worker assigns with: the latest snapshot read from the topic.
+
+    Before any snapshot exists it holds a fresh, unlearned model (which assigns no
+    behavioral segment). ``ready`` is set once the snapshot topic has been read to
+    its end at start-up, so a restarted worker never assigns with a blank model
+    when a learned one exists.
+    """
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.model = SegmentModel.create(config)
+        self.meta: SnapshotMeta | None = None
+        self.raw: bytes | None = None
+        self.ready = asyncio.Event()
+        self.rejected = 0
+        self.config_key = config_key(config)
+
+    @property
+    def seq(self) -> int:
+        """``seq`` of the held snapshot; 0 before any."""
+        return self.meta.seq if self.meta is not None else 0
+
+    def offer(self, data: bytes) -> bool:
+        """Take this published snapshot if it is newer than the held one.
+
+        Returns whether it was taken. A malformed snapshot is counted in
+        ``rejected`` and ignored (the worker keeps the model it has).
+        """
+        try:
+            meta, raw = decode_snapshot(data)
+        except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+            self.rejected += 1
+            return False
+        if meta.seq <= self.seq:
+            return False
+        if meta.config and meta.config != self.config_key:
+            # Learned under other engine settings: taking it would make this worker
+            # name segments differently from the others.
+            self.rejected += 1
+            return False
+        try:
+            model = SegmentModel.from_snapshot(raw, self.config)
+        except Exception:
+            self.rejected += 1
+            return False
+        self.model, self.meta, self.raw = model, meta, raw
+        return True
+
+    def fresh_copy(self) -> SegmentModel:
+        """A private copy of the held model (for the trainer to learn on)."""
+        if self.raw is None:
+            return SegmentModel.create(self.config)
+        return SegmentModel.from_snapshot(self.raw, self.config)
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """Wait until the start-up read of the snapshot topic is done (or ``timeout``)."""
+        try:
+            await asyncio.wait_for(self.ready.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as Faust and the Java client
+    use) gives ``key`` among ``partitions``.
+
+    >>> partition_of(b"c00001", 4) in range(4)
+    True
+    """
+    from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
+
+    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
+
+
+class Sweep:
+    """When to look again at silent customers, per partition (the core's inactivity sweep).
+
+    Decay alone can carry a customer who sends nothing across a boundary; the
+    core's ``due_at`` says when to re-assess one. A worker keeps, per partition it
+    owns, a heap of (due time, customer) and a watermark (the newest event time
+    seen on the partition); customers due at or before the watermark are
+    re-assessed while processing an event of the same partition, so their table
+    writes land on that partition's changelog. The heaps are rebuilt from the
+    table after every rebalance.
+
+    >>> sweep = Sweep(EngineConfig())
+    >>> sweep.load(0, [])
+    >>> p = Profile.new("c1", as_of=0.0); p.segment = "seg-1"
+    >>> sweep.schedule(0, p)
+    >>> when = due_at(p, sweep.config)
+    >>> list(sweep.due(0, when - 1.0))
+    []
+    >>> list(sweep.due(0, when + 1.0)) == [(when, "c1")]
+    True
+    >>> list(sweep.due(0, when + 2.0))  # until rescheduled after the look
+    []
+    """
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self._heaps: dict[int, list[tuple[float, str]]] = {}
+        self._scheduled: dict[str, float] = {}
+        self._watermarks: dict[int, float] = {}
+
+    def reset(self) -> None:
+        """Forget everything (after a rebalance: partitions may have moved)."""
+        self._heaps.clear()
+        self._scheduled.clear()
+        self._watermarks.clear()
+
+    def loaded(self, partition: int) -> bool:
+        return partition in self._heaps
+
+    def load(self, partition: int, profiles: Iterable[Profile]) -> None:
+        """Start tracking ``partition`` with the customers it holds."""
+        self._heaps[partition] = []
+        for profile in profiles:
+            self.schedule(partition, profile)
+
+    def schedule(self, partition: int, profile: Profile, after: float | None = None) -> None:
+        """(Re)schedule a customer after an event (``after`` None) or a look at ``after``."""
+        when = due_at(profile, self.config, after)
+        if when is None:
+            self._scheduled.pop(profile.customer_id, None)
+            return
+        self._scheduled[profile.customer_id] = when
+        heapq.heappush(self._heaps.setdefault(partition, []), (when, profile.customer_id))
+
+    def due(self, partition: int, event_time: float) -> Iterator[tuple[float, str]]:
+        """Advance the partition's watermark to ``event_time``; yield (when, customer) due.
+
+        The caller re-assesses each and calls :meth:`schedule` with ``after=when``.
+        """
+        watermark = max(self._watermarks.get(partition, event_time), event_time)
+        self._watermarks[partition] = watermark
+        heap = self._heaps.get(partition, [])
+        while heap and heap[0][0] <= watermark:
+            when, customer = heapq.heappop(heap)
+            if self._scheduled.get(customer) != when:
+                continue  # superseded by a newer event or look
+            del self._scheduled[customer]
+            yield when, customer
+
+    def __len__(self) -> int:
+        return len(self._scheduled)
+
+
+class TokenBucket:
+    """At most ``rate`` events per second on average, bursts up to ``burst``.
+
+    ``rate`` 0 means no limit.
+
+    >>> now = [0.0]
+    >>> bucket = TokenBucket(rate=2.0, burst=2.0, clock=lambda: now[0])
+    >>> [bucket.allow() for _ in range(3)]
+    [True, True, False]
+    >>> now[0] = 0.5
+    >>> bucket.allow(), bucket.allow()
+    (True, False)
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, rate)
+        self._clock = clock
+        self._tokens = self.burst
+        self._last = clock()
+
+    def allow(self) -> bool:
+        """Take one token if there is one."""
+        if self.rate <= 0:
+            return True
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+class Stats:
+    """A worker's counters: Prometheus metrics (own registry) and a JSON view."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.started = time.time()
+        self.counts: dict[str, int] = {}
+        self._events = Counter(
+            "segflow_events",
+            "Valid events by outcome of the step (applied, duplicate, late).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self._inputs = Counter(
+            "segflow_input_messages",
+            "Messages read from input topics.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self._dead = Counter(
+            "segflow_dead_letters",
+            "Messages sent to the dead-letter topic.",
+            ["source_topic", "reason"],
+            registry=self.registry,
+        )
+        self._changes = Counter(
+            "segflow_segment_changes",
+            "Segment changes published.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self._samples = Counter(
+            "segflow_training_samples",
+            "Training samples offered by the step (sent or throttled).",
+            ["status"],
+            registry=self.registry,
+        )
+        self._learned = Counter(
+            "segflow_trainer_learned_samples",
+            "Samples learned by this worker's trainer.",
+            registry=self.registry,
+        )
+        self._published = Counter(
+            "segflow_trainer_snapshots_published",
+            "Model snapshots published by this worker.",
+            registry=self.registry,
+        )
+        self.model_seq = Gauge(
+            "segflow_model_seq",
+            "Publication number of the model in use.",
+            registry=self.registry,
+        )
+        self.model_version = Gauge(
+            "segflow_model_version",
+            "Samples learned by the model in use.",
+            registry=self.registry,
+        )
+
+    def _bump(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def count(self, key: str, n: int = 1) -> None:
+        """A plain counter (JSON view only)."""
+        self._bump(key, n)
+
+    def input_message(self, topic: str) -> None:
+        self._inputs.labels(topic=topic).inc()
+        self._bump("input_messages")
+
+    def event(self, outcome: str) -> None:
+        self._events.labels(outcome=outcome).inc()
+        self._bump(f"events_{outcome}")
+
+    def dead_letter(self, source_topic: str, reason: str) -> None:
+        self._dead.labels(source_topic=source_topic, reason=reason).inc()
+        self._bump("dead_letters")
+        self._bump(f"dead_letters_{reason}")
+
+    def change(self, kind: str) -> None:
+        self._changes.labels(kind=kind).inc()
+        self._bump("changes")
+
+    def sample(self, sent: bool) -> None:
+        status = "sent" if sent else "throttled"
+        self._samples.labels(status=status).inc()
+        self._bump(f"samples_{status}")
+
+    def learned(self, n: int) -> None:
+        self._learned.inc(n)
+        self._bump("trainer_learned", n)
+
+    def published(self) -> None:
+        self._published.inc()
+        self._bump("trainer_published")
+
+    def model(self, holder: ModelHolder) -> None:
+        self.model_seq.set(holder.seq)
+        self.model_version.set(holder.model.version)
+
+    def as_json(self, holder: ModelHolder) -> dict[str, Any]:
+        """Counters, uptime and the model in use (seq, version, segment names)."""
+        return {
+            "uptime_s": round(time.time() - self.started, 3),
+            "counts": dict(self.counts),
+            "model": {
+                "seq": holder.seq,
+                "version": holder.model.version,
+                "ready": holder.model.is_ready,
+                "segments": holder.model.segment_names(),
+            },
+        }

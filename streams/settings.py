@@ -1,0 +1,232 @@
+"""The streaming engine's settings: one frozen object, read once from the environment.
+
+Every value can be set with an environment variable prefixed ``SEGFLOW_``;
+nested values use ``__`` (``SEGFLOW_TOPICS__CLICKS=web-clicks``,
+``SEGFLOW_ENGINE__N_SEGMENTS=8``, ``SEGFLOW_ENGINE__HALF_LIFE_DAYS=14``).
+Command-line options override the environment.
+
+>>> s = Settings(broker="localhost:9092", partitions=2)
+>>> s.bootstrap_servers, s.broker, s.partitions
+('localhost:9092', 'kafka://localhost:9092', 2)
+>>> s.engine.n_segments
+6
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from segflow.models.config import EngineConfig
+from segflow.models.errors import ConfigError
+from segflow.models.events import DEFAULT_TOPICS
+
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+
+LogLevel = Literal["debug", "info", "warn", "error", "critical"]
+
+
+class TopicNames(BaseModel):
+    """Names of every topic segflow reads or writes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    clicks: str = DEFAULT_TOPICS["click"]
+    downloads: str = DEFAULT_TOPICS["download"]
+    emails: str = DEFAULT_TOPICS["email"]
+    purchases: str = DEFAULT_TOPICS["purchase"]
+    #: Valid events of all types, keyed and partitioned by ``customer_id``.
+    events: str = "segflow-events"
+    #: The output: segment changes keyed by ``customer_id``.
+    changes: str = "segment-changes"
+    dead_letters: str = "segflow-dead-letters"
+    #: Feature vectors for the shared model (one partition: one trainer).
+    training: str = "segflow-training"
+    #: Versioned model snapshots (compacted, one key).
+    snapshots: str = "segflow-model"
+
+    @field_validator("*")
+    @classmethod
+    def _valid_topic_name(cls, value: str) -> str:
+        if not _TOPIC_NAME.match(value) or value in {".", ".."}:
+            raise ValueError(f"{value!r} is not a valid Kafka topic name")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> TopicNames:
+        names = list(self.model_dump().values())
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"topic names must be distinct, repeated: {', '.join(duplicates)}")
+        return self
+
+    def inputs(self) -> dict[str, str]:
+        """Event type -> input topic."""
+        return {
+            "click": self.clicks,
+            "download": self.downloads,
+            "email": self.emails,
+            "purchase": self.purchases,
+        }
+
+
+class Settings(BaseSettings):
+    """Settings of a segflow worker, CLI command or test (frozen; build once, pass down)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SEGFLOW_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="ignore",
+    )
+
+    broker: str = Field(
+        "kafka://localhost:9092",
+        description="Kafka bootstrap servers: host:port[,host:port] or kafka://host:port",
+    )
+    app_id: str = Field("segflow", description="Faust app id: consumer group and table prefix.")
+    topics: TopicNames = TopicNames()
+    partitions: int = Field(4, ge=1, le=1024, description="Partitions of segflow's topics.")
+    replication_factor: int = Field(1, ge=1, le=16)
+    store: str = Field(
+        "rocksdb://", description="Profile table store: rocksdb:// (workers) or memory://."
+    )
+    data_dir: Path = Field(Path("segflow-data"), description="Worker state (RocksDB) directory.")
+    web_port: int = Field(6066, ge=0, le=65535, description="Worker web port; 0 disables it.")
+    web_bind: str = "127.0.0.1"
+    session_timeout_s: float = Field(
+        10.0,
+        ge=1.0,
+        le=300.0,
+        description="Consumer session timeout; a dead worker's partitions move after it.",
+    )
+    heartbeat_interval_s: float = Field(1.0, gt=0, le=100.0)
+    commit_interval_s: float = Field(1.0, gt=0, le=60.0)
+    standby_replicas: int = Field(
+        0, ge=0, le=8, description="Standby table copies per partition (0: recover from changelog)."
+    )
+    training_rate: float = Field(
+        200.0, ge=0, description="Max training samples/s one worker sends (0: no limit)."
+    )
+    publish_every: int = Field(
+        500, ge=1, description="The trainer publishes a snapshot after this many samples..."
+    )
+    publish_interval_s: float = Field(
+        5.0, gt=0, description="...or this many seconds after the first unpublished sample."
+    )
+    single_record_batches: bool = Field(
+        False,
+        description="Produce one record per batch: needed on Tansu 0.6, whose end offsets "
+        "miss all but the first record of a partition's last batch, which makes Faust's "
+        "table recovery stop short (lost profile updates after a failover).",
+    )
+    sweep: bool = Field(
+        True, description="Re-assess silent customers as event time passes (inactivity sweep)."
+    )
+    log_level: LogLevel = "warn"
+    engine: EngineConfig = EngineConfig()
+
+    @field_validator("broker")
+    @classmethod
+    def _normalize_broker(cls, value: str) -> str:
+        text = value.strip()
+        if text.startswith("kafka://"):
+            text = text[len("kafka://") :]
+        servers = [s.strip() for s in text.split(",") if s.strip()]
+        if not servers or not all(_HOST_PORT.match(s) for s in servers):
+            raise ValueError(f"{value!r} is not host:port[,host:port] (or kafka://host:port)")
+        return "kafka://" + ",".join(servers)
+
+    @field_validator("store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        if value not in {"memory://", "rocksdb://"}:
+            raise ValueError(f"{value!r} is not memory:// or rocksdb://")
+        return value
+
+    @field_validator("app_id")
+    @classmethod
+    def _valid_app_id(cls, value: str) -> str:
+        if not _TOPIC_NAME.match(value):
+            raise ValueError(f"{value!r} may only contain letters, digits, '.', '_' and '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _heartbeat_below_session(self) -> Settings:
+        if self.heartbeat_interval_s * 3 > self.session_timeout_s:
+            raise ValueError("heartbeat_interval_s must be at most a third of session_timeout_s")
+        return self
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """``host:port[,host:port]`` for kafka-python and aiokafka."""
+        return self.broker[len("kafka://") :]
+
+    @property
+    def profiles_changelog(self) -> str:
+        """The changelog topic Faust keeps for the profile table."""
+        return f"{self.app_id}-profiles-changelog"
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``SEGFLOW_*`` environment variables that rebuild exactly ``settings`` in a child process.
+
+    >>> env = settings_env(Settings(partitions=2))
+    >>> env["SEGFLOW_PARTITIONS"], env["SEGFLOW_ENGINE__N_SEGMENTS"], env["SEGFLOW_TOPICS__CLICKS"]
+    ('2', '6', 'clicks')
+    >>> Settings.model_validate({}) == Settings()
+    True
+    """
+    env: dict[str, str] = {}
+
+    def put(name: str, value: Any) -> None:
+        if isinstance(value, BaseModel):
+            for field in type(value).model_fields:
+                put(f"{name}__{field.upper()}", getattr(value, field))
+        elif value is None:
+            return
+        elif isinstance(value, bool):
+            env[name] = "true" if value else "false"
+        else:
+            env[name] = str(value)
+
+    for field in type(settings).model_fields:
+        put(f"SEGFLOW_{field.upper()}", getattr(settings, field))
+    return env
+
+
+def child_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default: this process's environment) minus ``SEGFLOW_*``, plus ``settings``."""
+    import os
+
+    source = dict(os.environ if base is None else base)
+    env = {key: value for key, value in source.items() if not key.startswith("SEGFLOW_")}
+    env.update(settings_env(settings))
+    return env
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """One line naming the first bad setting as its environment variable."""
+    first = error.errors(include_url=False)[0]
+    loc = [str(part) for part in first["loc"]]
+    name = "SEGFLOW_" + "__".join(part.upper() for part in loc) if loc else "settings"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    more = len(error.errors()) - 1
+    return f"{name}: {message}" + (f" (and {more} more)" if more else "")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with ``overrides`` (``None`` values ignored) on top.
+
+    Raises :class:`ConfigError` with one line naming the setting.
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as error:
+        raise ConfigError(describe_settings_error(error)) from None

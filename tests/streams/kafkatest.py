@@ -1,0 +1,249 @@
+"""Helpers for the broker tests: isolated settings, worker processes, topic readers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from segflow.models.config import EngineConfig
+from segflow.models.events import BaseEvent
+from segflow.models.profile import Profile
+from segflow.streams.broker import LocalBroker, free_port
+from segflow.streams.demo import fetch_stats
+from segflow.streams.procs import parent_death_signal, stop_process
+from segflow.streams.producer import produce_events
+from segflow.streams.settings import Settings, TopicNames, child_env
+from segflow.streams.topics import create_topics
+
+#: Upper bound for anything a test waits for (a guard against hanging, not an assertion).
+WAIT_S = 120.0
+
+
+def isolated_settings(
+    broker: LocalBroker, tmp_path: Path, engine: EngineConfig | None = None, **overrides: Any
+) -> Settings:
+    """Settings with their own app id (consumer group) and topic names, fast timeouts."""
+    uid = uuid.uuid4().hex[:8]
+    defaults = TopicNames().model_dump()
+    topics = TopicNames(**{field: f"t{uid}-{name}" for field, name in defaults.items()})
+    values: dict[str, Any] = {
+        "broker": broker.bootstrap,
+        "app_id": f"t{uid}",
+        "topics": topics,
+        "store": "memory://",
+        "data_dir": tmp_path / "data",
+        "web_port": 0,
+        "partitions": 4,
+        # Tansu holds the first JoinGroup for half the session timeout.
+        "session_timeout_s": 3.0,
+        "heartbeat_interval_s": 0.5,
+        "commit_interval_s": 0.5,
+        "publish_interval_s": 1.0,
+        "training_rate": 0.0,
+        # Tansu's end offsets miss the tail of a partition's last batch (table recovery).
+        "single_record_batches": True,
+        "log_level": "info",
+        "engine": engine or EngineConfig(max_lateness_hours=24 * 365.0),
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+class WorkerProc:
+    """``segflow worker`` in a child process, with its own web port and log file."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.port = free_port()
+        self.settings = settings.model_copy(update={"web_port": self.port})
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self) -> WorkerProc:
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "segflow.streams.cli", "worker"],
+            env=child_env(self.settings),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=parent_death_signal,
+        )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stats(self) -> dict[str, Any] | None:
+        return fetch_stats(self.port) if self.alive() else None
+
+    def assignment(self, topic: str) -> set[int]:
+        stats = self.stats() or {}
+        return set(stats.get("assignment", {}).get(topic, []))
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> int | None:
+        code = None
+        if self.proc is not None:
+            code = stop_process(self.proc, grace=15.0)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return code
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = WAIT_S, every: float = 0.25) -> bool:
+    """Poll ``predicate`` until it holds (True) or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return predicate()
+
+
+def prepare(settings: Settings) -> None:
+    """Create the test's topics."""
+    create_topics(settings)
+
+
+def producer(settings: Settings) -> KafkaProducer:
+    return KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
+
+
+def send_events(
+    settings: Settings, events: Iterable[BaseEvent], rate: float = 0.0
+) -> dict[str, Counter[str]]:
+    """Produce ``events`` to their input topics (``rate`` per second, 0: at once);
+    return the sent counts per customer and type."""
+    events = list(events)
+    produce_events(settings, events, rate=rate)
+    sent: dict[str, Counter[str]] = {}
+    for event in events:
+        sent.setdefault(event.customer_id, Counter())[event.kind] += 1
+    return sent
+
+
+class TopicReader:
+    """Reads every partition of a topic from the beginning, incrementally (no group)."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        partitions = None
+        deadline = time.monotonic() + 30
+        while not partitions and time.monotonic() < deadline:
+            partitions = self.consumer.partitions_for_topic(topic)
+            if not partitions:
+                time.sleep(0.2)
+        assert partitions, f"topic {topic} not found"
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        self.consumer.assign(tps)
+        self.consumer.seek_to_beginning(*tps)
+        self.records: list[Any] = []
+
+    def poll(self, timeout_ms: int = 200) -> int:
+        """Read what is available; return how many new records."""
+        batches = self.consumer.poll(timeout_ms=timeout_ms, max_records=10_000)
+        new = 0
+        for records in batches.values():
+            self.records.extend(records)
+            new += len(records)
+        return new
+
+    def drain(self, idle_s: float = 1.5) -> list[Any]:
+        """Read until nothing new arrives for ``idle_s``."""
+        last = time.monotonic()
+        while time.monotonic() - last < idle_s:
+            if self.poll():
+                last = time.monotonic()
+        return self.records
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+class ProfileReader(TopicReader):
+    """The profile table as its changelog says (the latest value per customer)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, settings.profiles_changelog)
+        self.profiles: dict[str, Profile] = {}
+
+    def poll(self, timeout_ms: int = 200) -> int:
+        before = len(self.records)
+        new = super().poll(timeout_ms)
+        for record in self.records[before:]:
+            if record.value is not None:
+                self.profiles[record.key.decode()] = Profile.from_json(record.value)
+        return new
+
+    def counts(self) -> dict[str, Counter[str]]:
+        return {cid: Counter(p.event_counts) for cid, p in self.profiles.items()}
+
+    def wait_for_counts(self, expected: dict[str, Counter[str]], timeout: float = WAIT_S) -> bool:
+        """Until every customer's lifetime counts equal ``expected`` (or timeout)."""
+
+        def done() -> bool:
+            self.poll()
+            return self.counts() == expected
+
+        return wait_until(done, timeout=timeout, every=0.0)
+
+
+def missing_and_extra(
+    expected: dict[str, Counter[str]], got: dict[str, Counter[str]]
+) -> tuple[int, int]:
+    """Events missing from, and extra in, ``got`` (summed over customers and types)."""
+    missing = extra = 0
+    for cid in set(expected) | set(got):
+        want, have = expected.get(cid, Counter()), got.get(cid, Counter())
+        missing += sum((want - have).values())
+        extra += sum((have - want).values())
+    return missing, extra
+
+
+def processes_with_marker(marker: str) -> list[int]:
+    """PIDs of live processes whose environment contains ``marker`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            status = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in environ and status != "Z":
+            found.append(int(entry.name))
+    return found

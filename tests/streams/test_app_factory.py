@@ -1,0 +1,61 @@
+"""The app factory builds everything from the settings and nothing at import time."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+from segflow.streams.app import create_app, faust_options
+from segflow.streams.settings import Settings
+
+
+def test_create_app_wires_agents_table_and_topics_from_the_settings(tmp_path: Path) -> None:
+    settings = Settings(
+        app_id="factory-test",
+        data_dir=tmp_path,
+        partitions=3,
+        store="memory://",
+        web_port=0,
+        topics={"clicks": "web-clicks"},  # type: ignore[arg-type]
+    )
+    app = create_app(settings)
+    assert app.conf.id == "factory-test"
+    agents = {agent.name for agent in app.agents.values()}
+    assert agents == {
+        "factory-test.ingest-click",
+        "factory-test.ingest-download",
+        "factory-test.ingest-email",
+        "factory-test.ingest-purchase",
+        "factory-test.profiles",
+        "factory-test.trainer",
+    }
+    sources = {t for agent in app.agents.values() for t in agent.channel.topics}
+    assert "web-clicks" in sources and "segflow-events" in sources
+    table = app.tables["profiles"]
+    assert table.partitions == 3
+    assert table.changelog_topic.get_topic_name() == settings.profiles_changelog
+    assert app.conf.table_standby_replicas == 0
+    assert app.conf.broker_session_timeout == settings.session_timeout_s
+    assert app.conf.web_enabled is False
+
+
+def test_two_apps_do_not_share_state(tmp_path: Path) -> None:
+    one = create_app(Settings(app_id="one", store="memory://", data_dir=tmp_path))
+    two = create_app(Settings(app_id="two", store="memory://", data_dir=tmp_path))
+    assert one is not two
+    assert one.segflow is not two.segflow  # type: ignore[attr-defined]
+
+
+def test_single_record_batches_is_a_producer_option() -> None:
+    assert "producer_max_batch_size" not in faust_options(Settings())
+    options = faust_options(Settings(single_record_batches=True))
+    assert options["producer_max_batch_size"] == 1
+
+
+def test_faust_cli_module_builds_nothing_until_asked() -> None:
+    module = importlib.import_module("segflow.streams.faustapp")
+    assert module._app is None
+    with pytest.raises(AttributeError):
+        _ = module.not_there

@@ -1,0 +1,128 @@
+"""Worker state without Kafka: snapshot envelopes, the model holder, rate limit, stats."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from segflow.models.config import EngineConfig
+from segflow.models.model import SegmentModel
+from segflow.streams.runtime import (
+    ModelHolder,
+    SnapshotMeta,
+    Stats,
+    TokenBucket,
+    config_key,
+    decode_snapshot,
+    encode_snapshot,
+)
+
+CONFIG = EngineConfig(warmup_samples=10, warmup_days=0)
+
+
+def learned_model(n: int) -> SegmentModel:
+    model = SegmentModel.create(CONFIG)
+    for i in range(n):
+        model.learn_one(
+            {"clicks": float(i % 5), "email_opens": float(i % 3), "purchases": float(i % 2)},
+            t=float(i),
+        )
+    return model
+
+
+def published(seq: int, model: SegmentModel) -> bytes:
+    return encode_snapshot(SnapshotMeta(seq, model.version, 0.0, "test:1"), model.to_snapshot())
+
+
+def test_snapshot_envelope_round_trips() -> None:
+    model = learned_model(30)
+    meta, raw = decode_snapshot(published(4, model))
+    assert meta.seq == 4 and meta.model_version == model.version == 30
+    assert SegmentModel.from_snapshot(raw, CONFIG).segment_names() == model.segment_names()
+
+
+def test_holder_keeps_only_newer_snapshots() -> None:
+    holder = ModelHolder(CONFIG)
+    assert holder.seq == 0 and not holder.model.is_ready
+    assert holder.offer(published(2, learned_model(30)))
+    assert holder.seq == 2 and holder.model.version == 30
+    assert not holder.offer(published(1, learned_model(40)))
+    assert not holder.offer(published(2, learned_model(40)))
+    assert holder.model.version == 30
+    assert holder.offer(published(3, learned_model(40)))
+    assert holder.model.version == 40
+
+
+def test_holder_ignores_garbage_and_counts_it() -> None:
+    holder = ModelHolder(CONFIG)
+    assert not holder.offer(b"not a snapshot")
+    assert not holder.offer(encode_snapshot(SnapshotMeta(9, 1, 0.0, "x"), b"{broken"))
+    assert holder.rejected == 2 and holder.seq == 0
+
+
+def test_holder_rejects_a_snapshot_learned_under_other_settings() -> None:
+    holder = ModelHolder(CONFIG)
+    other = EngineConfig(warmup_samples=10, warmup_days=0, n_segments=9)
+    model = learned_model(30)
+    foreign = encode_snapshot(
+        SnapshotMeta(5, 30, 0.0, "elsewhere:1", config_key(other)), model.to_snapshot()
+    )
+    assert not holder.offer(foreign)
+    assert holder.rejected == 1 and holder.seq == 0
+    own = SnapshotMeta(5, 30, 0.0, "here:1", config_key(CONFIG))
+    assert holder.offer(encode_snapshot(own, model.to_snapshot()))
+
+
+def test_trainer_copy_is_independent_of_the_held_model() -> None:
+    holder = ModelHolder(CONFIG)
+    holder.offer(published(1, learned_model(30)))
+    copy = holder.fresh_copy()
+    copy.learn_one({"clicks": 1.0}, t=0.0)
+    assert copy.version == 31 and holder.model.version == 30
+
+
+def test_wait_ready_times_out_then_succeeds() -> None:
+    async def scenario() -> tuple[bool, bool]:
+        holder = ModelHolder(CONFIG)
+        first = await holder.wait_ready(0.01)
+        holder.ready.set()
+        return first, await holder.wait_ready(0.01)
+
+    assert asyncio.run(scenario()) == (False, True)
+
+
+def test_token_bucket_limits_the_rate() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rate=10.0, burst=5.0, clock=lambda: now[0])
+    assert sum(bucket.allow() for _ in range(20)) == 5
+    now[0] = 1.0
+    assert sum(bucket.allow() for _ in range(20)) == 5  # refilled up to the burst
+    now[0] = 1.25
+    assert sum(bucket.allow() for _ in range(20)) == 2
+    unlimited = TokenBucket(rate=0.0)
+    assert all(unlimited.allow() for _ in range(1000))
+
+
+def test_stats_count_and_export() -> None:
+    from prometheus_client import generate_latest
+
+    stats = Stats()
+    holder = ModelHolder(CONFIG)
+    stats.event("applied")
+    stats.event("applied")
+    stats.dead_letter("clicks", "not_json")
+    stats.sample(sent=False)
+    data = stats.as_json(holder)
+    assert data["counts"]["events_applied"] == 2
+    assert data["counts"]["dead_letters_not_json"] == 1
+    assert data["model"]["seq"] == 0
+    text = generate_latest(stats.registry).decode()
+    assert 'segflow_dead_letters_total{reason="not_json",source_topic="clicks"} 1.0' in text
+    assert 'segflow_training_samples_total{status="throttled"} 1.0' in text
+
+
+@pytest.mark.parametrize("data", [b"", b"SGF1", b"XXXX\x00\x00\x00\x02{}"])
+def test_decode_snapshot_rejects_non_snapshots(data: bytes) -> None:
+    with pytest.raises(ValueError, match="not a segflow model snapshot"):
+        decode_snapshot(data)

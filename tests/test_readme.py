@@ -1,0 +1,38 @@
+"""The README's commands are the ones CI runs, and the README names what exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def commands(text: str) -> list[str]:
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip().startswith(".venv/bin/") or line.strip().startswith("python3.11 -m venv")
+    ]
+
+
+def test_ci_runs_exactly_the_readme_commands() -> None:
+    ci = [
+        line
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line and not line.startswith("#") and not line.startswith(("set ", "cd "))
+    ]
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert ci == commands(quick_start)
+    assert len(ci) == 2
+
+
+def test_every_cli_command_in_the_readme_exists() -> None:
+    from segflow.streams.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text()
+    parser = build_parser()
+    named = set(re.findall(r"`(?:\.venv/bin/)?segflow ([a-z]+)", readme))
+    subcommands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    assert named <= subcommands, named - subcommands
