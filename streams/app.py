@@ -350,7 +350,7 @@ class Pipeline:
         Every worker runs this, with its own group-less consumer, so every worker
         assigns with the same, latest model.
         """
-        from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
+        from aiokafka import AIOKafkaConsumer, TopicPartition
 
         tp = TopicPartition(self.settings.topics.snapshots, 0)
         consumer = AIOKafkaConsumer(

@@ -169,7 +169,7 @@ def partition_of(key: bytes, partitions: int) -> int:
     >>> partition_of(b"c00001", 4) in range(4)
     True
     """
-    from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
+    from aiokafka.partitioner import murmur2
 
     return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
