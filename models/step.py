@@ -102,7 +102,32 @@ def evaluate(
     scores = model.scores(features)
     changes: list[SegmentChange] = []
     x = model.transform.transform_one(features)
-    names: dict[str, str] = {}
+
+    def new_change(
+        kind: Literal["behavioral", "rule"],
+        transition: tuple[str | None, str | None],
+        names: dict[str, str],
+        model_version: int | None,
+        reasons: list[Reason],
+    ) -> SegmentChange:
+        before, to = transition
+        profile.seq += 1
+        return SegmentChange(
+            change_id=change_id(profile.customer_id, kind, profile.seq),
+            customer_id=profile.customer_id,
+            kind=kind,
+            from_segment=before,
+            to_segment=to,
+            from_name=names.get(before) if before else None,
+            to_name=names.get(to) if to else None,
+            model_version=model_version,
+            occurred_at=occurred_at,
+            emitted_at=now,
+            cause_event_id=cause_event_id,
+            scores=scores,
+            reasons=reasons,
+        )
+
     if model.is_ready:
         distances = model.distances(x)
         decision = decide(
@@ -122,22 +147,13 @@ def evaluate(
         profile.pending_since = decision.pending_since
         if decision.moved:
             names = model.segment_names()
-            profile.seq += 1
             changes.append(
-                SegmentChange(
-                    change_id=change_id(profile.customer_id, "behavioral", profile.seq),
-                    customer_id=profile.customer_id,
-                    kind="behavioral",
-                    from_segment=previous,
-                    to_segment=decision.segment,
-                    from_name=names.get(previous) if previous else None,
-                    to_name=names.get(decision.segment) if decision.segment else None,
-                    model_version=model.version,
-                    occurred_at=occurred_at,
-                    emitted_at=now,
-                    cause_event_id=cause_event_id,
-                    scores=scores,
-                    reasons=behavioral_reasons(model, features, x, previous, decision.segment),
+                new_change(
+                    "behavioral",
+                    (previous, decision.segment),
+                    names,
+                    model.version,
+                    behavioral_reasons(model, features, x, previous, decision.segment),
                 )
             )
     if model.rules is not None:
@@ -145,25 +161,9 @@ def evaluate(
         transitions = rule_transitions(profile.rule_segments, after)
         if transitions:
             reasons = standout_reasons(model, features, x)
-            for before, to in transitions:
-                profile.seq += 1
-                changes.append(
-                    SegmentChange(
-                        change_id=change_id(profile.customer_id, "rule", profile.seq),
-                        customer_id=profile.customer_id,
-                        kind="rule",
-                        from_segment=before,
-                        to_segment=to,
-                        from_name=model.rules.names.get(before) if before else None,
-                        to_name=model.rules.names.get(to) if to else None,
-                        model_version=None,
-                        occurred_at=occurred_at,
-                        emitted_at=now,
-                        cause_event_id=cause_event_id,
-                        scores=scores,
-                        reasons=reasons,
-                    )
-                )
+            names = model.rules.names
+            for transition in transitions:
+                changes.append(new_change("rule", transition, names, None, reasons))
             profile.rule_segments = sorted(after)
     return changes
 
