@@ -20,6 +20,7 @@ lose it): bad input goes to the dead-letter topic with its origin and is counted
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -31,16 +32,20 @@ from typing import Any
 
 import faust
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from segflow.models.drift import DriftEvent, DriftMonitor, assignment_distance, centroid_shifts
 from segflow.models.errors import InvalidEventError
 from segflow.models.events import decode_event
 from segflow.models.profile import Profile
 from segflow.models.step import reassess, step
 
+from .api import WebState, register_api
 from .deadletters import INGEST, PROFILE, dead_letter, encode_dead_letter
+from .metrics import faust_sensor
 from .runtime import (
     ModelHolder,
+    SegmentSizes,
     SnapshotMeta,
     Stats,
     Sweep,
@@ -56,6 +61,11 @@ log = logging.getLogger("segflow.streams")
 HEADER_TYPE = "segflow-type"
 #: Header on ``segflow-events``: ``[topic, partition, offset]`` of the original message.
 HEADER_ORIGIN = "segflow-origin"
+#: Header on ``segflow-events``: when the ingest agent forwarded it (epoch seconds, ASCII).
+HEADER_INGESTED = "segflow-ingested-at"
+#: How many recent changes and drift alerts a worker keeps for its pages.
+RECENT_CHANGES = 200
+RECENT_DRIFTS = 100
 #: Key of every message on the snapshot topic (compaction keeps the latest).
 SNAPSHOT_KEY = b"model"
 #: How many records before the end of the snapshot topic a follower starts reading.
@@ -74,14 +84,29 @@ Clock = Callable[[], float]
 class Pipeline:
     """What the agents call: one instance per app, holding the worker's state."""
 
-    def __init__(self, app: Any, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self,
+        app: Any,
+        settings: Settings,
+        clock: Clock,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self.app = app
         self.settings = settings
         self.clock = clock
-        self.stats = Stats()
+        self.stats = Stats(registry)
         self.holder = ModelHolder(settings.engine)
         self.bucket = TokenBucket(settings.training_rate)
         self.sweep = Sweep(settings.engine)
+        self.sizes = SegmentSizes()
+        self.drift = DriftMonitor(settings.drift)
+        self.recent_changes: collections.deque[dict[str, Any]] = collections.deque(
+            maxlen=RECENT_CHANGES
+        )
+        self.recent_drifts: collections.deque[dict[str, Any]] = collections.deque(
+            maxlen=RECENT_DRIFTS
+        )
+        self.web_state = WebState()
         self.publisher = f"{socket.gethostname()}:{os.getpid()}"
         self.trainer_model: Any = None
         self.trainer_seq = 0
@@ -93,6 +118,13 @@ class Pipeline:
         self.dead_letters = app.topic(names.dead_letters, **raw)
         self.training = app.topic(names.training, partitions=1, internal=True, **raw)
         self.snapshots = app.topic(names.snapshots, **raw)
+        self.drift_topic = app.topic(names.drift, **raw)
+        callbacks = self.stats.metrics.callbacks
+        callbacks.sizes = self.sizes.totals
+        callbacks.names = self.segment_names
+        callbacks.shares = self.model_shares
+        callbacks.ready = self.healthy
+        callbacks.faust_monitor = lambda: getattr(app, "monitor", None)
         self.profiles = app.Table(
             "profiles",
             default=None,
@@ -105,6 +137,33 @@ class Pipeline:
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), tz=UTC)
+
+    # -- state for metrics and pages ------------------------------------------------------
+
+    def segment_names(self) -> dict[str, str]:
+        """Readable names of behavioral and rule segments, by id."""
+        model = self.holder.model
+        names = dict(model.rules.names) if model.rules is not None else {}
+        names.update(model.segment_names())
+        return names
+
+    def model_shares(self) -> dict[str, tuple[str, float]]:
+        return {s.id: (s.name, s.share) for s in self.holder.model.segments()}
+
+    def healthy(self) -> bool:
+        """Joined the group (no rebalance under way), tables recovered, model read."""
+        app = self.app
+        try:
+            return bool(
+                self.holder.ready.is_set()
+                and app.consumer_generation_id is not None
+                and app.consumer_generation_id >= 0
+                and not app.rebalancing
+                and not app.in_recovery
+                and app.tables.recovery.completed.is_set()
+            )
+        except Exception:
+            return False
 
     # -- dead letters -----------------------------------------------------------------
 
@@ -136,7 +195,7 @@ class Pipeline:
             await self.dead_letters.send(key=key, value=encode_dead_letter(record))
         except Exception as exc:  # the producer is broken: stop rather than lose input
             await self.fatal(exc)
-        self.stats.dead_letter(topic, reason)
+        self.stats.dead_letter(topic, reason, stage)
 
     async def fatal(self, exc: BaseException) -> None:
         """Crash the worker without acknowledging the current message (at-least-once)."""
@@ -149,7 +208,7 @@ class Pipeline:
     async def ingest(self, kind: str, message: Any) -> None:
         """Validate one input message; forward it keyed by customer, or dead-letter it."""
         origin = (str(message.topic), int(message.partition), int(message.offset))
-        self.stats.input_message(origin[0])
+        self.stats.input_message(origin[0], kind)
         raw: bytes | None = message.value
         key: bytes | None = message.key
         try:
@@ -176,7 +235,11 @@ class Pipeline:
             await self.events.send(
                 key=event.customer_id.encode(),
                 value=raw,
-                headers={HEADER_TYPE: kind.encode(), HEADER_ORIGIN: orjson.dumps(list(origin))},
+                headers={
+                    HEADER_TYPE: kind.encode(),
+                    HEADER_ORIGIN: orjson.dumps(list(origin)),
+                    HEADER_INGESTED: repr(self.clock()).encode(),
+                },
             )
         except Exception as exc:
             await self.fatal(exc)
@@ -205,6 +268,7 @@ class Pipeline:
                 stage=PROFILE,
             )
             return
+        self.load_partition(partition)
         if self.settings.sweep:
             await self.sweep_partition(partition, event.occurred_at.timestamp())
         try:
@@ -240,9 +304,12 @@ class Pipeline:
             return
         if self.settings.sweep:
             self.sweep.schedule(partition, result.profile)
+        self.sizes.update(partition, profile, result.profile)
+        drifts = self.watch_drift(result.profile)
         try:
             self.profiles[customer] = result.profile.to_json()
-            await self.publish_changes(customer, result.changes)
+            await self.publish_changes(customer, result.changes, _ingested_at(headers))
+            await self.publish_drifts(drifts)
             if result.sample is not None:
                 allowed = self.bucket.allow()
                 self.stats.sample(allowed)
@@ -253,23 +320,76 @@ class Pipeline:
         except Exception as exc:
             await self.fatal(exc)
 
-    async def publish_changes(self, customer: bytes, changes: list[Any]) -> None:
+    async def publish_changes(
+        self, customer: bytes, changes: list[Any], ingested_at: float | None = None
+    ) -> None:
         for change in changes:
             await self.changes.send(key=customer, value=change.model_dump_json().encode())
-            self.stats.change(change.kind)
+            self.stats.change(change, ingested_at)
+            self.recent_changes.append(change.model_dump(mode="json"))
+            self.web_state.change(self.clock(), change.kind, change.from_segment, change.to_segment)
+
+    # -- drift --------------------------------------------------------------------------
+
+    def watch_drift(self, profile: Profile) -> list[DriftEvent]:
+        """Feed one assignment to the drift monitor; the drifts it completes (never raises)."""
+        model = self.holder.model
+        if profile.segment is None or not model.is_ready:
+            return []
+        try:
+            distance = assignment_distance(model, profile)
+            return self.drift.observe(
+                profile.segment,
+                distance,
+                model_version=model.version,
+                detected_at=self.clock(),
+                names=model.segment_names(),
+            )
+        except Exception:
+            log.exception("drift detection failed")
+            self.stats.count("drift_errors")
+            return []
+
+    async def publish_drifts(self, drifts: list[DriftEvent]) -> None:
+        for drift in drifts:
+            log.warning(
+                "drift: %s %s %.4g -> %.4g (model %s)",
+                drift.segment,
+                drift.statistic,
+                drift.old_level,
+                drift.new_level,
+                drift.model_version,
+            )
+            await self.drift_topic.send(
+                key=drift.segment.encode(), value=drift.model_dump_json().encode()
+            )
+            self.stats.drift(drift.segment, drift.statistic)
+            self.recent_drifts.append(drift.model_dump(mode="json"))
 
     # -- the inactivity sweep -----------------------------------------------------------
 
-    def load_sweep(self, partition: int) -> None:
-        """Schedule every customer of ``partition`` this worker holds."""
-        n = self.settings.partitions
-        profiles = [
-            Profile.from_json(value)
-            for key, value in self.profiles.items()
-            if value is not None and partition_of(key, n) == partition
-        ]
-        self.sweep.load(partition, profiles)
-        log.info("sweep: partition %s has %s customers", partition, len(profiles))
+    def load_partition(self, partition: int) -> None:
+        """On the first event of ``partition`` since a rebalance: read its profiles from the
+        table into the sweep's schedule and the segment sizes (never raises)."""
+        need_sweep = self.settings.sweep and not self.sweep.loaded(partition)
+        if not need_sweep and self.sizes.loaded(partition):
+            return
+        try:
+            n = self.settings.partitions
+            profiles = [
+                Profile.from_json(value)
+                for key, value in self.profiles.items()
+                if value is not None and partition_of(key, n) == partition
+            ]
+            if need_sweep:
+                self.sweep.load(partition, profiles)
+            if not self.sizes.loaded(partition):
+                self.sizes.load(partition, profiles)
+        except Exception:
+            log.exception("loading partition %s failed", partition)
+            self.stats.count("sweep_errors")
+            return
+        log.info("partition %s has %s customers", partition, len(profiles))
 
     async def sweep_partition(self, partition: int, event_time: float) -> None:
         """Re-assess the silent customers of ``partition`` due by ``event_time``.
@@ -278,8 +398,6 @@ class Pipeline:
         partition, so the table writes land on that partition's changelog.
         """
         try:
-            if not self.sweep.loaded(partition):
-                self.load_sweep(partition)
             due = list(self.sweep.due(partition, event_time))
         except Exception:
             log.exception("sweep of partition %s failed", partition)
@@ -297,8 +415,9 @@ class Pipeline:
                 log.exception("sweep of customer %s failed", customer_id)
                 self.stats.count("sweep_errors")
                 continue
-            self.stats.count("swept")
+            self.stats.swept()
             self.sweep.schedule(partition, result.profile, after=when)
+            self.sizes.update(partition, Profile.from_json(stored), result.profile)
             try:
                 if updated != stored:
                     self.profiles[customer] = updated
@@ -350,7 +469,7 @@ class Pipeline:
         Every worker runs this, with its own group-less consumer, so every worker
         assigns with the same, latest model.
         """
-        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped,unused-ignore]
 
         tp = TopicPartition(self.settings.topics.snapshots, 0)
         consumer = AIOKafkaConsumer(
@@ -374,8 +493,14 @@ class Pipeline:
                     if record.value is None:
                         continue
                     rejected = self.holder.rejected
+                    previous = self.holder.model
                     if self.holder.offer(record.value):
-                        self.stats.model(self.holder)
+                        try:
+                            shifts = centroid_shifts(previous, self.holder.model)
+                        except Exception:
+                            log.exception("centroid shift failed")
+                            shifts = {}
+                        self.stats.model(self.holder, shifts)
                     elif self.holder.rejected > rejected:
                         log.error(
                             "model snapshot at offset %s rejected: not a snapshot, or learned "
@@ -392,6 +517,13 @@ class Pipeline:
                     log.info("model recovered: seq %s", self.holder.seq)
         finally:
             await consumer.stop()
+
+
+def _ingested_at(headers: Mapping[str, bytes]) -> float | None:
+    try:
+        return float(headers[HEADER_INGESTED])
+    except Exception:
+        return None
 
 
 def _origin(message: Any, headers: Mapping[str, bytes]) -> tuple[str, int, int]:
@@ -428,7 +560,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "web_enabled": settings.web_port != 0,
         "web_port": settings.web_port or 6066,
         "web_bind": settings.web_bind,
-        "web_host": settings.web_bind,
+        "web_host": settings.web_advertised_host or settings.web_bind,
         "worker_redirect_stdouts": False,
         # Snapshots are ~150 KB; leave room.
         "producer_max_request_size": 8 * 1024 * 1024,
@@ -440,14 +572,21 @@ def faust_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def create_app(settings: Settings, *, clock: Clock = time.time) -> faust.App:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = time.time,
+    registry: CollectorRegistry | None = None,
+) -> faust.App:
     """A Faust app with segflow's agents, table, snapshot follower and web pages.
 
     ``clock`` gives processing time (``emitted_at`` of changes, dead letters'
-    ``received_at``, snapshot publication time).
+    ``received_at``, snapshot publication time). ``registry`` receives the
+    worker's Prometheus metrics (default: a registry of its own).
     """
     app = faust.App(settings.app_id, **faust_options(settings))
-    pipeline = Pipeline(app, settings, clock)
+    pipeline = Pipeline(app, settings, clock, registry)
+    app.sensors.add(faust_sensor(pipeline.stats.metrics))
     app.segflow = pipeline  # type: ignore[attr-defined]  # for tests and introspection
 
     for kind, topic in pipeline.inputs.items():
@@ -457,6 +596,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time) -> faust.App:
         sender: Any, /, *args: Any, signal: Any, **kwargs: Any
     ) -> None:
         pipeline.sweep.reset()  # partitions may have moved: rebuild from the table
+        pipeline.sizes.reset()
 
     app.on_partitions_assigned.connect(on_partitions_assigned)
 
@@ -497,6 +637,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time) -> faust.App:
     app.task(snapshot_follower)
     app.page(STATS_PATH)(stats_view)
     app.page(METRICS_PATH)(metrics_view)
+    register_api(app, pipeline)
     return app
 
 

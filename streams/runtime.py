@@ -4,6 +4,7 @@
   uses to assign segments (replaced only by a snapshot with a higher ``seq``).
 - snapshot envelopes: a published model is ``seq`` + metadata + the core's snapshot.
 - :class:`TokenBucket`: the per-worker rate limit on training samples.
+- :class:`SegmentSizes`: customers per segment among this worker's profiles.
 - :class:`Stats`: counters, exported as Prometheus metrics and as JSON.
 
 Nothing here talks to Kafka; it is unit-tested without a broker.
@@ -20,12 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 
+from segflow.models.changes import SegmentChange
 from segflow.models.config import EngineConfig
 from segflow.models.model import SegmentModel
 from segflow.models.profile import Profile
 from segflow.models.step import due_at
+
+from .metrics import Metrics
 
 _MAGIC = b"SGF1"
 
@@ -169,7 +173,7 @@ def partition_of(key: bytes, partitions: int) -> int:
     >>> partition_of(b"c00001", 4) in range(4)
     True
     """
-    from aiokafka.partitioner import murmur2
+    from aiokafka.partitioner import murmur2  # type: ignore[import-untyped,unused-ignore]
 
     return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
@@ -286,63 +290,76 @@ class TokenBucket:
         return False
 
 
-class Stats:
-    """A worker's counters: Prometheus metrics (own registry) and a JSON view."""
+class SegmentSizes:
+    """Customers per segment among this worker's profiles, kept per partition.
+
+    A partition is counted once loaded (from the table, when the worker first
+    handles it after a rebalance) and then updated on every profile write.
+
+    >>> sizes = SegmentSizes()
+    >>> sizes.load(0, [])
+    >>> a = Profile.new("c1", as_of=0.0); b = a.copy(); b.segment = "seg-1"
+    >>> sizes.update(0, None, a); sizes.update(0, a, b)
+    >>> sizes.totals()
+    ({('behavioral', 'seg-1'): 1}, 1)
+    """
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self._parts: dict[int, dict[tuple[str, str], int]] = {}
+        self._profiles: dict[int, int] = {}
+
+    def reset(self) -> None:
+        self._parts.clear()
+        self._profiles.clear()
+
+    def loaded(self, partition: int) -> bool:
+        return partition in self._parts
+
+    def load(self, partition: int, profiles: Iterable[Profile]) -> None:
+        self._parts[partition] = {}
+        self._profiles[partition] = 0
+        for profile in profiles:
+            self.update(partition, None, profile)
+
+    @staticmethod
+    def _keys(profile: Profile) -> list[tuple[str, str]]:
+        keys = [("rule", segment) for segment in profile.rule_segments]
+        if profile.segment is not None:
+            keys.append(("behavioral", profile.segment))
+        return keys
+
+    def update(self, partition: int, before: Profile | None, after: Profile) -> None:
+        """A profile of ``partition`` went from ``before`` (None: new) to ``after``."""
+        counts = self._parts.get(partition)
+        if counts is None:
+            return  # not loaded yet: the load will count it
+        if before is None:
+            self._profiles[partition] += 1
+        else:
+            for key in self._keys(before):
+                counts[key] = counts.get(key, 0) - 1
+                if counts[key] <= 0:
+                    del counts[key]
+        for key in self._keys(after):
+            counts[key] = counts.get(key, 0) + 1
+
+    def totals(self) -> tuple[dict[tuple[str, str], int], int]:
+        """(kind, segment) -> customers, and the number of profiles, over loaded partitions."""
+        out: dict[tuple[str, str], int] = {}
+        for counts in self._parts.values():
+            for key, n in counts.items():
+                out[key] = out.get(key, 0) + n
+        return out, sum(self._profiles.values())
+
+
+class Stats:
+    """A worker's counters: Prometheus metrics (see :mod:`.metrics`) and a JSON view."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.metrics = Metrics(self.registry)
         self.started = time.time()
         self.counts: dict[str, int] = {}
-        self._events = Counter(
-            "segflow_events",
-            "Valid events by outcome of the step (applied, duplicate, late).",
-            ["outcome"],
-            registry=self.registry,
-        )
-        self._inputs = Counter(
-            "segflow_input_messages",
-            "Messages read from input topics.",
-            ["topic"],
-            registry=self.registry,
-        )
-        self._dead = Counter(
-            "segflow_dead_letters",
-            "Messages sent to the dead-letter topic.",
-            ["source_topic", "reason"],
-            registry=self.registry,
-        )
-        self._changes = Counter(
-            "segflow_segment_changes",
-            "Segment changes published.",
-            ["kind"],
-            registry=self.registry,
-        )
-        self._samples = Counter(
-            "segflow_training_samples",
-            "Training samples offered by the step (sent or throttled).",
-            ["status"],
-            registry=self.registry,
-        )
-        self._learned = Counter(
-            "segflow_trainer_learned_samples",
-            "Samples learned by this worker's trainer.",
-            registry=self.registry,
-        )
-        self._published = Counter(
-            "segflow_trainer_snapshots_published",
-            "Model snapshots published by this worker.",
-            registry=self.registry,
-        )
-        self.model_seq = Gauge(
-            "segflow_model_seq",
-            "Publication number of the model in use.",
-            registry=self.registry,
-        )
-        self.model_version = Gauge(
-            "segflow_model_version",
-            "Samples learned by the model in use.",
-            registry=self.registry,
-        )
 
     def _bump(self, key: str, n: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
@@ -351,39 +368,59 @@ class Stats:
         """A plain counter (JSON view only)."""
         self._bump(key, n)
 
-    def input_message(self, topic: str) -> None:
-        self._inputs.labels(topic=topic).inc()
+    def input_message(self, topic: str, kind: str = "unknown") -> None:
+        self.metrics.consumed(topic, kind)
         self._bump("input_messages")
 
     def event(self, outcome: str) -> None:
-        self._events.labels(outcome=outcome).inc()
+        self.metrics.events.labels(outcome=outcome).inc()
         self._bump(f"events_{outcome}")
 
-    def dead_letter(self, source_topic: str, reason: str) -> None:
-        self._dead.labels(source_topic=source_topic, reason=reason).inc()
+    def dead_letter(self, source_topic: str, reason: str, stage: str = "ingest") -> None:
+        self.metrics.dead_letters.labels(source_topic=source_topic, reason=reason).inc()
+        self.metrics.invalid.labels(reason=reason, stage=stage).inc()
         self._bump("dead_letters")
         self._bump(f"dead_letters_{reason}")
 
-    def change(self, kind: str) -> None:
-        self._changes.labels(kind=kind).inc()
+    def change(
+        self,
+        change: SegmentChange,
+        ingested_at: float | None = None,
+    ) -> None:
+        caused = change.cause_event_id is not None
+        self.metrics.change(
+            change.kind,
+            change.from_segment,
+            change.to_segment,
+            emitted_at=change.emitted_at.timestamp(),
+            occurred_at=change.occurred_at.timestamp() if caused else None,
+            ingested_at=ingested_at if caused else None,
+        )
         self._bump("changes")
+
+    def swept(self) -> None:
+        self.metrics.swept.inc()
+        self._bump("swept")
+
+    def drift(self, segment: str, statistic: str) -> None:
+        self.metrics.drift_alerts.labels(segment=segment, statistic=statistic).inc()
+        self._bump("drift_alerts")
 
     def sample(self, sent: bool) -> None:
         status = "sent" if sent else "throttled"
-        self._samples.labels(status=status).inc()
+        self.metrics.samples.labels(status=status).inc()
         self._bump(f"samples_{status}")
 
     def learned(self, n: int) -> None:
-        self._learned.inc(n)
+        self.metrics.learned.inc(n)
         self._bump("trainer_learned", n)
 
     def published(self) -> None:
-        self._published.inc()
+        self.metrics.published.inc()
         self._bump("trainer_published")
 
-    def model(self, holder: ModelHolder) -> None:
-        self.model_seq.set(holder.seq)
-        self.model_version.set(holder.model.version)
+    def model(self, holder: ModelHolder, shifts: dict[str, float] | None = None) -> None:
+        self.metrics.model_update(holder.seq, holder.model.version, shifts)
 
     def as_json(self, holder: ModelHolder) -> dict[str, Any]:
         """Counters, uptime and the model in use (seq, version, segment names)."""

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from segflow.models.config import EngineConfig
+from segflow.models.drift import DriftConfig
 from segflow.models.errors import ConfigError
 from segflow.models.events import DEFAULT_TOPICS
 
@@ -49,6 +50,8 @@ class TopicNames(BaseModel):
     training: str = "segflow-training"
     #: Versioned model snapshots (compacted, one key).
     snapshots: str = "segflow-model"
+    #: Drift alerts (JSON :class:`segflow.models.drift.DriftEvent`), keyed by segment.
+    drift: str = "segment-drift"
 
     @field_validator("*")
     @classmethod
@@ -130,6 +133,12 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = "warn"
     engine: EngineConfig = EngineConfig()
+    drift: DriftConfig = DriftConfig()
+    web_advertised_host: str | None = Field(
+        None,
+        description="Host other workers reach this one's web port at (request routing); "
+        "default: web_bind.",
+    )
 
     @field_validator("broker")
     @classmethod

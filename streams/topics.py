@@ -57,6 +57,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         ),
         TopicSpec(t.changes, n, "output: segment changes keyed by customer_id"),
         TopicSpec(t.dead_letters, 1, "invalid input with its origin and the reason"),
+        TopicSpec(t.drift, 1, "output: segment drift alerts keyed by segment"),
         TopicSpec(
             t.training,
             1,

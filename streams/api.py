@@ -1,0 +1,439 @@
+"""The worker's HTTP API and drift dashboard, on the Faust web server.
+
+- ``GET /customers/{customer_id}``: one customer (routed to the worker owning its
+  partition; 404 for an unknown customer);
+- ``GET /segments``: every behavioral segment with its size over all workers;
+- ``GET /healthz``: 200 once the worker joined its group, recovered and read the model;
+- ``GET /``: the drift dashboard (static HTML/JS polling ``GET /dashboard/data``);
+- ``GET /segflow/local/``: this worker's own part (what the others fan out to);
+- ``GET /openapi.json``: the OpenAPI document of these routes.
+
+Responses are the JSON of the pydantic models below; ``streams/static/openapi.json``
+is generated from them (:func:`openapi_document`) and checked by a test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from datetime import datetime
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+from pydantic import BaseModel, Field
+
+from segflow.models.features import profile_features
+from segflow.models.profile import Profile
+from segflow.models.timeutil import DAY, from_epoch
+
+if TYPE_CHECKING:
+    from .app import Pipeline
+
+log = logging.getLogger("segflow.streams")
+
+CUSTOMER_PATH = "/customers/{customer_id}"
+SEGMENTS_PATH = "/segments"
+HEALTH_PATH = "/healthz"
+DASHBOARD_PATH = "/"
+DASHBOARD_DATA_PATH = "/dashboard/data"
+LOCAL_PATH = "/segflow/local/"
+OPENAPI_PATH = "/openapi.json"
+#: How long a worker waits for a peer's part of a fan-out.
+PEER_TIMEOUT_S = 3.0
+#: Transitions are counted over this window.
+TRANSITION_WINDOW_S = 3600.0
+#: Segment sizes are sampled this often, and kept this long.
+HISTORY_EVERY_S = 5.0
+HISTORY_KEEP_S = 3600.0
+
+
+class SegmentRef(BaseModel):
+    """A segment's id and readable name."""
+
+    id: str
+    name: str | None
+
+
+class CustomerView(BaseModel):
+    """``GET /customers/{customer_id}``."""
+
+    customer_id: str
+    as_of: datetime = Field(description="Event time of the customer's newest event.")
+    first_seen: datetime
+    features: dict[str, float] = Field(description="Readable features at as_of.")
+    scores: dict[str, float]
+    segment: SegmentRef | None = Field(description="Behavioral segment (null: none yet).")
+    pending_segment: SegmentRef | None
+    rule_segments: list[SegmentRef]
+    event_counts: dict[str, int]
+    properties: dict[str, str | int | float | bool]
+    model_version: int
+    served_by: str = Field(description="host:port of the worker that owns the customer.")
+
+
+class SegmentView(BaseModel):
+    id: str
+    name: str
+    size: int = Field(description="Customers currently assigned, over all workers answering.")
+    share: float = Field(description="Share of the model's decayed weight.")
+    centroid: dict[str, float] = Field(description="Centroid in readable feature units.")
+
+
+class SegmentsView(BaseModel):
+    """``GET /segments``."""
+
+    model_version: int
+    model_seq: int
+    complete: bool = Field(description="Whether every worker answered (sizes are sums).")
+    workers: int
+    segments: list[SegmentView]
+
+
+class HealthView(BaseModel):
+    """``GET /healthz`` (200 healthy, 503 not yet)."""
+
+    status: Literal["ok", "starting"]
+    model_ready: bool
+    rebalancing: bool
+    recovering: bool
+
+
+class ErrorView(BaseModel):
+    detail: str
+
+
+class Transition(BaseModel):
+    kind: str
+    from_segment: str | None
+    to_segment: str | None
+    count: int
+
+
+class SizePoint(BaseModel):
+    t: float = Field(description="Epoch seconds (processing time).")
+    sizes: dict[str, int]
+
+
+class LocalView(BaseModel):
+    """``GET /segflow/local/``: one worker's own part of the deployment's state."""
+
+    worker: str
+    sizes: dict[str, int]
+    history: list[SizePoint]
+    transitions: list[Transition]
+    changes: list[dict[str, Any]]
+    drifts: list[dict[str, Any]]
+
+
+class DashboardView(BaseModel):
+    """``GET /dashboard/data``: every worker's part, merged."""
+
+    generated_at: float
+    model_version: int
+    names: dict[str, str]
+    workers: int
+    complete: bool
+    sizes: dict[str, int]
+    history: list[SizePoint]
+    transitions: list[Transition]
+    changes: list[dict[str, Any]]
+    drifts: list[dict[str, Any]]
+
+
+class WebState:
+    """What the pages need beyond the Pipeline: transitions and size history."""
+
+    def __init__(self) -> None:
+        self.transitions: collections.deque[tuple[float, str, str | None, str | None]] = (
+            collections.deque()
+        )
+        self.history: collections.deque[SizePoint] = collections.deque()
+
+    def change(self, at: float, kind: str, from_segment: str | None, to: str | None) -> None:
+        self.transitions.append((at, kind, from_segment, to))
+        self._prune(at)
+
+    def _prune(self, now: float) -> None:
+        while self.transitions and self.transitions[0][0] < now - TRANSITION_WINDOW_S:
+            self.transitions.popleft()
+        while self.history and self.history[0].t < now - HISTORY_KEEP_S:
+            self.history.popleft()
+
+    def sample(self, now: float, sizes: dict[str, int]) -> None:
+        self.history.append(SizePoint(t=round(now, 3), sizes=sizes))
+        self._prune(now)
+
+    def transition_counts(self, now: float) -> list[Transition]:
+        self._prune(now)
+        counts = collections.Counter((k, a, b) for _, k, a, b in self.transitions)
+        return [
+            Transition(kind=k, from_segment=a, to_segment=b, count=n)
+            for (k, a, b), n in sorted(counts.items(), key=lambda kv: -kv[1])
+        ]
+
+
+def _json(view: Any, model: BaseModel, status: int = 200) -> Any:
+    return view.bytes(
+        model.model_dump_json().encode(), content_type="application/json", status=status
+    )
+
+
+def _ref(pipeline: Pipeline, segment: str | None) -> SegmentRef | None:
+    if segment is None:
+        return None
+    return SegmentRef(id=segment, name=pipeline.segment_names().get(segment))
+
+
+def customer_view(pipeline: Pipeline, profile: Profile, served_by: str) -> CustomerView:
+    """A stored profile as the API shows it (features and scores at its newest event)."""
+    model = pipeline.holder.model
+    features = profile_features(profile, profile.as_of, model.config.half_life_days * DAY)
+    rules = [_ref(pipeline, s) for s in profile.rule_segments]
+    return CustomerView(
+        customer_id=profile.customer_id,
+        as_of=from_epoch(profile.as_of),
+        first_seen=from_epoch(profile.first_seen),
+        features={k: round(v, 6) for k, v in features.items()},
+        scores=model.scores(features),
+        segment=_ref(pipeline, profile.segment),
+        pending_segment=_ref(pipeline, profile.pending),
+        rule_segments=[r for r in rules if r is not None],
+        event_counts=dict(profile.event_counts),
+        properties=dict(profile.properties),
+        model_version=model.version,
+        served_by=served_by,
+    )
+
+
+def local_sizes(pipeline: Pipeline) -> dict[str, int]:
+    sizes, _ = pipeline.sizes.totals()
+    return {segment: n for (kind, segment), n in sizes.items() if kind == "behavioral"}
+
+
+def local_view(pipeline: Pipeline, state: WebState) -> LocalView:
+    now = pipeline.clock()
+    return LocalView(
+        worker=str(pipeline.app.conf.canonical_url),
+        sizes=local_sizes(pipeline),
+        history=list(state.history),
+        transitions=state.transition_counts(now),
+        changes=list(pipeline.recent_changes)[-50:],
+        drifts=list(pipeline.recent_drifts)[-50:],
+    )
+
+
+async def gather_local(pipeline: Pipeline, state: WebState) -> tuple[list[LocalView], bool]:
+    """This worker's part and every peer's (by the table's assignment metadata)."""
+    app = pipeline.app
+    own = str(app.conf.canonical_url).rstrip("/")
+    parts = [local_view(pipeline, state)]
+    complete = True
+    try:
+        peers = {str(url).rstrip("/") for url in app.router.tables_metadata()} - {own}
+    except Exception:
+        peers = set()
+
+    async def fetch(url: str) -> LocalView | None:
+        try:
+            async with asyncio.timeout(PEER_TIMEOUT_S):
+                async with app.http_client.get(url + LOCAL_PATH) as response:
+                    if response.status != 200:
+                        return None
+                    return LocalView.model_validate_json(await response.read())
+        except Exception:
+            log.warning("peer %s did not answer", url)
+            return None
+
+    for result in await asyncio.gather(*(fetch(url) for url in sorted(peers))):
+        if result is None:
+            complete = False
+        else:
+            parts.append(result)
+    return parts, complete
+
+
+def merge_dashboard(
+    pipeline: Pipeline, parts: list[LocalView], complete: bool, now: float
+) -> DashboardView:
+    sizes: collections.Counter[str] = collections.Counter()
+    transitions: collections.Counter[tuple[str, str | None, str | None]] = collections.Counter()
+    history: dict[float, collections.Counter[str]] = {}
+    changes: list[dict[str, Any]] = []
+    drifts: list[dict[str, Any]] = []
+    for part in parts:
+        sizes.update(part.sizes)
+        for t in part.transitions:
+            transitions[(t.kind, t.from_segment, t.to_segment)] += t.count
+        for point in part.history:
+            bucket = round(point.t / HISTORY_EVERY_S) * HISTORY_EVERY_S
+            history.setdefault(bucket, collections.Counter()).update(point.sizes)
+        changes += part.changes
+        drifts += part.drifts
+    changes.sort(key=lambda c: str(c.get("emitted_at", "")), reverse=True)
+    drifts.sort(key=lambda d: str(d.get("detected_at", "")), reverse=True)
+    return DashboardView(
+        generated_at=now,
+        model_version=pipeline.holder.model.version,
+        names=pipeline.segment_names(),
+        workers=len(parts),
+        complete=complete,
+        sizes=dict(sizes),
+        history=[SizePoint(t=t, sizes=dict(c)) for t, c in sorted(history.items())],
+        transitions=[
+            Transition(kind=k, from_segment=a, to_segment=b, count=n)
+            for (k, a, b), n in transitions.most_common()
+        ],
+        changes=changes[:50],
+        drifts=drifts[:50],
+    )
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 description of the API routes (schemas from the pydantic models)."""
+    from pydantic.json_schema import models_json_schema
+
+    models: list[type[BaseModel]] = [
+        CustomerView,
+        SegmentsView,
+        HealthView,
+        ErrorView,
+        DashboardView,
+    ]
+    _, defs = models_json_schema(
+        [(m, "serialization") for m in models], ref_template="#/components/schemas/{model}"
+    )
+
+    def response(model: type[BaseModel], text: str) -> dict[str, Any]:
+        ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+        return {"description": text, "content": {"application/json": {"schema": ref}}}
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "segflow worker API", "version": "1"},
+        "paths": {
+            CUSTOMER_PATH: {
+                "get": {
+                    "summary": "One customer's profile features, scores and segments "
+                    "(answered by the worker owning the customer's partition).",
+                    "parameters": [
+                        {
+                            "name": "customer_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": response(CustomerView, "The customer."),
+                        "404": response(ErrorView, "Unknown customer."),
+                    },
+                }
+            },
+            SEGMENTS_PATH: {
+                "get": {
+                    "summary": "Every behavioral segment: id, name, size, centroid, model.",
+                    "responses": {"200": response(SegmentsView, "The segments.")},
+                }
+            },
+            HEALTH_PATH: {
+                "get": {
+                    "summary": "Healthy once the worker joined its group, recovered its "
+                    "tables and read the shared model.",
+                    "responses": {
+                        "200": response(HealthView, "Healthy."),
+                        "503": response(HealthView, "Not yet."),
+                    },
+                }
+            },
+            DASHBOARD_DATA_PATH: {
+                "get": {
+                    "summary": "What the dashboard at / shows, merged over all workers.",
+                    "responses": {"200": response(DashboardView, "Dashboard data.")},
+                }
+            },
+        },
+        "components": {"schemas": defs["$defs"]},
+    }
+
+
+def register_api(app: Any, pipeline: Pipeline) -> WebState:
+    """Add the API routes, the dashboard and the size-history timer to ``app``."""
+    state = pipeline.web_state
+    own = str(app.conf.canonical_url)
+
+    async def customer(view: Any, request: Any, customer_id: str) -> Any:
+        try:
+            stored = pipeline.profiles.get(customer_id.encode())
+            if stored is None:
+                return _json(view, ErrorView(detail=f"unknown customer {customer_id!r}"), 404)
+            return _json(view, customer_view(pipeline, Profile.from_json(stored), own))
+        except Exception as error:
+            log.exception("GET customer %s failed", customer_id)
+            return _json(view, ErrorView(detail=repr(error)), 500)
+
+    async def segments(view: Any, request: Any) -> Any:
+        parts, complete = await gather_local(pipeline, state)
+        sizes: collections.Counter[str] = collections.Counter()
+        for part in parts:
+            sizes.update(part.sizes)
+        holder = pipeline.holder
+        body = SegmentsView(
+            model_version=holder.model.version,
+            model_seq=holder.seq,
+            complete=complete,
+            workers=len(parts),
+            segments=[
+                SegmentView(
+                    id=s.id,
+                    name=s.name,
+                    size=sizes.get(s.id, 0),
+                    share=round(s.share, 6),
+                    centroid=s.centroid,
+                )
+                for s in holder.model.segments()
+            ],
+        )
+        return _json(view, body)
+
+    async def healthz(view: Any, request: Any) -> Any:
+        healthy = pipeline.healthy()
+        body = HealthView(
+            status="ok" if healthy else "starting",
+            model_ready=pipeline.holder.ready.is_set(),
+            rebalancing=bool(getattr(app, "rebalancing", False)),
+            recovering=bool(getattr(app, "in_recovery", False)),
+        )
+        return _json(view, body, 200 if healthy else 503)
+
+    async def local(view: Any, request: Any) -> Any:
+        return _json(view, local_view(pipeline, state))
+
+    async def dashboard_data(view: Any, request: Any) -> Any:
+        parts, complete = await gather_local(pipeline, state)
+        return _json(view, merge_dashboard(pipeline, parts, complete, pipeline.clock()))
+
+    async def dashboard(view: Any, request: Any) -> Any:
+        html = resources.files("segflow.streams").joinpath("static/dashboard.html").read_bytes()
+        return view.bytes(html, content_type="text/html")
+
+    async def openapi(view: Any, request: Any) -> Any:
+        return view.bytes(orjson.dumps(openapi_document()), content_type="application/json")
+
+    async def sample_sizes() -> None:
+        try:
+            state.sample(pipeline.clock(), local_sizes(pipeline))
+        except Exception:
+            log.exception("size sampling failed")
+
+    routed = app.table_route(table=pipeline.profiles, match_info="customer_id")(customer)
+    app.page(CUSTOMER_PATH)(routed)
+    app.page(SEGMENTS_PATH)(segments)
+    app.page(HEALTH_PATH)(healthz)
+    app.page(LOCAL_PATH)(local)
+    app.page(DASHBOARD_DATA_PATH)(dashboard_data)
+    app.page(DASHBOARD_PATH)(dashboard)
+    app.page(OPENAPI_PATH)(openapi)
+    app.timer(HISTORY_EVERY_S)(sample_sizes)
+    return state

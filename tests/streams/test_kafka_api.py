@@ -1,0 +1,179 @@
+"""The HTTP API, metrics page and drift dashboard of two live workers.
+
+A customer owned by worker A is answered when asked at worker B (Faust table
+routing); responses validate against the pydantic models of the OpenAPI document;
+the dashboard page, rendered by headless Chromium, shows the live segments.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from kafkatest import WorkerProc, isolated_settings, prepare, send_events, wait_until
+
+from segflow.models.config import EngineConfig
+from segflow.models.events import BaseEvent, ClickEvent, EmailEvent
+from segflow.streams import metrics
+from segflow.streams.api import (
+    CustomerView,
+    DashboardView,
+    ErrorView,
+    HealthView,
+    SegmentsView,
+    openapi_document,
+)
+from segflow.streams.broker import LocalBroker
+from segflow.streams.runtime import partition_of
+from segflow.streams.settings import Settings
+
+CHROMIUM = "/usr/bin/chromium"
+OPENAPI_FILE = Path(__file__).resolve().parents[2] / "streams" / "static" / "openapi.json"
+
+
+def get(port: int, path: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except OSError:
+        return 0, b""
+
+
+def traffic(customers: int, per_customer: int) -> list[BaseEvent]:
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    events: list[BaseEvent] = []
+    for c in range(customers):
+        cid = f"api-{c:03d}"
+        for n in range(per_customer):
+            at = start + timedelta(hours=c % 7 + 5 * n)
+            if c % 2:
+                events.append(ClickEvent(event_id=f"{cid}-{n}", customer_id=cid, occurred_at=at,
+                                         url="https://x/pricing"))  # fmt: skip
+            else:
+                events.append(EmailEvent(event_id=f"{cid}-{n}", customer_id=cid, occurred_at=at,
+                                         campaign_id="k", action="open"))  # fmt: skip
+    return events
+
+
+def test_openapi_file_is_current() -> None:
+    assert json.loads(OPENAPI_FILE.read_text()) == json.loads(json.dumps(openapi_document()))
+
+
+@pytest.mark.kafka
+def test_api_routing_health_metrics_and_dashboard(
+    broker: LocalBroker, tmp_path: Path, workers: Callable[[Settings], WorkerProc]
+) -> None:
+    engine = EngineConfig(max_lateness_hours=24 * 365.0, warmup_samples=40, warmup_days=0)
+    settings = isolated_settings(broker, tmp_path, engine=engine)
+    prepare(settings)
+    a, b = workers(settings), workers(settings)
+    events_topic = settings.topics.events
+
+    def split() -> bool:
+        mine, theirs = a.assignment(events_topic), b.assignment(events_topic)
+        return bool(mine) and bool(theirs) and len(mine | theirs) == 4
+
+    assert wait_until(split), (a.stats(), b.stats())
+    assert wait_until(lambda: get(a.port, "/healthz")[0] == 200 == get(b.port, "/healthz")[0])
+    HealthView.model_validate_json(get(a.port, "/healthz")[1])
+
+    events = traffic(60, 3)
+    send_events(settings, events)
+
+    # Every event applied (counted over both workers) and a model published.
+    def applied() -> int:
+        return sum((w.stats() or {}).get("counts", {}).get("events_applied", 0) for w in (a, b))
+
+    assert wait_until(lambda: applied() == len(events)), applied()
+    # With a model ready, one more event per customer: every one gets a segment.
+    assert wait_until(lambda: all((w.stats() or {}).get("model", {}).get("ready") for w in (a, b)))
+    more = [e for e in traffic(60, 4) if e.event_id.endswith("-3")]
+    send_events(settings, more)
+    assert wait_until(lambda: applied() == len(events) + len(more)), applied()
+
+    # Customers: each asked at the worker that does NOT own it.
+    owner_a = a.assignment(events_topic)
+    checked = {"a": 0, "b": 0}
+    for c in range(0, 60, 7):
+        cid = f"api-{c:03d}"
+        partition = partition_of(cid.encode(), settings.partitions)
+        owner, other = ("a", b) if partition in owner_a else ("b", a)
+        status, body = get(other.port, f"/customers/{cid}")
+        assert status == 200, body
+        view = CustomerView.model_validate_json(body)
+        assert view.customer_id == cid
+        assert sum(view.event_counts.values()) >= 3
+        assert view.served_by.endswith(f":{(a if owner == 'a' else b).port}")
+        checked[owner] += 1
+    assert checked["a"] and checked["b"], checked
+    status, body = get(a.port, "/customers/nobody-here")
+    assert status == 404
+    ErrorView.model_validate_json(body)
+
+    # Segments: sizes summed over both workers equal the assigned customers.
+    status, body = get(b.port, "/segments")
+    assert status == 200, body
+    segments = SegmentsView.model_validate_json(body)
+    assert segments.complete and segments.workers == 2
+    assert segments.segments and all(s.name and s.centroid for s in segments.segments)
+    assert sum(s.size for s in segments.segments) == 60
+
+    # Metrics: the live page exports the documented names.
+    status, body = get(a.port, "/metrics")
+    assert status == 200
+    text = body.decode()
+    for name in (metrics.EVENTS_CONSUMED, metrics.SEGMENT_CUSTOMERS, metrics.KAFKA_LAG,
+                 metrics.READY, metrics.CHANGE_LATENCY_EVENT):  # fmt: skip
+        assert name in text, name
+    assert f"{metrics.READY} 1.0" in text
+
+    # Dashboard data merged over both workers.
+    status, body = get(a.port, "/dashboard/data")
+    assert status == 200, body
+    dashboard = DashboardView.model_validate_json(body)
+    assert dashboard.workers == 2 and sum(dashboard.sizes.values()) == 60
+    assert dashboard.changes and dashboard.transitions
+
+    # The page, as headless Chromium renders it.
+    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), "install Debian's chromium"
+    dom = render(a.port, tmp_path / "chromium")
+    assert "segflow: segment drift" in dom
+    assert "2 worker(s)" in dom, dom[-2000:]
+    for segment in dashboard.sizes:
+        assert f'data-segment="{segment}"' in dom
+    assert "api-" in dom  # latest changes list customers
+
+
+def render(port: int, profile: Path) -> str:
+    result = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            f"http://127.0.0.1:{port}/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
