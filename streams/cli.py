@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from segflow.models.errors import ConfigError
 
 from .errors import CommandError
+from .replay import add_replay_parser, run_replay
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 #: How long commands wait for the broker to answer (a worker waits longer).
@@ -205,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_broker(create)
     create.add_argument("--partitions", type=_positive_int, help="partitions (env; default 4)")
+    add_replay_parser(commands)
     return parser
 
 
@@ -415,6 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "simulate": cmd_simulate,
             "tail": cmd_tail,
             "topics": cmd_topics_create,
+            "replay": run_replay,
         }[args.command]
         return handler(args)
     except UsageError as error:

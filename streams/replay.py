@@ -1,0 +1,387 @@
+"""``segflow replay DATASET``: stream a real public dataset into segflow.
+
+Two modes:
+
+* ``--offline``: the events go through the in-memory runner
+  (:func:`segflow.models.runner.replay`: step, learner and inactivity sweep, as a
+  worker and the trainer do together) and the segment changes are written as JSON
+  lines (as on ``segment-changes``) to ``--output`` (default: stdout). The engine
+  settings come from ``SEGFLOW_ENGINE__*`` like a worker's.
+* otherwise: the events are produced to the input topics (clicks, downloads, emails,
+  purchases; the JSON of :func:`~segflow.models.events.encode_event`, keyed by
+  customer id) on ``--broker`` (or ``SEGFLOW_BROKER``), for running workers.
+
+``--speed X`` replays X seconds of event time per second of wall time (86400: a
+day a second); 0, the default, is as fast as possible. ``--limit N`` reads only the
+first N data rows. At the end a summary says how many rows, events and customers
+there were, and which rows were skipped and why (malformed rows with their line
+numbers). A bad argument is one line on stderr and exit code 2; an unreachable
+broker or an unreadable file halfway through, one line and exit code 1.
+
+The command body lives here; ``streams/cli.py`` adds it with
+:func:`add_replay_parser` and calls :func:`run_replay`. ``python -m
+segflow.streams.replay`` runs it on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO, Any, NoReturn
+
+from segflow.models.changes import SegmentChange
+from segflow.models.datasets import DATASETS, DATASETS_DIR_ENV, DatasetStream, open_dataset
+from segflow.models.errors import ConfigError
+from segflow.models.events import Event
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+PROG = "segflow replay"
+#: Malformed rows listed in the summary (all are counted).
+SHOWN_PROBLEMS = 10
+#: How long the command waits for the broker to answer.
+BROKER_TIMEOUT_S = 5.0
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1: {text!r}")
+    return value
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the arguments of ``segflow replay`` to ``parser``."""
+    parser.add_argument(
+        "dataset",
+        metavar="DATASET",
+        choices=sorted(DATASETS),
+        help="one of: " + ", ".join(sorted(DATASETS)),
+    )
+    parser.add_argument(
+        "--path",
+        type=Path,
+        help=f"the dataset's .csv.gz (default: its file in ${DATASETS_DIR_ENV}, "
+        "else ../shared/data next to the repository)",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="run the in-memory engine here and write the segment changes (no Kafka)",
+    )
+    parser.add_argument(
+        "--output",
+        metavar="FILE",
+        help="with --offline: write the changes as JSON lines to FILE (default: stdout)",
+    )
+    parser.add_argument(
+        "--broker",
+        metavar="HOST:PORT",
+        help="without --offline: Kafka bootstrap servers "
+        "(env SEGFLOW_BROKER; default localhost:9092)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=_non_negative_float,
+        default=0.0,
+        help="seconds of event time per wall-clock second; 0: as fast as possible (%(default)s)",
+    )
+    parser.add_argument(
+        "--limit", type=_positive_int, metavar="N", help="read only the first N data rows"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="seed of the synthetic times of cdnow and hillstrom (%(default)s)",
+    )
+    return parser
+
+
+def add_replay_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``replay`` command to ``segflow``'s subparsers (``add_subparsers()``)."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "replay",
+        help="replay a real dataset (online-retail, cdnow, hillstrom)",
+        description="Stream a real public dataset into the input topics, or with --offline "
+        "through the in-memory engine, writing the segment changes as JSON lines.",
+        epilog="Datasets: online-retail (UCI Online Retail: a purchase per invoice, "
+        "cancellations as refunds, rows without customer skipped), cdnow (CDNOW: a purchase "
+        "per row, synthetic time of day), hillstrom (Hillstrom e-mail test: e-mail sent, "
+        "visit click, conversion purchase; synthetic times in the 14-day window). "
+        "Engine settings: SEGFLOW_ENGINE__* (e.g. SEGFLOW_ENGINE__HALF_LIFE_DAYS=30).",
+    )
+    return configure_parser(parser)
+
+
+class _Usage(Exception):
+    """A bad argument: one line, exit code 2."""
+
+
+class _Failure(Exception):
+    """Something the command could not do: one line, exit code 1."""
+
+
+def paced(
+    events: Iterable[Event],
+    speed: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[Event]:
+    """``events`` at ``speed`` seconds of event time per second of ``clock``; 0: no waiting.
+
+    The first event goes at once; each next one when its event time, divided by
+    ``speed``, has passed on the clock. An event earlier than one before it goes at once.
+
+    >>> from datetime import datetime, UTC
+    >>> from segflow.models.events import ClickEvent
+    >>> def click(minute: int) -> ClickEvent:
+    ...     at = datetime(2026, 1, 1, 0, minute, tzinfo=UTC)
+    ...     return ClickEvent(event_id=str(minute), customer_id="c", occurred_at=at, url="/")
+    >>> now = [0.0]
+    >>> waits = []
+    >>> def sleep(s: float) -> None:
+    ...     waits.append(s); now[0] += s
+    >>> _ = list(paced([click(0), click(1), click(3)], 60.0, clock=lambda: now[0], sleep=sleep))
+    >>> waits
+    [1.0, 2.0]
+    """
+    if speed <= 0:
+        yield from events
+        return
+    origin: tuple[float, float] | None = None
+    for event in events:
+        t = event.occurred_at.timestamp()
+        if origin is None:
+            origin = (t, clock())
+        wait = origin[1] + (t - origin[0]) / speed - clock()
+        if wait > 0:
+            sleep(wait)
+        yield event
+
+
+class _Tally:
+    """Counts the events that pass through, by type and customer."""
+
+    def __init__(self) -> None:
+        self.kinds: Counter[str] = Counter()
+        self.customers: set[str] = set()
+
+    def count(self, events: Iterable[Event]) -> Iterator[Event]:
+        for event in events:
+            self.kinds[event.kind] += 1
+            self.customers.add(event.customer_id)
+            yield event
+
+    @property
+    def events(self) -> int:
+        return sum(self.kinds.values())
+
+
+def _open_stream(args: argparse.Namespace) -> DatasetStream:
+    try:
+        stream = open_dataset(args.dataset, args.path, seed=args.seed, limit=args.limit)
+    except FileNotFoundError as error:
+        hint = "" if args.path else f" (give --path, or set {DATASETS_DIR_ENV})"
+        raise _Usage(f"{error}{hint}") from None
+    try:
+        stream.check()
+    except ValueError as error:
+        raise _Usage(str(error)) from None
+    return stream
+
+
+def _summary(
+    stream: DatasetStream, tally: _Tally, seconds: float, out: IO[str], interrupted: bool = False
+) -> None:
+    report = stream.report
+    kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(tally.kinds.items())) or "none"
+    state = "interrupted after" if interrupted else "read"
+    print(
+        f"{stream.name}: {state} {report.rows:,} rows of {stream.path.name}; "
+        f"{tally.events:,} events ({kinds}) for {len(tally.customers):,} customers "
+        f"in {seconds:.1f} s",
+        file=out,
+    )
+    if report.skipped:
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in report.skipped.most_common())
+        print(f"skipped {report.skipped_rows:,} rows: {reasons}", file=out)
+    else:
+        print("skipped 0 rows", file=out)
+    for problem in report.problems[:SHOWN_PROBLEMS]:
+        print(f"  {problem}", file=out)
+    if report.malformed_rows > SHOWN_PROBLEMS:
+        print(f"  ... and {report.malformed_rows - SHOWN_PROBLEMS:,} more malformed", file=out)
+    if report.out_of_order:
+        print(f"{report.out_of_order:,} events came earlier than one before them", file=out)
+
+
+def _engine() -> Any:
+    from .settings import load_settings
+
+    try:
+        return load_settings().engine
+    except ConfigError as error:
+        raise _Usage(str(error)) from None
+
+
+def _offline(args: argparse.Namespace, stream: DatasetStream) -> int:
+    from segflow.models.runner import replay
+
+    config = _engine()
+    changes: Counter[str] = Counter()
+    tally = _Tally()
+    with ExitStack() as stack:
+        if args.output in (None, "-"):
+            sink, info = sys.stdout, sys.stderr
+        else:
+            try:
+                sink = stack.enter_context(Path(args.output).open("w", encoding="utf-8"))
+            except OSError as error:
+                raise _Usage(f"--output: cannot write {args.output}: {error.strerror}") from None
+            info = sys.stdout
+
+        def write(change: SegmentChange) -> None:
+            sink.write(change.model_dump_json())
+            sink.write("\n")
+            changes[change.kind] += 1
+
+        started = time.monotonic()
+        interrupted = False
+        try:
+            replay(paced(tally.count(stream), args.speed), config, on_change=write)
+        except KeyboardInterrupt:
+            interrupted = True
+        except (OSError, EOFError, UnicodeDecodeError, ValueError) as error:
+            sink.flush()
+            raise _Failure(f"reading {stream.path}: {error}") from None
+        sink.flush()
+    _summary(stream, tally, time.monotonic() - started, info, interrupted)
+    where = "stdout" if args.output in (None, "-") else args.output
+    kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(changes.items()))
+    total = sum(changes.values())
+    print(f"{total:,} segment changes{f' ({kinds})' if kinds else ''} -> {where}", file=info)
+    return EXIT_INTERRUPTED if interrupted else EXIT_OK
+
+
+def _broker_settings(args: argparse.Namespace) -> Any:
+    from .settings import load_settings
+
+    try:
+        return load_settings(broker=args.broker)
+    except ConfigError as error:
+        raise _Usage(str(error)) from None
+
+
+def _online(settings: Any, args: argparse.Namespace, stream: DatasetStream) -> int:
+    from .broker import wait_for_broker
+    from .producer import ProduceProgress, produce_events
+    from .worker import ensure_topics
+
+    if not wait_for_broker(settings.bootstrap_servers, BROKER_TIMEOUT_S):
+        raise _Failure(
+            f"cannot reach the broker at {settings.bootstrap_servers} "
+            f"(no answer within {BROKER_TIMEOUT_S:g} s)"
+        )
+    try:
+        ensure_topics(settings)
+    except ConfigError as error:
+        raise _Failure(str(error)) from None
+    tally = _Tally()
+    progress = ProduceProgress()
+    show = sys.stderr.isatty()
+
+    def tick(p: ProduceProgress) -> None:
+        at = p.last_event_at.strftime("%Y-%m-%d %H:%M") if p.last_event_at else "-"
+        sys.stderr.write(f"\r{p.sent:,} events sent, event time {at}, {p.rate():,.0f}/s ")
+        sys.stderr.flush()
+
+    started = time.monotonic()
+    interrupted = False
+    try:
+        produce_events(
+            settings,
+            paced(tally.count(stream), args.speed),
+            progress=progress,
+            on_tick=tick if show else None,
+        )
+    except KeyboardInterrupt:
+        interrupted = True
+    except (OSError, EOFError, UnicodeDecodeError, ValueError) as error:
+        raise _Failure(f"reading {stream.path}: {error}") from None
+    except Exception as error:
+        if type(error).__module__.startswith("kafka"):
+            raise _Failure(f"producing to {settings.bootstrap_servers}: {error}") from None
+        raise
+    if show:
+        sys.stderr.write("\n")
+    _summary(stream, tally, time.monotonic() - started, sys.stdout, interrupted)
+    topics = settings.topics.inputs()
+    used = ", ".join(sorted(topics[kind] for kind in tally.kinds))
+    print(
+        f"{progress.sent:,} events sent to {settings.bootstrap_servers} ({used or 'no topic'})",
+        file=sys.stdout,
+    )
+    return EXIT_INTERRUPTED if interrupted else EXIT_OK
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """Run ``segflow replay`` with parsed ``args``; the exit code (errors: one line on stderr)."""
+    try:
+        if args.offline and args.broker:
+            raise _Usage("--broker and --offline exclude each other")
+        if args.output and not args.offline:
+            raise _Usage("--output needs --offline (changes are written by the workers)")
+        if args.offline:
+            return _offline(args, _open_stream(args))
+        settings = _broker_settings(args)
+        return _online(settings, args, _open_stream(args))
+    except _Usage as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except _Failure as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``segflow replay`` on its own (``python -m segflow.streams.replay``)."""
+    parser = configure_parser(
+        _Parser(prog=PROG, description="Stream a real public dataset into segflow.")
+    )
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:
+        return int(stop.code or 0)
+    try:
+        return run_replay(args)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
