@@ -7,7 +7,6 @@ learned by the model right away.
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,7 +17,8 @@ from .config import EngineConfig
 from .events import Event
 from .model import SegmentModel
 from .profile import Profile
-from .step import due_at, reassess, step
+from .step import StepResult, reassess, step
+from .sweep import Sweep
 from .timeutil import from_epoch
 
 Clock = Callable[[], datetime]
@@ -58,8 +58,7 @@ def replay(
     profiles: dict[str, Profile] = {}
     changes: list[SegmentChange] = []
     outcomes: Counter[str] = Counter()
-    due: list[tuple[float, str]] = []
-    scheduled: dict[str, float] = {}
+    schedule = Sweep(config)
 
     def record(found: list[SegmentChange]) -> None:
         changes.extend(found)
@@ -67,26 +66,23 @@ def replay(
             for change in found:
                 on_change(change)
 
-    def schedule(profile: Profile, after: float | None = None) -> None:
-        when = due_at(profile, config, after)
-        if when is None:
-            scheduled.pop(profile.customer_id, None)
-            return
-        scheduled[profile.customer_id] = when
-        heapq.heappush(due, (when, profile.customer_id))
-
     def sweep_until(t: float) -> None:
-        while due and due[0][0] <= t:
-            when, customer = heapq.heappop(due)
-            if scheduled.get(customer) != when:
-                continue  # superseded by a newer event or check
-            profile = profiles[customer]
-            result = reassess(profile, model, when, clock() if clock else from_epoch(when))
+        for when, customer in schedule.due(0, t):
+            result = reassess(
+                profiles[customer], model, when, clock() if clock else from_epoch(when)
+            )
             outcomes["swept"] += 1
             profiles[customer] = result.profile
+            learn(result)
             if result.changes:
                 record(result.changes)
-            schedule(result.profile, after=when)
+            schedule.schedule(0, result.profile, after=when)
+
+    def learn(result: StepResult) -> None:
+        if result.sample is not None:
+            model.learn_one(result.sample, result.t)
+            if on_sample is not None:
+                on_sample(result.sample, result.t)
 
     last_t = None
     for event in events:
@@ -97,14 +93,11 @@ def replay(
         result = step(event, profiles.get(event.customer_id), model, now)
         outcomes[result.outcome] += 1
         profiles[event.customer_id] = result.profile
-        if result.sample is not None:
-            model.learn_one(result.sample, result.t)
-            if on_sample is not None:
-                on_sample(result.sample, result.t)
+        learn(result)
         if result.changes:
             record(result.changes)
         if sweep and result.outcome == "applied":
-            schedule(result.profile)
+            schedule.schedule(0, result.profile)
         last_t = t if last_t is None else max(last_t, t)
     if sweep and (until is not None or last_t is not None):
         sweep_until(until if until is not None else float(last_t or 0.0))

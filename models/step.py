@@ -81,12 +81,7 @@ def step(event: Event, profile: Profile | None, model: SegmentModel, now: dateti
     new.remember(event.event_id, config.dedup_window)
     features = profile_features(new, new.as_of, half_life)
     changes = evaluate(new, features, model, new.as_of, event.occurred_at, now, event.event_id)
-    sample = None
-    interval = config.learn_interval_hours * 3_600.0
-    if new.learned_at is None or new.as_of - new.learned_at >= interval:
-        sample = features
-        new.learned_at = new.as_of
-    return StepResult(new, changes, "applied", sample, t)
+    return StepResult(new, changes, "applied", take_sample(new, features, new.as_of, config), t)
 
 
 def evaluate(
@@ -179,7 +174,24 @@ def reassess(profile: Profile, model: SegmentModel, at: float, now: datetime) ->
     at = max(at, new.as_of)
     features = profile_features(new, at, half_life)
     changes = evaluate(new, features, model, at, from_epoch(at), now, None)
-    return StepResult(new, changes, "applied", None, at)
+    return StepResult(new, changes, "applied", take_sample(new, features, at, model.config), at)
+
+
+def take_sample(
+    profile: Profile, features: dict[str, float], at: float, config: EngineConfig
+) -> dict[str, float] | None:
+    """The features as a sample for the model, at most once per learn interval per customer.
+
+    Silent customers are sampled by the sweep too, so the model sees the population
+    as it is (decayed), not only as it looks at the moment of an event: on a purchase
+    log every event-time sample says "active today".
+    """
+    if profile.learned_at is not None and at - profile.learned_at < (
+        config.learn_interval_hours * 3_600.0
+    ):
+        return None
+    profile.learned_at = at
+    return features
 
 
 def due_at(profile: Profile, config: EngineConfig, after: float | None = None) -> float | None:

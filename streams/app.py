@@ -38,7 +38,8 @@ from segflow.models.drift import DriftEvent, DriftMonitor, assignment_distance, 
 from segflow.models.errors import InvalidEventError
 from segflow.models.events import decode_event
 from segflow.models.profile import Profile
-from segflow.models.step import reassess, step
+from segflow.models.step import StepResult, reassess, step
+from segflow.models.sweep import Sweep
 
 from .api import WebState, register_api
 from .deadletters import INGEST, PROFILE, dead_letter, encode_dead_letter
@@ -48,7 +49,6 @@ from .runtime import (
     SegmentSizes,
     SnapshotMeta,
     Stats,
-    Sweep,
     TokenBucket,
     encode_snapshot,
     partition_of,
@@ -310,15 +310,18 @@ class Pipeline:
             self.profiles[customer] = result.profile.to_json()
             await self.publish_changes(customer, result.changes, _ingested_at(headers))
             await self.publish_drifts(drifts)
-            if result.sample is not None:
-                allowed = self.bucket.allow()
-                self.stats.sample(allowed)
-                if allowed:
-                    await self.training.send(
-                        value=orjson.dumps({"x": result.sample, "t": result.t})
-                    )
+            await self.send_sample(result)
         except Exception as exc:
             await self.fatal(exc)
+
+    async def send_sample(self, result: StepResult) -> None:
+        """Send the sample a step or a sweep handed out to the trainer (rate-limited)."""
+        if result.sample is None:
+            return
+        allowed = self.bucket.allow()
+        self.stats.sample(allowed)
+        if allowed:
+            await self.training.send(value=orjson.dumps({"x": result.sample, "t": result.t}))
 
     async def publish_changes(
         self, customer: bytes, changes: list[Any], ingested_at: float | None = None
@@ -422,6 +425,7 @@ class Pipeline:
                 if updated != stored:
                     self.profiles[customer] = updated
                 await self.publish_changes(customer, result.changes)
+                await self.send_sample(result)
             except Exception as exc:
                 await self.fatal(exc)
 

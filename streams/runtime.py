@@ -13,10 +13,9 @@ Nothing here talks to Kafka; it is unit-tested without a broker.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import struct
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +26,6 @@ from segflow.models.changes import SegmentChange
 from segflow.models.config import EngineConfig
 from segflow.models.model import SegmentModel
 from segflow.models.profile import Profile
-from segflow.models.step import due_at
 
 from .metrics import Metrics
 
@@ -176,79 +174,6 @@ def partition_of(key: bytes, partitions: int) -> int:
     from aiokafka.partitioner import murmur2  # type: ignore[import-untyped,unused-ignore]
 
     return int((murmur2(key) & 0x7FFFFFFF) % partitions)
-
-
-class Sweep:
-    """When to look again at silent customers, per partition (the core's inactivity sweep).
-
-    Decay alone can carry a customer who sends nothing across a boundary; the
-    core's ``due_at`` says when to re-assess one. A worker keeps, per partition it
-    owns, a heap of (due time, customer) and a watermark (the newest event time
-    seen on the partition); customers due at or before the watermark are
-    re-assessed while processing an event of the same partition, so their table
-    writes land on that partition's changelog. The heaps are rebuilt from the
-    table after every rebalance.
-
-    >>> sweep = Sweep(EngineConfig())
-    >>> sweep.load(0, [])
-    >>> p = Profile.new("c1", as_of=0.0); p.segment = "seg-1"
-    >>> sweep.schedule(0, p)
-    >>> when = due_at(p, sweep.config)
-    >>> list(sweep.due(0, when - 1.0))
-    []
-    >>> list(sweep.due(0, when + 1.0)) == [(when, "c1")]
-    True
-    >>> list(sweep.due(0, when + 2.0))  # until rescheduled after the look
-    []
-    """
-
-    def __init__(self, config: EngineConfig) -> None:
-        self.config = config
-        self._heaps: dict[int, list[tuple[float, str]]] = {}
-        self._scheduled: dict[str, float] = {}
-        self._watermarks: dict[int, float] = {}
-
-    def reset(self) -> None:
-        """Forget everything (after a rebalance: partitions may have moved)."""
-        self._heaps.clear()
-        self._scheduled.clear()
-        self._watermarks.clear()
-
-    def loaded(self, partition: int) -> bool:
-        return partition in self._heaps
-
-    def load(self, partition: int, profiles: Iterable[Profile]) -> None:
-        """Start tracking ``partition`` with the customers it holds."""
-        self._heaps[partition] = []
-        for profile in profiles:
-            self.schedule(partition, profile)
-
-    def schedule(self, partition: int, profile: Profile, after: float | None = None) -> None:
-        """(Re)schedule a customer after an event (``after`` None) or a look at ``after``."""
-        when = due_at(profile, self.config, after)
-        if when is None:
-            self._scheduled.pop(profile.customer_id, None)
-            return
-        self._scheduled[profile.customer_id] = when
-        heapq.heappush(self._heaps.setdefault(partition, []), (when, profile.customer_id))
-
-    def due(self, partition: int, event_time: float) -> Iterator[tuple[float, str]]:
-        """Advance the partition's watermark to ``event_time``; yield (when, customer) due.
-
-        The caller re-assesses each and calls :meth:`schedule` with ``after=when``.
-        """
-        watermark = max(self._watermarks.get(partition, event_time), event_time)
-        self._watermarks[partition] = watermark
-        heap = self._heaps.get(partition, [])
-        while heap and heap[0][0] <= watermark:
-            when, customer = heapq.heappop(heap)
-            if self._scheduled.get(customer) != when:
-                continue  # superseded by a newer event or look
-            del self._scheduled[customer]
-            yield when, customer
-
-    def __len__(self) -> int:
-        return len(self._scheduled)
 
 
 class TokenBucket:

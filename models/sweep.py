@@ -1,0 +1,87 @@
+"""The inactivity sweep's schedule: which silent customers are due for a look, and when.
+
+Decay alone can carry a customer who sends nothing across a boundary;
+:func:`~segflow.models.step.due_at` says when to re-assess one. The schedule keeps,
+per partition, a heap of (due time, customer) and a watermark (the newest event
+time seen there); everything due at or before the watermark comes out, so the
+cost of a sweep follows the number of customers due, not the number held. The
+in-memory runner uses one partition; a worker one per partition it owns.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+
+from .config import EngineConfig
+from .profile import Profile
+from .step import due_at
+
+
+class Sweep:
+    """When to look again at silent customers, per partition.
+
+    A worker re-assesses the customers due on a partition while it processes an
+    event of that partition, so their table writes land on that partition's
+    changelog, and rebuilds the heaps from its table after every rebalance.
+
+    >>> sweep = Sweep(EngineConfig())
+    >>> sweep.load(0, [])
+    >>> p = Profile.new("c1", as_of=0.0); p.segment = "seg-1"
+    >>> sweep.schedule(0, p)
+    >>> when = due_at(p, sweep.config)
+    >>> list(sweep.due(0, when - 1.0))
+    []
+    >>> list(sweep.due(0, when + 1.0)) == [(when, "c1")]
+    True
+    >>> list(sweep.due(0, when + 2.0))  # until rescheduled after the look
+    []
+    """
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self._heaps: dict[int, list[tuple[float, str]]] = {}
+        self._scheduled: dict[str, float] = {}
+        self._watermarks: dict[int, float] = {}
+
+    def reset(self) -> None:
+        """Forget everything (after a rebalance: partitions may have moved)."""
+        self._heaps.clear()
+        self._scheduled.clear()
+        self._watermarks.clear()
+
+    def loaded(self, partition: int) -> bool:
+        return partition in self._heaps
+
+    def load(self, partition: int, profiles: Iterable[Profile]) -> None:
+        """Start tracking ``partition`` with the customers it holds."""
+        self._heaps[partition] = []
+        for profile in profiles:
+            self.schedule(partition, profile)
+
+    def schedule(self, partition: int, profile: Profile, after: float | None = None) -> None:
+        """(Re)schedule a customer after an event (``after`` None) or a look at ``after``."""
+        when = due_at(profile, self.config, after)
+        if when is None:
+            self._scheduled.pop(profile.customer_id, None)
+            return
+        self._scheduled[profile.customer_id] = when
+        heapq.heappush(self._heaps.setdefault(partition, []), (when, profile.customer_id))
+
+    def due(self, partition: int, event_time: float) -> Iterator[tuple[float, str]]:
+        """Advance the partition's watermark to ``event_time``; yield (when, customer) due.
+
+        The caller re-assesses each and calls :meth:`schedule` with ``after=when``.
+        """
+        watermark = max(self._watermarks.get(partition, event_time), event_time)
+        self._watermarks[partition] = watermark
+        heap = self._heaps.get(partition, [])
+        while heap and heap[0][0] <= watermark:
+            when, customer = heapq.heappop(heap)
+            if self._scheduled.get(customer) != when:
+                continue  # superseded by a newer event or look
+            del self._scheduled[customer]
+            yield when, customer
+
+    def __len__(self) -> int:
+        return len(self._scheduled)
