@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from segflow.models.errors import ConfigError
 
+from .argtypes import non_negative_float, port, positive_float, positive_int
 from .errors import CommandError
 from .replay import add_replay_parser, run_replay
 
@@ -35,46 +36,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1: {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}")
-    return value
-
-
 def _add_broker(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--broker",
@@ -85,38 +46,38 @@ def _add_broker(parser: argparse.ArgumentParser) -> None:
 
 def _add_simulation(parser: argparse.ArgumentParser, *, customers: int, rate: float) -> None:
     group = parser.add_argument_group("simulated traffic")
-    group.add_argument("--customers", type=_positive_int, default=customers, help="(%(default)s)")
+    group.add_argument("--customers", type=positive_int, default=customers, help="(%(default)s)")
     group.add_argument(
-        "--days", type=_positive_float, default=60.0, help="simulated days (%(default)s)"
+        "--days", type=positive_float, default=60.0, help="simulated days (%(default)s)"
     )
     group.add_argument(
         "--rate",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=rate,
         help="events per second, 0 for as fast as possible (%(default)s)",
     )
     group.add_argument("--seed", type=int, default=7, help="(%(default)s)")
     group.add_argument(
         "--drift-fraction",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.2,
         help="share of customers that switch persona once (%(default)s)",
     )
     group.add_argument(
         "--dormant-share",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.3,
         help="share of the switchers that go dormant (%(default)s)",
     )
     group.add_argument(
         "--warmup-days",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=7.0,
         help="no switch before this simulated day (%(default)s)",
     )
     group.add_argument(
         "--settle-days",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=7.0,
         help="no switch in the last days (%(default)s)",
     )
@@ -142,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--data-dir", help="state directory (one per worker on a host; env SEGFLOW_DATA_DIR)"
     )
-    worker.add_argument("--web-port", type=_port, help="web port for /metrics, 0 disables")
-    worker.add_argument("--partitions", type=_positive_int, help="partitions of new topics")
+    worker.add_argument("--web-port", type=port, help="web port for /metrics, 0 disables")
+    worker.add_argument("--partitions", type=positive_int, help="partitions of new topics")
     worker.add_argument(
         "--log-level", choices=["debug", "info", "warn", "error", "critical"], help="(warn)"
     )
@@ -160,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_broker(demo)
     demo.add_argument(
-        "--duration", type=_positive_float, help="stop after this many seconds (default: Ctrl-C)"
+        "--duration", type=positive_float, help="stop after this many seconds (default: Ctrl-C)"
     )
     _add_simulation(demo, customers=300, rate=500.0)
 
@@ -170,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Produce simulator traffic (events in time order, keyed by customer).",
     )
     _add_broker(simulate)
-    simulate.add_argument("--duration", type=_positive_float, help="stop after this many seconds")
+    simulate.add_argument("--duration", type=positive_float, help="stop after this many seconds")
     simulate.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_simulation(simulate, customers=1000, rate=1000.0)
 
@@ -188,10 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tail.add_argument(
         "--idle-timeout",
-        type=_positive_float,
+        type=positive_float,
         help="exit after this many seconds without a change (default: run until Ctrl-C)",
     )
-    tail.add_argument("--max", type=_positive_int, help="exit after printing this many")
+    tail.add_argument("--max", type=positive_int, help="exit after printing this many")
 
     topics = commands.add_parser(
         "topics", help="manage topics", description="Manage segflow's topics."
@@ -205,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create every segflow topic with its partitions and configs.",
     )
     _add_broker(create)
-    create.add_argument("--partitions", type=_positive_int, help="partitions (env; default 4)")
+    create.add_argument("--partitions", type=positive_int, help="partitions (env; default 4)")
     add_replay_parser(commands)
     return parser
 

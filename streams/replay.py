@@ -38,6 +38,7 @@ from segflow.models.changes import SegmentChange
 from segflow.models.datasets import DATASETS, DATASETS_DIR_ENV, DatasetStream, open_dataset
 from segflow.models.errors import ConfigError
 from segflow.models.events import Event
+from segflow.streams.argtypes import non_negative_float, positive_int
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROG = "segflow replay"
@@ -45,26 +46,6 @@ PROG = "segflow replay"
 SHOWN_PROBLEMS = 10
 #: How long the command waits for the broker to answer.
 BROKER_TIMEOUT_S = 5.0
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0: {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1: {text!r}")
-    return value
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -99,12 +80,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     )
     parser.add_argument(
         "--speed",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.0,
         help="seconds of event time per wall-clock second; 0: as fast as possible (%(default)s)",
     )
     parser.add_argument(
-        "--limit", type=_positive_int, metavar="N", help="read only the first N data rows"
+        "--limit", type=positive_int, metavar="N", help="read only the first N data rows"
     )
     parser.add_argument(
         "--seed",

@@ -28,7 +28,7 @@ def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixtur
     [
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["simulate", "--customers", "many"], "--customers: not an integer: 'many'"),
-        (["simulate", "--rate", "-5"], "--rate: must be >= 0"),
+        (["simulate", "--rate", "-5"], "--rate: must be a finite number >= 0"),
         (["demo", "--duration", "0"], "--duration: must be > 0"),
         (["worker", "--web-port", "70000"], "--web-port: not a port number"),
         (["worker", "--store", "redis://"], "--store: invalid choice"),
