@@ -32,6 +32,8 @@ from typing import Any
 
 import faust
 import orjson
+from faust.tables import TableManager
+from faust.tables.recovery import Recovery
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from segflow.models.drift import DriftEvent, DriftMonitor, assignment_distance, centroid_shifts
@@ -539,6 +541,86 @@ def _origin(message: Any, headers: Mapping[str, bytes]) -> tuple[str, int, int]:
         return str(message.topic), int(message.partition), int(message.offset)
 
 
+class SeekFirstRecovery(Recovery):
+    """Faust's table recovery, but stream partitions resume only once sought to committed.
+
+    faust-streaming 0.15.3's ``on_recovery_completed`` resumes the stream (input and
+    repartition) partitions *before* seeking them to their committed offsets, while the
+    consumer's flow is still on from reading the changelog. A fetch that lands in that
+    window hands the agents records from the pre-seek position; the consumer's position
+    then jumps past a few offsets that no agent ever sees, Faust's gap tracking marks
+    them as done and commits over them: after a takeover, input events are lost for
+    good (faust-streaming issue #216, fixed upstream for table-less apps only).
+    Upstream's own ordering is seek first, then resume; this restores it.
+    """
+
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        consumer: Any = self.app.consumer
+        held: set[Any] = set()
+        resume = consumer.resume_partitions
+        seek = consumer.perform_seek
+
+        def hold(tps: Any) -> None:
+            held.update(tps)
+
+        async def seek_then_resume() -> None:
+            await seek()
+            resume(set(held))
+            held.clear()
+
+        # Instance attributes shadow the methods for the duration of this call only.
+        consumer.resume_partitions = hold
+        consumer.perform_seek = seek_then_resume
+        try:
+            await super().on_recovery_completed(generation_id)
+        finally:
+            del consumer.resume_partitions
+            del consumer.perform_seek
+        if held:  # resumed but never sought (Faust skipped the seek): as Faust would
+            resume(held)
+
+
+def drain_before_commit(buffer: Any) -> None:
+    """Make ``buffer.flush()`` wait until every message put so far has been delivered.
+
+    Before committing source offsets Faust flushes its producer buffer, which holds
+    the table's changelog writes; but ``ProducerBuffer.flush`` returns as soon as no
+    message went out for 0.1 s, and the offsets are committed anyway (measured here:
+    commits with up to 178 changelog writes still queued). A ``kill -9`` then loses
+    table updates whose events are committed: at-least-once no longer holds. The
+    buffer sends in order, so once the last message put has been delivered, all of
+    those before it are at least with the Kafka producer, which Faust flushes next.
+    """
+    if getattr(buffer, "_segflow_drains", False):
+        return
+    put, fallback = buffer.put, buffer.flush
+    last: list[asyncio.Future[Any]] = []
+
+    def tracked_put(fut: asyncio.Future[Any]) -> None:
+        last[:] = [fut]
+        put(fut)
+
+    async def flush() -> None:
+        if buffer.state != "running":  # stopping: nothing will send it any more
+            await fallback()
+        elif last and not last[0].done():
+            await asyncio.wait(last)  # a failed send is reported by its sender
+
+    buffer.put = tracked_put
+    buffer.flush = flush
+    buffer._segflow_drains = True
+
+
+class SeekFirstTableManager(TableManager):
+    """Faust's table manager with :class:`SeekFirstRecovery`."""
+
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = SeekFirstRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
+
+
 def faust_options(settings: Settings) -> dict[str, Any]:
     """The Faust settings segflow uses (kept in one place, and noted where they matter)."""
     options: dict[str, Any] = {
@@ -569,6 +651,9 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         # Snapshots are ~150 KB; leave room.
         "producer_max_request_size": 8 * 1024 * 1024,
         "consumer_max_fetch_size": 8 * 1024 * 1024,
+        # Seek stream partitions to committed offsets before resuming them after a
+        # rebalance (Faust 0.15.3 resumes first, and can skip input records).
+        "TableManager": SeekFirstTableManager,
     }
     if settings.single_record_batches:
         # aiokafka starts a new batch when a record does not fit: 1 byte fits one record.
@@ -608,6 +693,7 @@ def create_app(
         # One changelog message per table write: Faust's default 100-message producer
         # buffer fills at once under a backlog and warns on every event.
         app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
+        drain_before_commit(app.producer.buffer)
         await pipeline.holder.wait_ready(MODEL_READY_TIMEOUT_S)
         async for event in stream.events():
             await pipeline.process(event.message, event.headers)
