@@ -153,7 +153,7 @@ def run_segflow(
 def start_py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
-            "py-spy",
+            str(PY_SPY),
             "record",
             "--pid",
             str(pid),

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -19,10 +17,9 @@ from segflow.models.config import EngineConfig
 from segflow.models.events import BaseEvent
 from segflow.models.profile import Profile
 from segflow.streams.broker import LocalBroker, free_port
-from segflow.streams.demo import fetch_stats
-from segflow.streams.procs import parent_death_signal, stop_process
+from segflow.streams.demo import WorkerProcess, fetch_stats
 from segflow.streams.producer import produce_events
-from segflow.streams.settings import Settings, TopicNames, child_env
+from segflow.streams.settings import Settings, TopicNames
 from segflow.streams.topics import create_topics
 
 #: Upper bound for anything a test waits for (a guard against hanging, not an assertion).
@@ -59,36 +56,21 @@ def isolated_settings(
     return Settings(**values)
 
 
-class WorkerProc:
+class WorkerProc(WorkerProcess):
     """``segflow worker`` in a child process, with its own web port and log file."""
 
     def __init__(self, settings: Settings, log_path: Path) -> None:
         self.port = free_port()
-        self.settings = settings.model_copy(update={"web_port": self.port})
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        super().__init__(settings.model_copy(update={"web_port": self.port}), log_path)
 
-    def start(self) -> WorkerProc:
-        self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "segflow.streams.cli", "worker"],
-            env=child_env(self.settings),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=parent_death_signal,
-        )
+    def start(self) -> WorkerProc:  # type: ignore[override]
+        super().start()
         return self
 
     @property
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def stats(self) -> dict[str, Any] | None:
         return fetch_stats(self.port) if self.alive() else None
@@ -101,15 +83,6 @@ class WorkerProc:
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
-
-    def stop(self) -> int | None:
-        code = None
-        if self.proc is not None:
-            code = stop_process(self.proc, grace=15.0)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        return code
 
     def log_tail(self, lines: int = 40) -> str:
         try:
