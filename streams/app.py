@@ -38,7 +38,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from segflow.models.drift import DriftEvent, DriftMonitor, assignment_distance, centroid_shifts
 from segflow.models.errors import InvalidEventError
-from segflow.models.events import decode_event
+from segflow.models.events import Event, decode_event
 from segflow.models.profile import Profile
 from segflow.models.step import StepResult, reassess, step
 from segflow.models.sweep import Sweep
@@ -207,16 +207,19 @@ class Pipeline:
 
     # -- ingest -------------------------------------------------------------------------
 
-    async def ingest(self, kind: str, message: Any) -> None:
-        """Validate one input message; forward it keyed by customer, or dead-letter it."""
-        origin = (str(message.topic), int(message.partition), int(message.offset))
-        self.stats.input_message(origin[0], kind)
-        raw: bytes | None = message.value
-        key: bytes | None = message.key
+    async def decode(
+        self,
+        kind: str,
+        raw: bytes | None,
+        key: bytes | None,
+        origin: tuple[str, int, int],
+        stage: str,
+    ) -> Event | None:
+        """The event in ``raw``, or None once an invalid one is dead-lettered."""
         try:
             if raw is None:
                 raise InvalidEventError("empty message (no value)", reason="empty")
-            event = decode_event(kind, raw)
+            return decode_event(kind, raw)
         except InvalidEventError as error:
             await self.send_dead_letter(
                 origin=origin,
@@ -225,8 +228,20 @@ class Pipeline:
                 error=str(error),
                 reason=error.reason,
                 field=error.field,
+                stage=stage,
             )
-            return
+            return None
+
+    async def ingest(self, kind: str, message: Any) -> None:
+        """Validate one input message; forward it keyed by customer, or dead-letter it."""
+        origin = (str(message.topic), int(message.partition), int(message.offset))
+        self.stats.input_message(origin[0], kind)
+        raw: bytes | None = message.value
+        key: bytes | None = message.key
+        try:
+            event = await self.decode(kind, raw, key, origin, INGEST)
+            if event is None:
+                return
         except Exception as error:
             log.exception("ingest failed on %s:%s:%s", *origin)
             await self.send_dead_letter(
@@ -255,20 +270,8 @@ class Pipeline:
         key: bytes | None = message.key
         kind = headers.get(HEADER_TYPE, b"").decode("utf-8", "replace")
         partition = int(message.partition)
-        try:
-            if raw is None:
-                raise InvalidEventError("empty message (no value)", reason="empty")
-            event = decode_event(kind, raw)
-        except InvalidEventError as error:
-            await self.send_dead_letter(
-                origin=origin,
-                key=key,
-                raw=raw,
-                error=str(error),
-                reason=error.reason,
-                field=error.field,
-                stage=PROFILE,
-            )
+        event = await self.decode(kind, raw, key, origin, PROFILE)
+        if event is None:
             return
         self.load_partition(partition)
         if self.settings.sweep:
