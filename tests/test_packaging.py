@@ -1,0 +1,34 @@
+"""The wheel installs only ``segflow.*``: no top-level ``models`` or ``streams`` package."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_wheel_holds_only_the_segflow_package(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT), "-w", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("segflow-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {name.split("/")[0] for name in names} == {
+        "segflow",
+        wheel.name.split("-py3")[0] + ".dist-info",
+    }
+    for shipped in (
+        "segflow/models/py.typed",
+        "segflow/streams/py.typed",
+        "segflow/streams/static/dashboard.html",
+        "segflow/streams/static/openapi.json",
+        "segflow/models/step.py",
+        "segflow/streams/app.py",
+    ):
+        assert shipped in names
