@@ -59,7 +59,7 @@ def settings_for(broker: str, data_dir: Path, tag: str) -> Settings:
         partitions=4,
         session_timeout_s=6.0,
         heartbeat_interval_s=1.0,
-        single_record_batches=True,
+        single_record_batches=os.environ.get("SRB", "1") == "1",
         web_port=0,
         engine=EngineConfig(max_lateness_hours=24 * 365.0),
     )

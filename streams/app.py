@@ -2,15 +2,24 @@
 
 Data flow (topic names are the defaults)::
 
-    clicks, downloads,   ingest agents     segflow-events      profile agent
-    emails, purchases  ---------------->  (by customer_id) ------------------> segment-changes
-                          | invalid           Table "profiles" (changelog)  |
-                          v                                                 | samples (rate-limited)
-                    segflow-dead-letters                                    v
+    clicks, downloads,      profile agent (batches)                      segment-changes
+    emails, purchases  ---> decode once; customer in this partition? --yes--> step -->
+          ^                        | no: forward keyed by customer     Table "profiles"
+          |                        v                                   (changelog, one
+    segflow-events  <------- (repartition topic, read by the same agent)  write per
+                                   | invalid                          customer per batch)
+                                   v                                        | samples
+                             segflow-dead-letters                           v (rate-limited)
                                                            segflow-training (1 partition)
                                                                  | trainer agent (one worker)
                                                                  v
     every worker <---- snapshot follower <---- segflow-model (compacted, versioned snapshots)
+
+Input topics keyed by customer id (as segflow's producers do), with as many partitions
+as segflow's topics, need no repartition hop: partition p of every input topic, of the
+repartition topic and of the table's changelog belong to the same worker (Faust assigns
+co-partitioned topics together), so an event found in its customer's partition is
+applied where it is read. Anything else takes one hop through ``segflow-events``.
 
 Agents stay thin: decode, call the pure step, store, send. Every exception is
 caught inside the agent (Faust acks a message whose agent raised, which would
@@ -26,12 +35,15 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 import orjson
+from faust.streams import _current_event
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -48,6 +60,7 @@ from .deadletters import INGEST, PROFILE, dead_letter, encode_dead_letter
 from .metrics import faust_sensor
 from .runtime import (
     ModelHolder,
+    ProfileCache,
     SegmentSizes,
     SnapshotMeta,
     Stats,
@@ -83,6 +96,33 @@ METRICS_PATH = "/metrics"
 Clock = Callable[[], float]
 
 
+@dataclass(slots=True)
+class Work:
+    """A valid event the profile agent applies here, with where it came from."""
+
+    #: The Faust event that carried it (made Faust's current event for table writes).
+    item: Any
+    #: Partition of the profile table (and of the message).
+    partition: int
+    customer: bytes
+    event: Event
+    #: Where the event first arrived (input topic, partition, offset).
+    origin: tuple[str, int, int]
+    key: bytes | None
+    raw: bytes | None
+    ingested_at: float | None
+
+
+@contextlib.contextmanager
+def current_event(item: Any) -> Iterator[None]:
+    """Make ``item`` Faust's current event: table reads and writes use its partition."""
+    token = _current_event.set(weakref.ref(item))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
 class Pipeline:
     """What the agents call: one instance per app, holding the worker's state."""
 
@@ -100,6 +140,7 @@ class Pipeline:
         self.holder = ModelHolder(settings.engine)
         self.bucket = TokenBucket(settings.training_rate)
         self.sweep = Sweep(settings.engine)
+        self.cache = ProfileCache(settings.profile_cache)
         self.sizes = SegmentSizes()
         self.drift = DriftMonitor(settings.drift)
         self.recent_changes: collections.deque[dict[str, Any]] = collections.deque(
@@ -114,8 +155,13 @@ class Pipeline:
         self.trainer_seq = 0
         names = settings.topics
         raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
-        self.inputs = {kind: app.topic(topic, **raw) for kind, topic in names.inputs().items()}
+        #: Input topic -> event type.
+        self.kinds = {topic: kind for kind, topic in names.inputs().items()}
+        #: Partition count of each input topic, once known.
+        self.partition_counts: dict[str, int] = {}
         self.events = app.topic(names.events, partitions=settings.partitions, internal=True, **raw)
+        #: What the profile agent reads: every input topic and the repartition topic.
+        self.sources = app.topic(*self.kinds, names.events, **raw)
         self.changes = app.topic(names.changes, **raw)
         self.dead_letters = app.topic(names.dead_letters, **raw)
         self.training = app.topic(names.training, partitions=1, internal=True, **raw)
@@ -205,7 +251,102 @@ class Pipeline:
         await self.app.crash(exc)
         await asyncio.Event().wait()  # cancelled by the shutdown
 
-    # -- ingest -------------------------------------------------------------------------
+    # -- the profile agent: one batch of input and repartitioned messages ---------------
+
+    async def process_batch(self, batch: Sequence[Any]) -> None:
+        """Handle one batch the profile agent took (Faust events: ``.message``, ``.headers``).
+
+        Each message is decoded once. An input message whose customer belongs to the
+        partition it arrived on is processed here and now (its partition is also the
+        profile table's); any other is forwarded, keyed by customer, to the repartition
+        topic, where it arrives in the right partition. The batch is then processed
+        partition by partition, in arrival order, and each customer's profile is
+        written to the table once per batch.
+        """
+        work: dict[int, list[Work]] = {}
+        for item in batch:
+            admitted = await self.admit(item)
+            if admitted is not None:
+                work.setdefault(admitted.partition, []).append(admitted)
+        for partition, items in work.items():
+            # Table writes go to the partition of Faust's "current event".
+            with current_event(items[-1].item):
+                await self.process_partition(partition, items)
+
+    async def admit(self, item: Any) -> Work | None:
+        """Decode one message: the work it makes here, or None (dead-lettered or forwarded)."""
+        message = item.message
+        headers: Mapping[str, bytes] = item.headers or {}
+        topic = str(message.topic)
+        raw: bytes | None = message.value
+        key: bytes | None = message.key
+        kind = self.kinds.get(topic)
+        ingested_at: float | None
+        if kind is not None:
+            origin = (topic, int(message.partition), int(message.offset))
+            stage, ingested_at = INGEST, self.clock()
+            self.stats.input_message(topic, kind)
+        else:
+            kind = headers.get(HEADER_TYPE, b"").decode("utf-8", "replace")
+            origin = _origin(message, headers)
+            stage, ingested_at = PROFILE, _ingested_at(headers)
+        try:
+            event = await self.decode(kind, raw, key, origin, stage)
+        except Exception as error:
+            log.exception("decoding failed on %s:%s:%s", *origin)
+            await self.send_dead_letter(
+                origin=origin,
+                key=key,
+                raw=raw,
+                error=repr(error),
+                reason="internal_error",
+                stage=stage,
+            )
+            return None
+        if event is None:
+            return None
+        customer = event.customer_id.encode()
+        partition = int(message.partition)
+        if stage == INGEST and not self.owns(topic, partition, customer):
+            await self.forward(kind, event, raw, origin, ingested_at)
+            return None
+        return Work(item, partition, customer, event, origin, key, raw, ingested_at)
+
+    def owns(self, topic: str, partition: int, customer: bytes) -> bool:
+        """Whether ``customer``'s profile lives in ``partition`` of the table, which is
+        read together with ``partition`` of ``topic`` (same partition count)."""
+        n = self.settings.partitions
+        if self.partition_counts.get(topic) != n:
+            with contextlib.suppress(Exception):
+                found = self.app.consumer.topic_partitions(topic)
+                if found is not None:
+                    self.partition_counts[topic] = int(found)
+            if self.partition_counts.get(topic) != n:
+                return False
+        return partition_of(customer, n) == partition
+
+    async def forward(
+        self,
+        kind: str,
+        event: Event,
+        raw: bytes | None,
+        origin: tuple[str, int, int],
+        ingested_at: float | None,
+    ) -> None:
+        """Send a valid input event on to the repartition topic, keyed by customer."""
+        self.stats.count("forwarded")
+        try:
+            await self.events.send(
+                key=event.customer_id.encode(),
+                value=raw,
+                headers={
+                    HEADER_TYPE: kind.encode(),
+                    HEADER_ORIGIN: orjson.dumps(list(origin)),
+                    HEADER_INGESTED: repr(ingested_at).encode(),
+                },
+            )
+        except Exception as exc:
+            await self.fatal(exc)
 
     async def decode(
         self,
@@ -232,90 +373,69 @@ class Pipeline:
             )
             return None
 
-    async def ingest(self, kind: str, message: Any) -> None:
-        """Validate one input message; forward it keyed by customer, or dead-letter it."""
-        origin = (str(message.topic), int(message.partition), int(message.offset))
-        self.stats.input_message(origin[0], kind)
-        raw: bytes | None = message.value
-        key: bytes | None = message.key
-        try:
-            event = await self.decode(kind, raw, key, origin, INGEST)
-            if event is None:
-                return
-        except Exception as error:
-            log.exception("ingest failed on %s:%s:%s", *origin)
-            await self.send_dead_letter(
-                origin=origin, key=key, raw=raw, error=repr(error), reason="internal_error"
-            )
-            return
-        try:
-            await self.events.send(
-                key=event.customer_id.encode(),
-                value=raw,
-                headers={
-                    HEADER_TYPE: kind.encode(),
-                    HEADER_ORIGIN: orjson.dumps(list(origin)),
-                    HEADER_INGESTED: repr(self.clock()).encode(),
-                },
-            )
-        except Exception as exc:
-            await self.fatal(exc)
-
-    # -- profiles -----------------------------------------------------------------------
-
-    async def process(self, message: Any, headers: Mapping[str, bytes]) -> None:
-        """Apply one valid event to its customer's profile; publish changes and a sample."""
-        origin = _origin(message, headers)
-        raw: bytes | None = message.value
-        key: bytes | None = message.key
-        kind = headers.get(HEADER_TYPE, b"").decode("utf-8", "replace")
-        partition = int(message.partition)
-        event = await self.decode(kind, raw, key, origin, PROFILE)
-        if event is None:
-            return
-        self.load_partition(partition)
-        if self.settings.sweep:
-            await self.sweep_partition(partition, event.occurred_at.timestamp())
-        try:
-            customer = event.customer_id.encode()
+    def profile_of(self, customer: bytes, dirty: Mapping[bytes, Profile]) -> Profile | None:
+        """The customer's current profile: written in this batch, cached, or from the table."""
+        profile = dirty.get(customer) or self.cache.get(customer)
+        if profile is None:
             stored = self.profiles.get(customer)
-            profile = Profile.from_json(stored) if stored is not None else None
-            result = step(event, profile, self.holder.model, self.now())
-        except Exception as error:
-            log.exception("processing failed on %s:%s:%s", *origin)
-            await self.send_dead_letter(
-                origin=origin,
-                key=key,
-                raw=raw,
-                error=f"processing error: {error!r}",
-                reason="processing_error",
-                stage=PROFILE,
-            )
-            return
-        self.stats.event(result.outcome)
-        if result.outcome == "duplicate":
-            return
-        if result.outcome == "late":
-            lateness = self.settings.engine.max_lateness_hours
-            await self.send_dead_letter(
-                origin=origin,
-                key=key,
-                raw=raw,
-                error=f"occurred_at is more than {lateness:g} h before the customer's newest event",
-                reason="late",
-                field="occurred_at",
-                stage=PROFILE,
-            )
-            return
-        if self.settings.sweep:
-            self.sweep.schedule(partition, result.profile)
-        self.sizes.update(partition, profile, result.profile)
-        drifts = self.watch_drift(result.profile)
+            if stored is not None:
+                profile = Profile.from_json(stored)
+                self.cache.put(customer, profile)
+        return profile
+
+    async def process_partition(self, partition: int, items: list[Work]) -> None:
+        """Apply the events of one partition in order; publish changes, samples and drifts;
+        then write each customer's profile once."""
+        self.load_partition(partition)
+        dirty: dict[bytes, Profile] = {}
+        for work in items:
+            if self.settings.sweep:
+                await self.sweep_partition(partition, work.event.occurred_at.timestamp(), dirty)
+            try:
+                profile = self.profile_of(work.customer, dirty)
+                result = step(work.event, profile, self.holder.model, self.now())
+            except Exception as error:
+                log.exception("processing failed on %s:%s:%s", *work.origin)
+                await self.send_dead_letter(
+                    origin=work.origin,
+                    key=work.key,
+                    raw=work.raw,
+                    error=f"processing error: {error!r}",
+                    reason="processing_error",
+                    stage=PROFILE,
+                )
+                continue
+            self.stats.event(result.outcome)
+            if result.outcome == "duplicate":
+                continue
+            if result.outcome == "late":
+                lateness = self.settings.engine.max_lateness_hours
+                await self.send_dead_letter(
+                    origin=work.origin,
+                    key=work.key,
+                    raw=work.raw,
+                    error=f"occurred_at is more than {lateness:g} h before the customer's "
+                    "newest event",
+                    reason="late",
+                    field="occurred_at",
+                    stage=PROFILE,
+                )
+                continue
+            if self.settings.sweep:
+                self.sweep.schedule(partition, result.profile)
+            self.sizes.update(partition, profile, result.profile)
+            drifts = self.watch_drift(result.profile)
+            dirty[work.customer] = result.profile
+            try:
+                await self.publish_changes(work.customer, result.changes, work.ingested_at)
+                await self.publish_drifts(drifts)
+                await self.send_sample(result)
+            except Exception as exc:
+                await self.fatal(exc)
         try:
-            self.profiles[customer] = result.profile.to_json()
-            await self.publish_changes(customer, result.changes, _ingested_at(headers))
-            await self.publish_drifts(drifts)
-            await self.send_sample(result)
+            for customer, profile in dirty.items():
+                self.profiles[customer] = profile.to_json()
+                self.cache.put(customer, profile)
         except Exception as exc:
             await self.fatal(exc)
 
@@ -399,11 +519,13 @@ class Pipeline:
             return
         log.info("partition %s has %s customers", partition, len(profiles))
 
-    async def sweep_partition(self, partition: int, event_time: float) -> None:
+    async def sweep_partition(
+        self, partition: int, event_time: float, dirty: dict[bytes, Profile]
+    ) -> None:
         """Re-assess the silent customers of ``partition`` due by ``event_time``.
 
-        Runs inside the profile agent, while it handles an event of the same
-        partition, so the table writes land on that partition's changelog.
+        Runs inside the profile agent, while it handles a batch of the same partition;
+        the profiles it changes join the batch's ``dirty`` ones, written at its end.
         """
         try:
             due = list(self.sweep.due(partition, event_time))
@@ -414,21 +536,20 @@ class Pipeline:
         for when, customer_id in due:
             customer = customer_id.encode()
             try:
-                stored = self.profiles.get(customer)
-                if stored is None:
+                profile = self.profile_of(customer, dirty)
+                if profile is None:
                     continue
-                result = reassess(Profile.from_json(stored), self.holder.model, when, self.now())
-                updated = result.profile.to_json()
+                result = reassess(profile, self.holder.model, when, self.now())
             except Exception:
                 log.exception("sweep of customer %s failed", customer_id)
                 self.stats.count("sweep_errors")
                 continue
             self.stats.swept()
             self.sweep.schedule(partition, result.profile, after=when)
-            self.sizes.update(partition, Profile.from_json(stored), result.profile)
+            self.sizes.update(partition, profile, result.profile)
+            if result.profile != profile:
+                dirty[customer] = result.profile
             try:
-                if updated != stored:
-                    self.profiles[customer] = updated
                 await self.publish_changes(customer, result.changes)
                 await self.send_sample(result)
             except Exception as exc:
@@ -651,6 +772,8 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "web_bind": settings.web_bind,
         "web_host": settings.web_advertised_host or settings.web_bind,
         "worker_redirect_stdouts": False,
+        # A table write, a change or a sample per event: gather them into fewer requests.
+        "producer_linger": settings.producer_linger_s,
         # Snapshots are ~150 KB; leave room.
         "producer_max_request_size": 8 * 1024 * 1024,
         "consumer_max_fetch_size": 8 * 1024 * 1024,
@@ -681,14 +804,12 @@ def create_app(
     app.sensors.add(faust_sensor(pipeline.stats.metrics))
     app.segflow = pipeline  # type: ignore[attr-defined]  # for tests and introspection
 
-    for kind, topic in pipeline.inputs.items():
-        app.agent(topic, name=f"{settings.app_id}.ingest-{kind}")(_ingest_agent(pipeline, kind))
-
     async def on_partitions_assigned(
         sender: Any, /, *args: Any, signal: Any, **kwargs: Any
     ) -> None:
         pipeline.sweep.reset()  # partitions may have moved: rebuild from the table
         pipeline.sizes.reset()
+        pipeline.cache.clear()
 
     app.on_partitions_assigned.connect(on_partitions_assigned)
 
@@ -698,8 +819,8 @@ def create_app(
         app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
         drain_before_commit(app.producer.buffer)
         await pipeline.holder.wait_ready(MODEL_READY_TIMEOUT_S)
-        async for event in stream.events():
-            await pipeline.process(event.message, event.headers)
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait_s):
+            await pipeline.process_batch(batch)
 
     async def trainer_agent(stream: Any) -> None:
         await pipeline.holder.wait_ready(MODEL_READY_TIMEOUT_S)
@@ -725,18 +846,10 @@ def create_app(
             content_type=CONTENT_TYPE_LATEST.split(";")[0],
         )
 
-    app.agent(pipeline.events, name=f"{settings.app_id}.profiles")(profile_agent)
+    app.agent(pipeline.sources, name=f"{settings.app_id}.profiles")(profile_agent)
     app.agent(pipeline.training, name=f"{settings.app_id}.trainer")(trainer_agent)
     app.task(snapshot_follower)
     app.page(STATS_PATH)(stats_view)
     app.page(METRICS_PATH)(metrics_view)
     register_api(app, pipeline)
     return app
-
-
-def _ingest_agent(pipeline: Pipeline, kind: str) -> Callable[[Any], Any]:
-    async def ingest_agent(stream: Any) -> None:
-        async for event in stream.events():
-            await pipeline.ingest(kind, event.message)
-
-    return ingest_agent

@@ -13,6 +13,7 @@ Nothing here talks to Kafka; it is unit-tested without a broker.
 from __future__ import annotations
 
 import asyncio
+import collections
 import struct
 import time
 from collections.abc import Callable, Iterable
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from aiokafka.partitioner import murmur2  # type: ignore[import-untyped,unused-ignore]
 from prometheus_client import CollectorRegistry
 
 from segflow.models.changes import SegmentChange
@@ -171,8 +173,6 @@ def partition_of(key: bytes, partitions: int) -> int:
     >>> partition_of(b"c00001", 4) in range(4)
     True
     """
-    from aiokafka.partitioner import murmur2  # type: ignore[import-untyped,unused-ignore]
-
     return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
 
@@ -213,6 +213,45 @@ class TokenBucket:
             self._tokens -= 1.0
             return True
         return False
+
+
+class ProfileCache:
+    """The most recently used profiles, decoded, in front of the profile table.
+
+    Only the worker that owns a partition writes its profiles, so a cached profile is
+    the table's value as long as the partition stays here: the worker clears the
+    cache on every rebalance. ``size`` 0 turns it off.
+
+    >>> cache = ProfileCache(2)
+    >>> for key in (b"a", b"b", b"c"):
+    ...     cache.put(key, Profile.new(key.decode(), as_of=0.0))
+    >>> cache.get(b"a") is None, cache.get(b"c").customer_id
+    (True, 'c')
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._profiles: collections.OrderedDict[bytes, Profile] = collections.OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._profiles)
+
+    def get(self, key: bytes) -> Profile | None:
+        profile = self._profiles.get(key)
+        if profile is not None:
+            self._profiles.move_to_end(key)
+        return profile
+
+    def put(self, key: bytes, profile: Profile) -> None:
+        if self.size <= 0:
+            return
+        self._profiles[key] = profile
+        self._profiles.move_to_end(key)
+        if len(self._profiles) > self.size:
+            self._profiles.popitem(last=False)
+
+    def clear(self) -> None:
+        self._profiles.clear()
 
 
 class SegmentSizes:

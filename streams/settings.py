@@ -131,6 +131,31 @@ class Settings(BaseSettings):
     sweep: bool = Field(
         True, description="Re-assess silent customers as event time passes (inactivity sweep)."
     )
+    batch_size: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="Most messages the profile agent takes at once; each customer's profile "
+        "is written to the table once per batch.",
+    )
+    batch_wait_s: float = Field(
+        0.005,
+        gt=0,
+        le=5.0,
+        description="How long the profile agent waits to fill a batch (adds to latency).",
+    )
+    producer_linger_s: float = Field(
+        0.0,
+        ge=0,
+        le=1.0,
+        description="How long the worker's producer gathers messages into one request "
+        "(more throughput, more latency).",
+    )
+    profile_cache: int = Field(
+        50_000,
+        ge=0,
+        description="Decoded profiles a worker keeps in memory (LRU) in front of the table.",
+    )
     log_level: LogLevel = "warn"
     engine: EngineConfig = EngineConfig()
     drift: DriftConfig = DriftConfig()

@@ -47,6 +47,26 @@ class FakeMessage:
     value: bytes | None
 
 
+@dataclass
+class FakeEvent:
+    """What Faust's ``take_events`` hands the profile agent: a message and its headers."""
+
+    message: FakeMessage
+    headers: dict[str, bytes] = field(default_factory=dict)
+
+
+class RecordingTable(dict[bytes, bytes]):
+    """A dict table that counts writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.writes += 1
+        super().__setitem__(key, value)
+
+
 class Clock:
     def __init__(self, t: float) -> None:
         self.t = t
@@ -86,7 +106,7 @@ def memory_pipeline(
     pipeline: Pipeline = app.segflow  # type: ignore[attr-defined]
     for attr in ("events", "changes", "dead_letters", "training", "snapshots", "drift_topic"):
         setattr(pipeline, attr, FakeTopic(attr))
-    pipeline.profiles = {}
+    pipeline.profiles = RecordingTable()
     assert pipeline.holder.offer(snapshot(1, learned_model()))
     return pipeline
 

@@ -18,6 +18,7 @@ from kafkatest import (
     isolated_settings,
     missing_and_extra,
     prepare,
+    producer,
     send_events,
     wait_until,
 )
@@ -196,3 +197,36 @@ def test_simulated_traffic_end_to_end_matches_the_in_memory_runner(
     assert len(common) >= 0.8 * len(theirs)
     assert len(set(ours.values())) >= 2
     assert ari > 0.05  # clearly not chance (about 0 for unrelated labelings)
+
+
+def test_keyed_input_is_applied_in_place_and_unkeyed_input_takes_the_repartition_hop(
+    broker: LocalBroker, tmp_path: Path, workers: Callable[[Settings], WorkerProc]
+) -> None:
+    settings = isolated_settings(broker, tmp_path)
+    prepare(settings)
+    sim = simulate(SimulationConfig(customers=30, days=3.0, drift_fraction=0.0, seed=5))
+    profiles = ProfileReader(settings)
+    worker = workers(settings)
+    assert wait_until(lambda: bool(worker.assignment(settings.topics.events))), "no assignment"
+
+    def counts() -> dict[str, int]:
+        return dict((worker.stats() or {}).get("counts", {}))
+
+    keyed, unkeyed = sim.events[::2], sim.events[1::2]
+    sent = send_events(settings, keyed)  # segflow's producer keys by customer id
+    assert profiles.wait_for_counts(sent), missing_and_extra(sent, profiles.counts())
+    assert counts().get("forwarded", 0) == 0
+
+    # Without a key the producer spreads messages over partitions: those that land
+    # outside their customer's partition are forwarded, and every one is applied.
+    plain = producer(settings)
+    for event in unkeyed:
+        topic = settings.topics.inputs()[event.kind]
+        plain.send(topic, value=event.model_dump_json(exclude_none=True).encode())
+        sent.setdefault(event.customer_id, Counter())[event.kind] += 1
+    plain.flush()
+    plain.close()
+    assert profiles.wait_for_counts(sent), missing_and_extra(sent, profiles.counts())
+    forwarded = counts().get("forwarded", 0)
+    assert 0 < forwarded < len(unkeyed)
+    profiles.close()

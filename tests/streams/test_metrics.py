@@ -5,7 +5,17 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from helpers import Clock, FakeMessage, FakeTopic, at, click, email, memory_pipeline, snapshot
+from helpers import (
+    Clock,
+    FakeEvent,
+    FakeMessage,
+    FakeTopic,
+    at,
+    click,
+    email,
+    memory_pipeline,
+    snapshot,
+)
 from prometheus_client import CollectorRegistry, generate_latest
 
 from segflow.models.drift import DriftEvent
@@ -34,13 +44,13 @@ def run(pipeline: Pipeline, clock: Clock, events: list[BaseEvent], delay: float)
             topic = pipeline.settings.topics.inputs()[event.kind]
             message = FakeMessage(topic, 0, offset, event.customer_id.encode(), raw)
             before = len(events_topic.sent)
-            await pipeline.ingest(event.kind, message)
+            await pipeline.process_batch([FakeEvent(message)])
             for sent in events_topic.sent[before:]:
                 clock.t += delay
                 assert sent.key is not None
                 partition = partition_of(sent.key, pipeline.settings.partitions)
                 forwarded = FakeMessage("events", partition, offset, sent.key, sent.value)
-                await pipeline.process(forwarded, sent.headers)
+                await pipeline.process_batch([FakeEvent(forwarded, sent.headers)])
 
     asyncio.run(go())
 
@@ -55,7 +65,7 @@ def test_counts_after_a_known_sequence(tmp_path: Path) -> None:
     run(pipeline, clock, events, delay=2.0)
     # An invalid message on the clicks topic.
     bad = FakeMessage(pipeline.settings.topics.clicks, 0, 99, b"c9", b"{not json")
-    asyncio.run(pipeline.ingest("click", bad))
+    asyncio.run(pipeline.process_batch([FakeEvent(bad)]))
 
     clicks, emails = pipeline.settings.topics.clicks, pipeline.settings.topics.emails
     assert value(registry, m.EVENTS_CONSUMED + "_total", topic=clicks, type="click") == 5

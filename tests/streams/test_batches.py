@@ -1,0 +1,208 @@
+"""The profile agent's batch step, without a broker: direct path, forwarding, one write
+per customer per batch, the profile cache, and equality with the pure step."""
+
+from __future__ import annotations
+
+import asyncio
+from itertools import islice
+from pathlib import Path
+
+import orjson
+from helpers import (
+    ENGINE,
+    Clock,
+    FakeEvent,
+    FakeMessage,
+    FakeTopic,
+    RecordingTable,
+    at,
+    click,
+    learned_model,
+    memory_pipeline,
+)
+from prometheus_client import CollectorRegistry
+
+from segflow.models.events import BaseEvent, decode_event
+from segflow.models.profile import Profile
+from segflow.models.simulator import SimulationConfig, iter_events
+from segflow.models.step import step
+from segflow.streams.app import HEADER_ORIGIN, HEADER_TYPE, Pipeline
+from segflow.streams.runtime import partition_of
+
+PARTITIONS = 4
+
+
+def pipeline_knowing_partitions(tmp_path: Path, clock: Clock, **overrides: object) -> Pipeline:
+    """A memory pipeline that knows its input topics have as many partitions as its table."""
+    pipeline = memory_pipeline(tmp_path, clock, CollectorRegistry(), **overrides)
+    for topic in pipeline.kinds:
+        pipeline.partition_counts[topic] = PARTITIONS
+    return pipeline
+
+
+def input_message(
+    pipeline: Pipeline, event: BaseEvent, offset: int, partition: int | None = None
+) -> FakeEvent:
+    """``event`` on its input topic, in its customer's partition unless told otherwise."""
+    key = event.customer_id.encode()
+    if partition is None:
+        partition = partition_of(key, PARTITIONS)
+    topic = pipeline.settings.topics.inputs()[event.kind]
+    raw = event.model_dump_json(exclude_none=True).encode()
+    return FakeEvent(FakeMessage(topic, partition, offset, key, raw))
+
+
+def stored(pipeline: Pipeline, customer: str) -> Profile:
+    table = pipeline.profiles
+    return Profile.from_json(table[customer.encode()])
+
+
+def by_customer(changes: list[dict[str, object]]) -> dict[object, list[dict[str, object]]]:
+    """Changes per customer, in order (a batch is processed partition by partition)."""
+    found: dict[object, list[dict[str, object]]] = {}
+    for change in changes:
+        found.setdefault(change["customer_id"], []).append(change)
+    return found
+
+
+def test_an_event_in_its_customers_partition_is_processed_without_a_repartition_hop(
+    tmp_path: Path,
+) -> None:
+    clock = Clock(at(0).timestamp())
+    pipeline = pipeline_knowing_partitions(tmp_path, clock)
+    event = click("c1", 1, at(0))
+    asyncio.run(pipeline.process_batch([input_message(pipeline, event, 0)]))
+    forwarded = pipeline.events
+    assert isinstance(forwarded, FakeTopic)
+    assert forwarded.sent == []
+    assert stored(pipeline, "c1").event_counts == {"click": 1}
+
+
+def test_an_event_in_another_partition_is_forwarded_keyed_by_customer(tmp_path: Path) -> None:
+    clock = Clock(at(0).timestamp())
+    pipeline = pipeline_knowing_partitions(tmp_path, clock)
+    event = click("c1", 1, at(0))
+    home = partition_of(b"c1", PARTITIONS)
+    elsewhere = (home + 1) % PARTITIONS
+    asyncio.run(pipeline.process_batch([input_message(pipeline, event, 7, elsewhere)]))
+    assert pipeline.profiles == {}
+    forwarded = pipeline.events
+    assert isinstance(forwarded, FakeTopic)
+    (sent,) = forwarded.sent
+    assert sent.key == b"c1"
+    assert sent.headers[HEADER_TYPE] == b"click"
+    topic = pipeline.settings.topics.clicks
+    assert orjson.loads(sent.headers[HEADER_ORIGIN]) == [topic, elsewhere, 7]
+
+    # On the repartition topic it lands in its customer's partition and is applied,
+    # and a dead letter from there would name the input topic as its origin.
+    message = FakeMessage(pipeline.settings.topics.events, home, 0, sent.key, sent.value)
+    asyncio.run(pipeline.process_batch([FakeEvent(message, sent.headers)]))
+    assert stored(pipeline, "c1").event_counts == {"click": 1}
+
+
+def test_input_topics_of_unknown_partition_count_always_go_through_the_repartition_topic(
+    tmp_path: Path,
+) -> None:
+    clock = Clock(at(0).timestamp())
+    pipeline = memory_pipeline(tmp_path, clock, CollectorRegistry())
+    event = click("c1", 1, at(0))
+    asyncio.run(pipeline.process_batch([input_message(pipeline, event, 0)]))
+    forwarded = pipeline.events
+    assert isinstance(forwarded, FakeTopic)
+    assert len(forwarded.sent) == 1
+    assert pipeline.profiles == {}
+
+
+def test_each_customer_is_written_once_per_batch(tmp_path: Path) -> None:
+    clock = Clock(at(0).timestamp())
+    pipeline = pipeline_knowing_partitions(tmp_path, clock)
+    events = [click(c, n, at(n)) for n in range(5) for c in ("c1", "c2", "c3")]
+    batch = [input_message(pipeline, e, i) for i, e in enumerate(events)]
+    asyncio.run(pipeline.process_batch(batch))
+    table = pipeline.profiles
+    assert isinstance(table, RecordingTable)
+    assert table.writes == 3
+    assert {c: stored(pipeline, c).event_counts["click"] for c in ("c1", "c2", "c3")} == {
+        "c1": 5,
+        "c2": 5,
+        "c3": 5,
+    }
+
+
+def test_batches_give_the_same_profiles_and_changes_as_the_pure_step_event_by_event(
+    tmp_path: Path,
+) -> None:
+    config = SimulationConfig(customers=40, days=10.0, seed=3, drift_fraction=0.0)
+    events = list(islice(iter_events(config), 600))
+    clock = Clock(at(0).timestamp())
+    pipeline = pipeline_knowing_partitions(tmp_path, clock, sweep=False)
+    model = pipeline.holder.model
+
+    # The reference: the pure step, one event at a time, the same model and clock.
+    profiles: dict[str, Profile] = {}
+    expected = []
+    for event in events:
+        result = step(event, profiles.get(event.customer_id), model, pipeline.now())
+        if result.outcome == "applied":
+            profiles[event.customer_id] = result.profile
+            expected.extend(result.changes)
+
+    messages = [input_message(pipeline, e, i) for i, e in enumerate(events)]
+    for start in range(0, len(messages), 64):  # uneven batches, customers spread over them
+        asyncio.run(pipeline.process_batch(messages[start : start + 64]))
+    changes = pipeline.changes
+    assert isinstance(changes, FakeTopic)
+    got = [orjson.loads(s.value) for s in changes.sent]
+    assert got and by_customer(got) == by_customer(
+        [orjson.loads(c.model_dump_json()) for c in expected]
+    )
+    assert {c: stored(pipeline, c).to_json() for c in profiles} == {
+        c: p.to_json() for c, p in profiles.items()
+    }
+
+
+def test_the_cache_serves_profiles_and_a_rebalance_clears_it(tmp_path: Path) -> None:
+    clock = Clock(at(0).timestamp())
+    pipeline = pipeline_knowing_partitions(tmp_path, clock)
+    asyncio.run(pipeline.process_batch([input_message(pipeline, click("c1", 1, at(0)), 0)]))
+    cached = pipeline.cache.get(b"c1")
+    assert cached is not None and cached.to_json() == pipeline.profiles[b"c1"]
+    # A profile changed behind the worker's back (as after a rebalance) is read again
+    # from the table once the cache is cleared.
+    other = Profile.new("c1", as_of=at(0).timestamp())
+    pipeline.profiles[b"c1"] = other.to_json()
+    pipeline.cache.clear()
+    asyncio.run(pipeline.process_batch([input_message(pipeline, click("c1", 2, at(1)), 1)]))
+    assert stored(pipeline, "c1").event_counts == {"click": 1}
+
+
+def test_a_bad_message_in_a_batch_is_dead_lettered_and_the_rest_applied(tmp_path: Path) -> None:
+    clock = Clock(at(0).timestamp())
+    pipeline = pipeline_knowing_partitions(tmp_path, clock)
+    good = input_message(pipeline, click("c1", 1, at(0)), 0)
+    bad = FakeEvent(FakeMessage(pipeline.settings.topics.clicks, 2, 5, b"c9", b"{nope"))
+    later = input_message(pipeline, click("c1", 2, at(1)), 1)
+    asyncio.run(pipeline.process_batch([good, bad, later]))
+    dead = pipeline.dead_letters
+    assert isinstance(dead, FakeTopic)
+    (letter,) = dead.sent
+    record = orjson.loads(letter.value)
+    assert (record["source_topic"], record["partition"], record["offset"]) == (
+        pipeline.settings.topics.clicks,
+        2,
+        5,
+    )
+    assert record["reason"] == "not_json"
+    assert stored(pipeline, "c1").event_counts == {"click": 2}
+
+
+def test_the_reference_model_is_the_one_the_pipeline_uses() -> None:
+    # Guards the equality test above: a learned model assigns segments, so the
+    # comparison covers behavioral changes, not only counters.
+    model = learned_model()
+    assert model.is_ready
+    assert ENGINE.warmup_samples <= model.version
+    event = decode_event("click", click("c1", 1, at(0)).model_dump_json())
+    result = step(event, None, model, at(0))
+    assert result.changes and result.changes[0].kind == "behavioral"
