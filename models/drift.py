@@ -34,10 +34,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from river import drift
 
-from .features import profile_features
 from .model import SegmentModel, segment_key
-from .profile import Profile
-from .timeutil import DAY
 
 Statistic = Literal["share", "distance"]
 
@@ -205,12 +202,3 @@ def centroid_shifts(old: SegmentModel, new: SegmentModel) -> dict[str, float]:
         diff = (b.centers[j] - a.centers[a.ids.index(cid)]) / scale
         shifts[segment_key(cid)] = round(float(math.sqrt(float((diff * diff).sum()))), 6)
     return shifts
-
-
-def assignment_distance(model: SegmentModel, profile: Profile) -> float | None:
-    """Distance (standard units) of ``profile`` at its newest event to its segment's centroid."""
-    if profile.segment is None or not model.is_ready:
-        return None
-    half_life = model.config.half_life_days * DAY
-    features = profile_features(profile, profile.as_of, half_life)
-    return model.distances(model.transform.transform_one(features)).get(profile.segment)

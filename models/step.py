@@ -38,6 +38,9 @@ class StepResult:
     outcome: Outcome = "applied"
     sample: dict[str, float] | None = None
     t: float = 0.0
+    #: Distance (standard units) of the customer to its behavioral segment's centroid,
+    #: when it has one under a ready model.
+    distance: float | None = None
 
 
 def apply_event(profile: Profile, event: Event, t: float, half_life: float) -> None:
@@ -80,8 +83,11 @@ def step(event: Event, profile: Profile | None, model: SegmentModel, now: dateti
     apply_event(new, event, t, half_life)
     new.remember(event.event_id, config.dedup_window)
     features = profile_features(new, new.as_of, half_life)
-    changes = evaluate(new, features, model, new.as_of, event.occurred_at, now, event.event_id)
-    return StepResult(new, changes, "applied", take_sample(new, features, new.as_of, config), t)
+    changes, distance = evaluate(
+        new, features, model, new.as_of, event.occurred_at, now, event.event_id
+    )
+    sample = take_sample(new, features, new.as_of, config)
+    return StepResult(new, changes, "applied", sample, t, distance)
 
 
 def evaluate(
@@ -92,10 +98,12 @@ def evaluate(
     occurred_at: datetime,
     now: datetime,
     cause_event_id: str | None,
-) -> list[SegmentChange]:
-    """Re-assess ``profile`` (in place) against the model and rules; the changes that follow."""
+) -> tuple[list[SegmentChange], float | None]:
+    """Re-assess ``profile`` (in place) against the model and rules: the changes that
+    follow, and the distance to the segment it is in afterwards (None: none)."""
     scores = model.scores(features)
     changes: list[SegmentChange] = []
+    distance: float | None = None
     x = model.transform.transform_one(features)
 
     def new_change(
@@ -140,6 +148,8 @@ def evaluate(
         profile.segment = decision.segment
         profile.pending, profile.pending_count = decision.pending, decision.pending_count
         profile.pending_since = decision.pending_since
+        if decision.segment is not None:
+            distance = distances.get(decision.segment)
         if decision.moved:
             names = model.segment_names()
             changes.append(
@@ -160,7 +170,7 @@ def evaluate(
             for transition in transitions:
                 changes.append(new_change("rule", transition, names, None, reasons))
             profile.rule_segments = sorted(after)
-    return changes
+    return changes, distance
 
 
 def reassess(profile: Profile, model: SegmentModel, at: float, now: datetime) -> StepResult:
@@ -173,8 +183,9 @@ def reassess(profile: Profile, model: SegmentModel, at: float, now: datetime) ->
     half_life = model.config.half_life_days * DAY
     at = max(at, new.as_of)
     features = profile_features(new, at, half_life)
-    changes = evaluate(new, features, model, at, from_epoch(at), now, None)
-    return StepResult(new, changes, "applied", take_sample(new, features, at, model.config), at)
+    changes, distance = evaluate(new, features, model, at, from_epoch(at), now, None)
+    sample = take_sample(new, features, at, model.config)
+    return StepResult(new, changes, "applied", sample, at, distance)
 
 
 def take_sample(

@@ -48,7 +48,7 @@ from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from segflow.models.drift import DriftEvent, DriftMonitor, assignment_distance, centroid_shifts
+from segflow.models.drift import DriftEvent, DriftMonitor, centroid_shifts
 from segflow.models.errors import InvalidEventError
 from segflow.models.events import Event, decode_event
 from segflow.models.profile import Profile
@@ -424,7 +424,7 @@ class Pipeline:
             if self.settings.sweep:
                 self.sweep.schedule(partition, result.profile)
             self.sizes.update(partition, profile, result.profile)
-            drifts = self.watch_drift(result.profile)
+            drifts = self.watch_drift(result)
             dirty[work.customer] = result.profile
             try:
                 await self.publish_changes(work.customer, result.changes, work.ingested_at)
@@ -459,16 +459,16 @@ class Pipeline:
 
     # -- drift --------------------------------------------------------------------------
 
-    def watch_drift(self, profile: Profile) -> list[DriftEvent]:
+    def watch_drift(self, result: StepResult) -> list[DriftEvent]:
         """Feed one assignment to the drift monitor; the drifts it completes (never raises)."""
         model = self.holder.model
-        if profile.segment is None or not model.is_ready:
+        segment = result.profile.segment
+        if segment is None or not model.is_ready:
             return []
         try:
-            distance = assignment_distance(model, profile)
             return self.drift.observe(
-                profile.segment,
-                distance,
+                segment,
+                result.distance,
                 model_version=model.version,
                 detected_at=self.clock(),
                 names=model.segment_names(),

@@ -129,6 +129,26 @@ def test_a_first_assignment_comes_from_none_with_reasons(trained: SegmentModel) 
     assert all(r.feature in trained.clusterer.features for r in change.reasons)  # type: ignore[operator]
 
 
+def test_the_step_reports_the_distance_to_the_segment_it_assigned(
+    trained: SegmentModel,
+) -> None:
+    from segflow.models.features import profile_features
+    from segflow.models.step import reassess
+
+    result = step(click(1, T0), None, trained, NOW)
+    segment = result.profile.segment
+    assert segment is not None and result.distance is not None
+    half_life = trained.config.half_life_days * 86_400.0
+    x = trained.transform.transform_one(profile_features(result.profile, T0.timestamp(), half_life))
+    distances = trained.distances(x)
+    assert result.distance == distances[segment] == min(distances.values())
+    # The sweep's re-assessment reports it too; without a segment there is none.
+    later = reassess(result.profile, trained, T0.timestamp() + 3 * 86_400.0, NOW)
+    assert later.distance is not None and later.distance != result.distance
+    blank = SegmentModel.create(trained.config)
+    assert step(click(1, T0), None, blank, NOW).distance is None
+
+
 def test_replays_are_deterministic_and_change_ids_repeat() -> None:
     sim = simulate(
         SimulationConfig(customers=150, days=21.0, seed=5, warmup_days=7.0, settle_days=7.0)
