@@ -76,7 +76,7 @@ log = logging.getLogger("segflow.streams")
 HEADER_TYPE = "segflow-type"
 #: Header on ``segflow-events``: ``[topic, partition, offset]`` of the original message.
 HEADER_ORIGIN = "segflow-origin"
-#: Header on ``segflow-events``: when the ingest agent forwarded it (epoch seconds, ASCII).
+#: Header on ``segflow-events``: when the profile agent first read it (epoch seconds, ASCII).
 HEADER_INGESTED = "segflow-ingested-at"
 #: How many recent changes and drift alerts a worker keeps for its pages.
 RECENT_CHANGES = 200

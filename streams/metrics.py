@@ -49,7 +49,7 @@ SEGMENT_MODEL_SHARE = "segflow_segment_model_share"
 PROFILES = "segflow_profiles"
 #: Histogram (s): event ``occurred_at`` to the change's emission.
 CHANGE_LATENCY_EVENT = "segflow_change_latency_from_event_seconds"
-#: Histogram (s): ingestion of the causing event (ingest agent) to the change's emission.
+#: Histogram (s): the worker first reading the causing event to the change's emission.
 CHANGE_LATENCY_INGEST = "segflow_change_latency_from_ingest_seconds"
 #: Gauge: samples learned by the model in use (its version).
 MODEL_VERSION = "segflow_model_version"
