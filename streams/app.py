@@ -36,7 +36,7 @@ import os
 import socket
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -89,6 +89,8 @@ SNAPSHOT_TAIL = 16
 MODEL_READY_TIMEOUT_S = 30.0
 #: Faust's producer buffer (default 100), which holds the table's changelog writes.
 PRODUCER_BUFFER_MESSAGES = 2000
+#: How many profiles a partition load reads between yields to the event loop.
+LOAD_CHUNK = 2000
 #: Web paths of a worker.
 STATS_PATH = "/segflow/stats/"
 METRICS_PATH = "/metrics"
@@ -268,6 +270,7 @@ class Pipeline:
             admitted = await self.admit(item)
             if admitted is not None:
                 work.setdefault(admitted.partition, []).append(admitted)
+        await self.load_partitions(work)
         for partition, items in work.items():
             # Table writes go to the partition of Faust's "current event".
             with current_event(items[-1].item):
@@ -386,7 +389,6 @@ class Pipeline:
     async def process_partition(self, partition: int, items: list[Work]) -> None:
         """Apply the events of one partition in order; publish changes, samples and drifts;
         then write each customer's profile once."""
-        self.load_partition(partition)
         dirty: dict[bytes, Profile] = {}
         for work in items:
             if self.settings.sweep:
@@ -496,28 +498,44 @@ class Pipeline:
 
     # -- the inactivity sweep -----------------------------------------------------------
 
-    def load_partition(self, partition: int) -> None:
-        """On the first event of ``partition`` since a rebalance: read its profiles from the
-        table into the sweep's schedule and the segment sizes (never raises)."""
-        need_sweep = self.settings.sweep and not self.sweep.loaded(partition)
-        if not need_sweep and self.sizes.loaded(partition):
+    async def load_partitions(self, partitions: Iterable[int]) -> None:
+        """On the first batch with events of a partition since a rebalance: read the
+        profiles of every such partition from the table, in one pass, into the sweep's
+        schedule and the segment sizes (never raises).
+
+        The pass yields to the event loop every :data:`LOAD_CHUNK` profiles, so a
+        worker holding a million profiles keeps heartbeating (and its group seat).
+        """
+        wanted = {
+            p
+            for p in partitions
+            if not self.sizes.loaded(p) or (self.settings.sweep and not self.sweep.loaded(p))
+        }
+        if not wanted:
             return
+        n = self.settings.partitions
+        found: dict[int, list[Profile]] = {p: [] for p in wanted}
         try:
-            n = self.settings.partitions
-            profiles = [
-                Profile.from_json(value)
-                for key, value in self.profiles.items()
-                if value is not None and partition_of(key, n) == partition
-            ]
-            if need_sweep:
+            for i, (key, value) in enumerate(self.profiles.items()):
+                if i % LOAD_CHUNK == LOAD_CHUNK - 1:
+                    await asyncio.sleep(0)
+                if value is None:
+                    continue
+                bucket = found.get(partition_of(key, n))
+                if bucket is not None:
+                    profile = Profile.from_json(value)
+                    bucket.append(profile)
+                    self.cache.put(key, profile)
+        except Exception:
+            log.exception("loading partitions %s failed", sorted(wanted))
+            self.stats.count("sweep_errors")
+            return
+        for partition, profiles in found.items():
+            if self.settings.sweep and not self.sweep.loaded(partition):
                 self.sweep.load(partition, profiles)
             if not self.sizes.loaded(partition):
                 self.sizes.load(partition, profiles)
-        except Exception:
-            log.exception("loading partition %s failed", partition)
-            self.stats.count("sweep_errors")
-            return
-        log.info("partition %s has %s customers", partition, len(profiles))
+            log.info("partition %s has %s customers", partition, len(profiles))
 
     async def sweep_partition(
         self, partition: int, event_time: float, dirty: dict[bytes, Profile]

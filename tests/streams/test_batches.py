@@ -8,6 +8,7 @@ from itertools import islice
 from pathlib import Path
 
 import orjson
+import pytest
 from helpers import (
     ENGINE,
     Clock,
@@ -206,3 +207,43 @@ def test_the_reference_model_is_the_one_the_pipeline_uses() -> None:
     event = decode_event("click", click("c1", 1, at(0)).model_dump_json())
     result = step(event, None, model, at(0))
     assert result.changes and result.changes[0].kind == "behavioral"
+
+
+def test_the_first_batch_after_a_rebalance_loads_its_partitions_sizes_in_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from segflow.streams import app as app_module
+
+    clock = Clock(at(0).timestamp())
+    pipeline = pipeline_knowing_partitions(tmp_path, clock)
+    model = pipeline.holder.model
+    # 400 customers already in the table, spread over the four partitions.
+    for i in range(400):
+        result = step(click(f"old{i}", 1, at(0)), None, model, pipeline.now())
+        pipeline.profiles[f"old{i}".encode()] = result.profile.to_json()
+    mine = [f"old{i}" for i in range(400) if partition_of(f"old{i}".encode(), PARTITIONS) == 0]
+
+    monkeypatch.setattr(app_module, "LOAD_CHUNK", 10)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async def go() -> None:
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        before = ticks
+        # An event for a customer of partition 0: partition 0 is loaded.
+        new = next(f"new{i}" for i in range(100) if partition_of(f"new{i}".encode(), 4) == 0)
+        await pipeline.process_batch([input_message(pipeline, click(new, 1, at(1)), 0)])
+        assert ticks - before >= 400 // 10 - 1  # the load let other tasks run
+        task.cancel()
+
+    asyncio.run(go())
+    _, held = pipeline.sizes.totals()
+    assert held == len(mine) + 1  # partition 0's customers and the new one, no other
+    assert len(pipeline.sweep) == len(mine) + 1
+    assert all(pipeline.cache.get(c.encode()) is not None for c in mine)
