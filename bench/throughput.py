@@ -17,11 +17,9 @@ out. ``profile_top`` is the top of a py-spy profile of the single segflow worker
 from __future__ import annotations
 
 import argparse
-import collections
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,36 +31,23 @@ from typing import Any
 
 import orjson
 
-from segflow.models.config import EngineConfig
 from segflow.models.simulator import SimulationConfig, iter_events
-from segflow.streams.broker import LocalBroker, free_port
-from segflow.streams.demo import WorkerProcess, fetch_stats, processed
 from segflow.streams.producer import kafka_producer, produce_events
-from segflow.streams.settings import Settings, TopicNames
+from segflow.streams.settings import Settings
 from segflow.streams.topics import create_topics
 
-WAIT_S = 900.0
-ROOT = Path(__file__).resolve().parents[1]
-PY_SPY = shutil.which(
-    "py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+from .common import (
+    PY_SPY,
+    ROOT,
+    WAIT_S,
+    bootstrap,
+    own_time_top,
+    poll_processed,
+    settings_for,
+    start_py_spy,
+    start_worker,
+    stop_py_spy,
 )
-
-
-def settings_for(broker: str, data_dir: Path, tag: str) -> Settings:
-    """Own topics and consumer group per run; a year of lateness (topics drain unevenly)."""
-    topics = TopicNames(**{k: f"b{tag}-{v}" for k, v in TopicNames().model_dump().items()})
-    return Settings(
-        broker=broker,
-        app_id=f"b{tag}",
-        topics=topics,
-        data_dir=data_dir,
-        partitions=4,
-        session_timeout_s=6.0,
-        heartbeat_interval_s=1.0,
-        single_record_batches=os.environ.get("SRB", "1") == "1",
-        web_port=0,
-        engine=EngineConfig(max_lateness_hours=24 * 365.0),
-    )
 
 
 def preproduce(settings: Settings, n: int) -> None:
@@ -101,7 +86,7 @@ def run_noop(settings: Settings, n: int, workdir: Path) -> float:
             tail = (workdir / "noop.log").read_text(errors="replace")[-600:]
             raise RuntimeError(f"the no-op worker did not finish (exit {proc.poll()}): {tail}")
         times = orjson.loads(out.read_bytes())
-        return n / max(times["last"] - times["first"], 1e-9)
+        return n / max(float(times["last"]) - float(times["first"]), 1e-9)
     finally:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
@@ -113,81 +98,23 @@ def run_segflow(
     base: Settings, n: int, workers: int, workdir: Path, profile: bool = False
 ) -> tuple[float, list[dict[str, Any]]]:
     group = f"{base.app_id}-{workers}w-{uuid.uuid4().hex[:4]}"
-    procs = []
-    ports = []
-    for i in range(workers):
-        port = free_port()
-        settings = base.model_copy(
-            update={"app_id": group, "web_port": port, "data_dir": workdir / f"{group}-{i}"}
-        )
-        worker = WorkerProcess(settings, workdir / f"{group}-{i}.log")
-        worker.start()
-        procs.append(worker)
-        ports.append(port)
+    settings = base.model_copy(update={"app_id": group})
+    started = [start_worker(settings, workdir, f"{group}-{i}") for i in range(workers)]
+    procs = [worker for worker, _ in started]
     spy = None
+
+    def on_first() -> None:
+        nonlocal spy
+        if profile and PY_SPY and procs[0].proc is not None:
+            spy = start_py_spy(procs[0].proc.pid, workdir / "profile.txt")
+
     try:
-        first = last = None
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            done = sum(processed(fetch_stats(port)) for port in ports)
-            now = time.monotonic()
-            if done and first is None:
-                first = now
-                if profile and PY_SPY and procs[0].proc is not None:
-                    spy = start_py_spy(procs[0].proc.pid, workdir / "profile.txt")
-            if done >= n:
-                last = now
-                break
-            if not all(w.alive() for w in procs):
-                raise RuntimeError(f"a worker died: {procs[0].log_tail()}")
-            time.sleep(0.1)
-        if first is None or last is None:
-            raise RuntimeError("the segflow workers did not drain the events in time")
-        top = stop_py_spy(spy, workdir / "profile.txt") if spy else []
-        return n / max(last - first, 1e-9), top
+        trace = poll_processed([port for _, port in started], n, procs, on_first)
+        top = own_time_top(stop_py_spy(spy, workdir / "profile.txt")) if spy else []
+        return n / max(trace[-1][0] - trace[0][0], 1e-9), top
     finally:
         for worker in procs:
             worker.stop()
-
-
-def start_py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            str(PY_SPY),
-            "record",
-            "--pid",
-            str(pid),
-            "--format",
-            "raw",
-            "--rate",
-            "50",
-            "--nonblocking",
-            "--output",
-            str(out),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def stop_py_spy(spy: subprocess.Popen[bytes], out: Path) -> list[dict[str, Any]]:
-    spy.send_signal(2)  # SIGINT: py-spy writes its output and exits
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        spy.wait(timeout=30)
-    if not out.exists():
-        return []
-    own: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in out.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = stack.split(";")
-        if not frames or not count.isdigit():
-            continue
-        own[frames[-1]] += int(count)
-        total += int(count)
-    return [
-        {"function": name, "share": round(count / total, 3)} for name, count in own.most_common(12)
-    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         contextlib.ExitStack() as stack,
     ):
         workdir = Path(tmp)
-        broker = args.broker or stack.enter_context(LocalBroker()).bootstrap
+        broker = bootstrap(stack, args.broker)
+        # One record per producer batch, as when the README's figures were measured.
         settings = settings_for(broker, workdir, uuid.uuid4().hex[:6])
         create_topics(settings)
         preproduce(settings, args.events)

@@ -1,0 +1,187 @@
+"""Pieces the Kafka benchmarks share: settings, worker processes, polling, py-spy, RSS."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+from segflow.models.config import EngineConfig
+from segflow.models.events import Event
+from segflow.models.simulator import SimulationConfig, iter_events
+from segflow.streams.broker import LocalBroker, free_port
+from segflow.streams.demo import WorkerProcess, fetch_stats, processed
+from segflow.streams.settings import Settings, TopicNames
+
+WAIT_S = 900.0
+ROOT = Path(__file__).resolve().parents[1]
+PY_SPY = shutil.which(
+    "py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+)
+#: A year of lateness: pre-produced backlogs drain the four input topics unevenly.
+BENCH_ENGINE = EngineConfig(max_lateness_hours=24 * 365.0)
+
+
+def settings_for(
+    broker: str, data_dir: Path, tag: str, *, single_record_batches: bool = False
+) -> Settings:
+    """Own topics and consumer group per run, short session timeouts (Tansu), ``BENCH_ENGINE``.
+
+    ``single_record_batches`` stays off unless asked for: it only makes table recovery
+    exact after a failover on Tansu, and it throttles every producer of the worker.
+    """
+    topics = TopicNames(**{k: f"b{tag}-{v}" for k, v in TopicNames().model_dump().items()})
+    return Settings(
+        broker=broker,
+        app_id=f"b{tag}",
+        topics=topics,
+        data_dir=data_dir,
+        partitions=4,
+        session_timeout_s=6.0,
+        heartbeat_interval_s=1.0,
+        single_record_batches=single_record_batches,
+        web_port=0,
+        engine=BENCH_ENGINE,
+    )
+
+
+def split_simulation(config: SimulationConfig, days: float) -> tuple[list[Event], Iterator[Event]]:
+    """The simulation's events of its first ``days``, and an iterator over the rest."""
+    cutoff = config.start + timedelta(days=days)
+    events = iter_events(config)
+    head: list[Event] = []
+    for event in events:
+        if event.occurred_at >= cutoff:
+            return head, chain([event], events)
+        head.append(event)
+    return head, iter(())
+
+
+def bootstrap(stack: contextlib.ExitStack, broker: str | None) -> str:
+    """``broker`` if given, else a local Tansu that ``stack`` stops."""
+    return broker or stack.enter_context(LocalBroker()).bootstrap
+
+
+def start_worker(settings: Settings, workdir: Path, name: str) -> tuple[WorkerProcess, int]:
+    """A ``segflow worker`` process with its own web port, data directory and log."""
+    port = free_port()
+    update = {"web_port": port, "data_dir": workdir / name}
+    worker = WorkerProcess(settings.model_copy(update=update), workdir / f"{name}.log")
+    worker.start()
+    return worker, port
+
+
+def wait_until(
+    ready: Callable[[], bool], workers: Sequence[WorkerProcess], what: str, timeout: float = WAIT_S
+) -> float:
+    """Poll ``ready`` every 0.1 s; the monotonic time it held. RuntimeError if a worker
+    dies or ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return time.monotonic()
+        for worker in workers:
+            if not worker.alive():
+                raise RuntimeError(f"a worker died while waiting for {what}: {worker.log_tail()}")
+        time.sleep(0.1)
+    raise RuntimeError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def poll_processed(
+    ports: Sequence[int],
+    target: int,
+    workers: Sequence[WorkerProcess],
+    on_first: Callable[[], None] | None = None,
+    timeout: float = WAIT_S,
+) -> list[tuple[float, int]]:
+    """Poll the workers' stats until together they processed ``target`` events.
+
+    Returns (monotonic time, events processed) at every poll from the first poll that
+    saw any event; ``on_first`` is called at that poll.
+    """
+    trace: list[tuple[float, int]] = []
+
+    def done() -> bool:
+        count = sum(processed(fetch_stats(port)) for port in ports)
+        if count or trace:
+            if not trace and on_first is not None:
+                on_first()
+            trace.append((time.monotonic(), count))
+        return count >= target
+
+    wait_until(done, workers, f"{target:,} processed events", timeout)
+    return trace
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident set (``VmRSS``) or its peak (``VmHWM``), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
+def start_py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling ``pid`` at 50 Hz into ``out`` (raw collapsed stacks) until stopped."""
+    return subprocess.Popen(
+        [
+            str(PY_SPY),
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "50",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop_py_spy(spy: subprocess.Popen[bytes], out: Path) -> collections.Counter[tuple[str, ...]]:
+    """Stop py-spy; the samples it wrote, by stack (outermost frame first)."""
+    spy.send_signal(2)  # SIGINT: py-spy writes its output and exits
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        spy.wait(timeout=30)
+    stacks: collections.Counter[tuple[str, ...]] = collections.Counter()
+    if out.exists():
+        for line in out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if stack and count.isdigit():
+                stacks[tuple(stack.split(";"))] += int(count)
+    return stacks
+
+
+def own_time_top(stacks: collections.Counter[tuple[str, ...]], n: int = 12) -> list[dict[str, Any]]:
+    """The ``n`` frames with the largest own-time share of the samples."""
+    own: collections.Counter[str] = collections.Counter()
+    for stack, count in stacks.items():
+        own[stack[-1]] += count
+    total = sum(own.values()) or 1
+    top = own.most_common(n)
+    return [{"function": name, "share": round(count / total, 3)} for name, count in top]
+
+
+def inclusive_share(stacks: collections.Counter[tuple[str, ...]], function: str) -> float:
+    """Share of the samples with ``function`` (``name`` or ``Class.name``) on the stack."""
+
+    def named(frame: str) -> bool:
+        name = frame.split(" (", 1)[0]
+        return name == function or name.endswith(f".{function}")
+
+    total = sum(stacks.values())
+    inside = sum(count for stack, count in stacks.items() if any(map(named, stack)))
+    return round(inside / total, 3) if total else 0.0
