@@ -223,7 +223,13 @@ def due_at(profile: Profile, config: EngineConfig, after: float | None = None) -
             return confirm
     if last - profile.as_of >= 6 * half_life:
         return None
-    return last + half_life / 7
+    return last + look_interval(config)
+
+
+def look_interval(config: EngineConfig) -> float:
+    """Seconds between two looks of the sweep at a silent customer: a seventh of a
+    half-life (a day, by default)."""
+    return config.half_life_days * DAY / 7
 
 
 def _reason(model: SegmentModel, features: dict[str, float], name: str) -> Reason:

@@ -4,8 +4,10 @@ Decay alone can carry a customer who sends nothing across a boundary;
 :func:`~segflow.models.step.due_at` says when to re-assess one. The schedule keeps,
 per partition, a heap of (due time, customer) and a watermark (the newest event
 time seen there); everything due at or before the watermark comes out, so the
-cost of a sweep follows the number of customers due, not the number held. The
-in-memory runner uses one partition; a worker one per partition it owns.
+cost of a sweep follows the number of customers due, not the number held. A look
+overdue by more than one interval (after a restart, or a gap in the traffic) is
+taken once, at the watermark, not once per interval missed. The in-memory runner
+uses one partition; a worker one per partition it owns.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterable, Iterator
 
 from .config import EngineConfig
 from .profile import Profile
-from .step import due_at
+from .step import due_at, look_interval
 
 
 class Sweep:
@@ -71,17 +73,20 @@ class Sweep:
     def due(self, partition: int, event_time: float) -> Iterator[tuple[float, str]]:
         """Advance the partition's watermark to ``event_time``; yield (when, customer) due.
 
-        The caller re-assesses each and calls :meth:`schedule` with ``after=when``.
+        ``when`` is the due time, or the watermark for a look overdue by more than one
+        interval. The caller re-assesses each at ``when`` and calls :meth:`schedule`
+        with ``after=when``.
         """
         watermark = max(self._watermarks.get(partition, event_time), event_time)
         self._watermarks[partition] = watermark
         heap = self._heaps.get(partition, [])
+        overdue = watermark - look_interval(self.config)
         while heap and heap[0][0] <= watermark:
             when, customer = heapq.heappop(heap)
             if self._scheduled.get(customer) != when:
                 continue  # superseded by a newer event or look
             del self._scheduled[customer]
-            yield when, customer
+            yield (watermark if when < overdue else when), customer
 
     def __len__(self) -> int:
         return len(self._scheduled)

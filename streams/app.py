@@ -44,8 +44,6 @@ from typing import Any
 import faust
 import orjson
 from faust.streams import _current_event
-from faust.tables import TableManager
-from faust.tables.recovery import Recovery
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from segflow.models.drift import DriftEvent, DriftMonitor, centroid_shifts
@@ -57,6 +55,7 @@ from segflow.models.sweep import Sweep
 
 from .api import WebState, register_api
 from .deadletters import INGEST, PROFILE, dead_letter, encode_dead_letter
+from .faust_patches import SeekFirstTableManager, SegflowApp, drain_before_commit
 from .metrics import faust_sensor
 from .runtime import (
     ModelHolder,
@@ -91,6 +90,8 @@ MODEL_READY_TIMEOUT_S = 30.0
 PRODUCER_BUFFER_MESSAGES = 2000
 #: How many profiles a partition load reads between yields to the event loop.
 LOAD_CHUNK = 2000
+#: How many samples the trainer learns between yields to the event loop.
+TRAIN_CHUNK = 64
 #: Web paths of a worker.
 STATS_PATH = "/segflow/stats/"
 METRICS_PATH = "/metrics"
@@ -514,28 +515,36 @@ class Pipeline:
         if not wanted:
             return
         n = self.settings.partitions
-        found: dict[int, list[Profile]] = {p: [] for p in wanted}
+        held = dict.fromkeys(wanted, 0)
+        for partition in wanted:  # streamed in below, never held in a list
+            if self.settings.sweep and not self.sweep.loaded(partition):
+                self.sweep.load(partition, [])
+            if not self.sizes.loaded(partition):
+                self.sizes.load(partition, [])
         try:
             for i, (key, value) in enumerate(self.profiles.items()):
                 if i % LOAD_CHUNK == LOAD_CHUNK - 1:
                     await asyncio.sleep(0)
                 if value is None:
                     continue
-                bucket = found.get(partition_of(key, n))
-                if bucket is not None:
-                    profile = Profile.from_json(value)
-                    bucket.append(profile)
+                partition = partition_of(key, n)
+                if partition not in held:
+                    continue
+                profile = Profile.from_json(value)
+                held[partition] += 1
+                if self.settings.sweep:
+                    self.sweep.schedule(partition, profile)
+                self.sizes.update(partition, None, profile)
+                if len(self.cache) < self.cache.size:
                     self.cache.put(key, profile)
         except Exception:
             log.exception("loading partitions %s failed", sorted(wanted))
             self.stats.count("sweep_errors")
+            self.sweep.reset()  # every partition loads again with the next batch
+            self.sizes.reset()
             return
-        for partition, profiles in found.items():
-            if self.settings.sweep and not self.sweep.loaded(partition):
-                self.sweep.load(partition, profiles)
-            if not self.sizes.loaded(partition):
-                self.sizes.load(partition, profiles)
-            log.info("partition %s has %s customers", partition, len(profiles))
+        for partition, count in sorted(held.items()):
+            log.info("partition %s has %s customers", partition, count)
 
     async def sweep_partition(
         self, partition: int, event_time: float, dirty: dict[bytes, Profile]
@@ -583,7 +592,9 @@ class Pipeline:
             self.trainer_model = self.holder.fresh_copy()
             self.trainer_seq = self.holder.seq
         learned = 0
-        for value in values:
+        for i, value in enumerate(values):
+            if i % TRAIN_CHUNK == TRAIN_CHUNK - 1:
+                await asyncio.sleep(0)  # the profile agent shares this loop: let it run
             try:
                 sample = orjson.loads(value)
                 x = {str(name): float(v) for name, v in sample["x"].items()}
@@ -683,86 +694,6 @@ def _origin(message: Any, headers: Mapping[str, bytes]) -> tuple[str, int, int]:
         return str(message.topic), int(message.partition), int(message.offset)
 
 
-class SeekFirstRecovery(Recovery):
-    """Faust's table recovery, but stream partitions resume only once sought to committed.
-
-    faust-streaming 0.15.3's ``on_recovery_completed`` resumes the stream (input and
-    repartition) partitions *before* seeking them to their committed offsets, while the
-    consumer's flow is still on from reading the changelog. A fetch that lands in that
-    window hands the agents records from the pre-seek position; the consumer's position
-    then jumps past a few offsets that no agent ever sees, Faust's gap tracking marks
-    them as done and commits over them: after a takeover, input events are lost for
-    good (faust-streaming issue #216, fixed upstream for table-less apps only).
-    Upstream's own ordering is seek first, then resume; this restores it.
-    """
-
-    async def on_recovery_completed(self, generation_id: int = 0) -> None:
-        consumer: Any = self.app.consumer
-        held: set[Any] = set()
-        resume = consumer.resume_partitions
-        seek = consumer.perform_seek
-
-        def hold(tps: Any) -> None:
-            held.update(tps)
-
-        async def seek_then_resume() -> None:
-            await seek()
-            resume(set(held))
-            held.clear()
-
-        # Instance attributes shadow the methods for the duration of this call only.
-        consumer.resume_partitions = hold
-        consumer.perform_seek = seek_then_resume
-        try:
-            await super().on_recovery_completed(generation_id)
-        finally:
-            del consumer.resume_partitions
-            del consumer.perform_seek
-        if held:  # resumed but never sought (Faust skipped the seek): as Faust would
-            resume(held)
-
-
-def drain_before_commit(buffer: Any) -> None:
-    """Make ``buffer.flush()`` wait until every message put so far has been delivered.
-
-    Before committing source offsets Faust flushes its producer buffer, which holds
-    the table's changelog writes; but ``ProducerBuffer.flush`` returns as soon as no
-    message went out for 0.1 s, and the offsets are committed anyway (measured here:
-    commits with up to 178 changelog writes still queued). A ``kill -9`` then loses
-    table updates whose events are committed: at-least-once no longer holds. The
-    buffer sends in order, so once the last message put has been delivered, all of
-    those before it are at least with the Kafka producer, which Faust flushes next.
-    """
-    if getattr(buffer, "_segflow_drains", False):
-        return
-    put, fallback = buffer.put, buffer.flush
-    last: list[asyncio.Future[Any]] = []
-
-    def tracked_put(fut: asyncio.Future[Any]) -> None:
-        last[:] = [fut]
-        put(fut)
-
-    async def flush() -> None:
-        if buffer.state != "running":  # stopping: nothing will send it any more
-            await fallback()
-        elif last and not last[0].done():
-            await asyncio.wait(last)  # a failed send is reported by its sender
-
-    buffer.put = tracked_put
-    buffer.flush = flush
-    buffer._segflow_drains = True
-
-
-class SeekFirstTableManager(TableManager):
-    """Faust's table manager with :class:`SeekFirstRecovery`."""
-
-    @property
-    def recovery(self) -> Recovery:
-        if self._recovery is None:
-            self._recovery = SeekFirstRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
-        return self._recovery
-
-
 def faust_options(settings: Settings) -> dict[str, Any]:
     """The Faust settings segflow uses (kept in one place, and noted where they matter)."""
     options: dict[str, Any] = {
@@ -817,7 +748,9 @@ def create_app(
     ``received_at``, snapshot publication time). ``registry`` receives the
     worker's Prometheus metrics (default: a registry of its own).
     """
-    app = faust.App(settings.app_id, **faust_options(settings))
+    app = SegflowApp(
+        settings.app_id, fetch_max_wait_ms=settings.fetch_max_wait_ms, **faust_options(settings)
+    )
     pipeline = Pipeline(app, settings, clock, registry)
     app.sensors.add(faust_sensor(pipeline.stats.metrics))
     app.segflow = pipeline  # type: ignore[attr-defined]  # for tests and introspection

@@ -151,8 +151,16 @@ class Settings(BaseSettings):
         description="How long the worker's producer gathers messages into one request "
         "(more throughput, more latency).",
     )
+    fetch_max_wait_ms: int = Field(
+        20,
+        ge=0,
+        le=10_000,
+        description="Longest a worker's fetch waits for data. Apache Kafka answers as soon "
+        "as data arrives (this then bounds idle polling); Tansu waits it out, so it adds "
+        "to every event's latency there. Faust's own value is 1,500.",
+    )
     profile_cache: int = Field(
-        50_000,
+        10_000,
         ge=0,
         description="Decoded profiles a worker keeps in memory (LRU) in front of the table.",
     )

@@ -77,3 +77,18 @@ def test_an_event_reschedules_and_supersedes_the_old_due_time() -> None:
     second = due_at(later, config)
     assert second is not None
     assert list(schedule.due(0, second)) == [(second, "c")]
+
+
+def test_a_look_overdue_by_days_is_taken_once_at_the_watermark() -> None:
+    # After a restart (or a gap in the traffic) a customer silent for ten days is
+    # looked at once, now, not ten times in a row for the days missed.
+    config = EngineConfig()
+    schedule = Sweep(config)
+    profile = Profile.new("c", as_of=0.0)
+    profile.segment = "seg-1"
+    schedule.load(0, [profile])
+    looks = list(schedule.due(0, 10 * DAY))
+    assert looks == [(10 * DAY, "c")]
+    schedule.schedule(0, profile, after=10 * DAY)
+    assert list(schedule.due(0, 10.5 * DAY)) == []
+    assert list(schedule.due(0, 11 * DAY)) == [(11 * DAY, "c")]  # then daily again

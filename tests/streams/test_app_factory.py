@@ -58,3 +58,19 @@ def test_faust_cli_module_builds_nothing_until_asked() -> None:
     assert module._app is None
     with pytest.raises(AttributeError):
         _ = module.not_there
+
+
+def test_the_worker_consumer_waits_at_most_the_configured_fetch_wait(tmp_path: Path) -> None:
+    import asyncio
+
+    async def fetch_wait() -> int:
+        settings = Settings(store="memory://", web_port=0, data_dir=tmp_path, fetch_max_wait_ms=7)
+        app = create_app(settings)
+        thread = app.consumer._thread  # type: ignore[attr-defined]
+        consumer = thread._create_worker_consumer(app.transport)
+        try:
+            return int(consumer._fetch_max_wait_ms)
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(fetch_wait()) == 7
