@@ -152,7 +152,7 @@ class Settings(BaseSettings):
         "(more throughput, more latency).",
     )
     fetch_max_wait_ms: int = Field(
-        20,
+        10,
         ge=0,
         le=10_000,
         description="Longest a worker's fetch waits for data. Apache Kafka answers as soon "
