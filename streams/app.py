@@ -184,6 +184,7 @@ class Pipeline:
             value_type=bytes,
             schema=faust.Schema(key_serializer="raw", value_serializer="raw"),
             help="Customer profiles (Profile.to_json) by customer_id.",
+            options=rocksdb_options(settings) if settings.store == "rocksdb://" else None,
         )
 
     def now(self) -> datetime:
@@ -692,6 +693,23 @@ def _origin(message: Any, headers: Mapping[str, bytes]) -> tuple[str, int, int]:
         return str(topic), int(partition), int(offset)
     except Exception:
         return str(message.topic), int(message.partition), int(message.offset)
+
+
+def rocksdb_options(settings: Settings) -> dict[str, int]:
+    """RocksDB options of each partition's store: ``rocksdb_memory_mb`` split evenly over
+    the partitions, half block cache, half two write buffers (Faust's defaults allow
+    2 GiB of cache and 192 MiB of write buffers per partition).
+
+    >>> rocksdb_options(Settings(partitions=4, rocksdb_memory_mb=256))["write_buffer_size"]
+    16777216
+    """
+    per_partition = settings.rocksdb_memory_mb * 1024 * 1024 // settings.partitions
+    return {
+        "block_cache_size": per_partition // 2,
+        "block_cache_compressed_size": 0,
+        "write_buffer_size": per_partition // 4,
+        "max_write_buffer_number": 2,
+    }
 
 
 def faust_options(settings: Settings) -> dict[str, Any]:

@@ -151,6 +151,12 @@ class Settings(BaseSettings):
         description="How long the worker's producer gathers messages into one request "
         "(more throughput, more latency).",
     )
+    rocksdb_memory_mb: int = Field(
+        256,
+        ge=8,
+        description="Memory the profile table's RocksDB stores may use for block cache and "
+        "write buffers, over all partitions (a worker owning some uses its share).",
+    )
     fetch_max_wait_ms: int = Field(
         10,
         ge=0,

@@ -74,3 +74,12 @@ def test_the_worker_consumer_waits_at_most_the_configured_fetch_wait(tmp_path: P
             await consumer.stop()
 
     assert asyncio.run(fetch_wait()) == 7
+
+
+def test_the_profile_stores_keep_to_the_rocksdb_memory_budget(tmp_path: Path) -> None:
+    settings = Settings(web_port=0, data_dir=tmp_path, partitions=8, rocksdb_memory_mb=128)
+    options = create_app(settings).tables["profiles"].data.rocksdb_options  # type: ignore[attr-defined]
+    per_partition = (
+        options.block_cache_size + options.write_buffer_size * options.max_write_buffer_number
+    )
+    assert per_partition * settings.partitions == 128 * 1024 * 1024
