@@ -313,7 +313,7 @@ class Pipeline:
         customer = event.customer_id.encode()
         partition = int(message.partition)
         if stage == INGEST and not self.owns(topic, partition, customer):
-            await self.forward(kind, event, raw, origin, ingested_at)
+            await self.forward(kind, customer, raw, origin, ingested_at)
             return None
         return Work(item, partition, customer, event, origin, key, raw, ingested_at)
 
@@ -333,7 +333,7 @@ class Pipeline:
     async def forward(
         self,
         kind: str,
-        event: Event,
+        customer: bytes,
         raw: bytes | None,
         origin: tuple[str, int, int],
         ingested_at: float | None,
@@ -342,7 +342,7 @@ class Pipeline:
         self.stats.count("forwarded")
         try:
             await self.events.send(
-                key=event.customer_id.encode(),
+                key=customer,
                 value=raw,
                 headers={
                     HEADER_TYPE: kind.encode(),
@@ -739,7 +739,8 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "web_bind": settings.web_bind,
         "web_host": settings.web_advertised_host or settings.web_bind,
         "worker_redirect_stdouts": False,
-        # A table write, a change or a sample per event: gather them into fewer requests.
+        # 0 (Faust's default) sends each table write, change and sample at once (latency);
+        # a few ms gathers them into fewer requests (throughput).
         "producer_linger": settings.producer_linger_s,
         # Snapshots are ~150 KB; leave room.
         "producer_max_request_size": 8 * 1024 * 1024,
