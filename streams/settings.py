@@ -14,6 +14,7 @@ Command-line options override the environment.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -240,6 +241,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
             return
         elif isinstance(value, bool):
             env[name] = "true" if value else "false"
+        elif isinstance(value, dict | list):
+            env[name] = json.dumps(value)
         else:
             env[name] = str(value)
 
