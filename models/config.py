@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .pages import DEFAULT_PAGE_STAGES, PageStage
+
 
 class EngineConfig(BaseModel):
     """Everything the pure step and the model need to know.
@@ -31,7 +33,7 @@ class EngineConfig(BaseModel):
         7.0, gt=0, description="Half-life of the clustering model's evidence, event time."
     )
     hysteresis_margin: float = Field(
-        0.2,
+        0.075,
         ge=0,
         lt=1,
         description="A customer moves only when the new centroid is closer by this fraction.",
@@ -40,7 +42,7 @@ class EngineConfig(BaseModel):
         1, ge=1, description="Consecutive evaluations a new segment must win before a move."
     )
     dwell_hours: float = Field(
-        24.0, ge=0, description="Event time a new segment must keep winning before a move."
+        9.0, ge=0, description="Event time a new segment must keep winning before a move."
     )
     learn_interval_hours: float = Field(
         168.0,
@@ -56,5 +58,9 @@ class EngineConfig(BaseModel):
     )
     dedup_window: int = Field(32, ge=1, description="Recent event ids remembered per customer.")
     reasons: int = Field(3, ge=1, description="Features listed as the reasons of a change.")
+    page_stages: dict[str, PageStage] = Field(
+        default_factory=lambda: dict(DEFAULT_PAGE_STAGES),
+        description="First URL path segment -> the journey stage its clicks count toward.",
+    )
     seed: int = 42
     rules_file: Path | None = None

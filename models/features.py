@@ -2,7 +2,7 @@
 
 ``profile_features`` is what a person reads (decayed counts, rates, days);
 :class:`BehaviorTransform` is a River transformer that maps those features to the
-space the clusterer works in (log counts, capped linear recency).
+space the clusterer works in (square-rooted site counts, log orders, linear rates).
 
 >>> from segflow.models.profile import Profile
 >>> p = Profile.new("c1", as_of=0.0)
@@ -10,8 +10,9 @@ space the clusterer works in (log counts, capped linear recency).
 >>> f = profile_features(p, at=0.0, half_life=86_400.0)
 >>> round(f["open_rate"], 3)
 0.44
->>> sorted(BehaviorTransform().transform_one({"clicks": 3.0}))[:2]
-['active_days', 'clicks']
+>>> x = BehaviorTransform().transform_one({"pages_decision": 4.0, "open_rate": 0.9})
+>>> x["pages_decision"], x["open_rate"], x["pages_awareness"]
+(2.0, 0.9, 0.0)
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ from typing import Any
 
 from river import base
 
+from .decay import decay_factor
 from .profile import (
     ACTIVE_DAYS_WINDOW,
     BOUNCED,
     COMPLAINED,
+    COUNTER_INDEX,
     COUNTERS,
     UNSUBSCRIBED,
     Profile,
 )
+from .timeutil import DAY
 
 #: Prior open rate and click rate, and how many emails' worth of weight they carry.
 OPEN_RATE_PRIOR = 0.2
@@ -37,36 +41,84 @@ CLICK_RATE_PRIOR = 0.03
 RATE_PRIOR_WEIGHT = 0.5
 #: Recency is capped: "not active for 90 days" and "never active" read the same.
 RECENCY_CAP_DAYS = 14.0
+#: The newest send counts against the email rates only once it had this long to be
+#: opened (opens come hours after the send): otherwise every weekly send would dip a
+#: reader's open rate until the open arrives.
+SEND_GRACE_HOURS = 24.0
+#: Prior odds that a customer has stopped using the site, before any silence: the
+#: ``presence`` of a customer away from the site for ``s`` days who visits on ``r``
+#: days per day is ``(1 + LAPSE_ODDS) / (1 + LAPSE_ODDS * exp(r * s))`` (a
+#: BG/NBD-style probability of being alive, 1 at the moment of a visit).
+LAPSE_ODDS = 0.01
+#: Prior odds that a customer has stopped opening email: after ``n`` sends left
+#: unopened by a customer who opens a share ``r`` of them, the open rate is discounted
+#: to ``(1 + EMAIL_LAPSE_ODDS) / (1 + EMAIL_LAPSE_ODDS * (1 - r) ** -n)`` of itself.
+EMAIL_LAPSE_ODDS = 0.1
+#: Site days per day from which a silence is held in full: a customer visiting less
+#: often holds a share of it (a weekly visitor's quiet week is its rhythm, so its
+#: counts decay as usual).
+HOLD_FULL_RATE = 0.3
+
+#: Counters of activity on the site: a customer's are held at their value at the
+#: last site activity, scaled by ``presence`` (see :func:`profile_features`).
+SITE_COUNTERS: tuple[str, ...] = (
+    "clicks",
+    "sessions",
+    "pages_awareness",
+    "pages_consideration",
+    "pages_decision",
+    "pages_customer",
+    "downloads_awareness",
+    "downloads_consideration",
+    "downloads_decision",
+    "downloads_other",
+    "purchases",
+    "spend",
+    "site_days",
+)
+
+_SITE_DAYS = COUNTER_INDEX["site_days"]
 
 #: Every feature of a profile, in readable units.
 FEATURE_NAMES: tuple[str, ...] = (
     *(name for name in COUNTERS if not name.startswith("rate_")),
+    "pages_other",
     "downloads",
+    "clicks_per_session",
     "open_rate",
     "click_rate",
     "days_since_active",
     "active_days_28d",
+    "presence",
     "bounced",
     "unsubscribed",
     "activity",
 )
 
 #: The features the clusterer sees, each with how it is transformed.
-# Email enters as its open rate alone: decayed open and click counts swing with the weekly
-# campaign rhythm (and say again what the rate says), which made customers flap between
-# segments; the click rate added noise and no separation. Spend is left to the ``value``
-# score: on a log scale a big spender still looks like one weeks after going silent
-# (see bench/quality.py and the README's quality section).
-LOG_FEATURES: tuple[str, ...] = (
-    "clicks",
+# Web activity enters as pages per journey stage (the URL path says what a visit is
+# about) and clicks per session (a tire-kicker's visits are short). Email enters as its
+# open rate alone: decayed open and click counts swing with the weekly campaign rhythm
+# and say again what the rate says. Recency enters through ``presence``, which holds or
+# fades the site counts by weighing a silence against the customer's own rhythm: a week
+# without a visit is normal for one customer and a lapse for another. Spend is left to
+# the ``value`` score.
+# Site counts go through a square root; orders through a log, because order counts span
+# orders of magnitude between customers (a wholesaler orders hundreds of times a year,
+# a consumer a few): on a square root the few biggest buyers take most segments.
+SQRT_FEATURES: tuple[str, ...] = (
+    "pages_awareness",
+    "pages_consideration",
+    "pages_decision",
+    "pages_customer",
+    "pages_other",
     "downloads_awareness",
     "downloads_consideration",
     "downloads_decision",
-    "purchases",
 )
-LINEAR_FEATURES: tuple[str, ...] = ("open_rate", "active_days")
-RECENCY_FEATURE = "days_since_active"
-CLUSTER_FEATURES: tuple[str, ...] = (*LOG_FEATURES, *LINEAR_FEATURES, RECENCY_FEATURE)
+LOG_FEATURES: tuple[str, ...] = ("purchases",)
+LINEAR_FEATURES: tuple[str, ...] = ("open_rate", "clicks_per_session")
+CLUSTER_FEATURES: tuple[str, ...] = (*SQRT_FEATURES, *LOG_FEATURES, *LINEAR_FEATURES)
 
 #: Weights of the "weighted activity" behind the engagement score.
 ACTIVITY_WEIGHTS: dict[str, float] = {
@@ -78,29 +130,106 @@ ACTIVITY_WEIGHTS: dict[str, float] = {
 }
 
 
+def presence(profile: Profile, at: float, half_life: float, rate: float | None = None) -> float:
+    """How likely the customer still uses the site at ``at``, from its silence and rhythm.
+
+    The rhythm is the customer's site days per day, from the decayed site-day counter
+    at its last site activity (corrected for a short history; ``rate`` when already
+    known). Never on the site: 0.
+    """
+    last = profile.last_site
+    if last is None:
+        return 0.0
+    if rate is None:
+        rate = site_rate(profile, half_life)
+    silence = max(at - last, 0.0) / DAY
+    odds = LAPSE_ODDS * math.exp(min(rate * silence, 50.0))
+    return (1.0 + LAPSE_ODDS) / (1.0 + odds)
+
+
+def site_rate(profile: Profile, half_life: float) -> float:
+    """The customer's site days per day as of its last site activity (0: never)."""
+    last = profile.last_site
+    if last is None:
+        return 0.0
+    held = profile.counts[_SITE_DAYS] / decay_factor(max(profile.as_of - last, 0.0), half_life)
+    history = max(last - profile.first_seen, 0.0) + DAY
+    span = half_life / DAY / math.log(2) * (1.0 - decay_factor(history, half_life))
+    return held / span
+
+
 def profile_features(profile: Profile, at: float, half_life: float) -> dict[str, float]:
-    """The profile's features at time ``at`` (at or after its ``as_of``), readable units."""
+    """The profile's features at time ``at`` (at or after its ``as_of``), readable units.
+
+    Site counters are held at their value at the customer's last site activity (in
+    full for a customer visiting at least ``HOLD_FULL_RATE`` days per day, in part for
+    rarer visitors) and scaled by :func:`presence`: a quiet spell that is normal for the
+    customer leaves them, a lapse takes them toward zero. Email counters and rates
+    decay in real time; the open rate is discounted by :func:`still_opening`.
+    """
+    rate = site_rate(profile, half_life)
+    alive = presence(profile, at, half_life, rate)
+    away = at - (profile.last_site if profile.last_site is not None else at)
+    held_days = max(away, 0.0) * min(1.0, rate / HOLD_FULL_RATE)
+    hold = alive / decay_factor(held_days, half_life)
     features = {name: profile.value(name, at, half_life) for name in COUNTERS}
+    for name in SITE_COUNTERS:
+        features[name] *= hold
+    features["pages_other"] = max(
+        0.0,
+        features["clicks"]
+        - features["pages_awareness"]
+        - features["pages_consideration"]
+        - features["pages_decision"]
+        - features["pages_customer"],
+    )
     features["downloads"] = (
         features["downloads_awareness"]
         + features["downloads_consideration"]
         + features["downloads_decision"]
         + features["downloads_other"]
     )
-    # Rates come from the long-memory counters, smoothed toward a prior.
+    features["clicks_per_session"] = (features["clicks"] + 1.0) / (features["sessions"] + 1.0)
+    # Rates come from the long-memory counters, smoothed toward a prior. The open rate is
+    # the customer's rate up to its last open, discounted by how unlikely the sends it
+    # left unopened since are for a customer who still opens at that rate.
+    unopened = features.pop("rate_unopened")
     sent = features.pop("rate_sent") + RATE_PRIOR_WEIGHT
     opens, clicks = features.pop("rate_opens"), features.pop("rate_clicks")
-    features["open_rate"] = min(1.0, (opens + RATE_PRIOR_WEIGHT * OPEN_RATE_PRIOR) / sent)
+    held_sent = max(sent - unopened, RATE_PRIOR_WEIGHT)
+    held_rate = min(1.0, (opens + RATE_PRIOR_WEIGHT * OPEN_RATE_PRIOR) / held_sent)
+    features["open_rate"] = held_rate * still_opening(profile, held_rate, at)
     features["click_rate"] = min(1.0, (clicks + RATE_PRIOR_WEIGHT * CLICK_RATE_PRIOR) / sent)
     days = profile.days_since_active(at)
     features["days_since_active"] = (
         RECENCY_CAP_DAYS if days is None else min(days, RECENCY_CAP_DAYS)
     )
     features["active_days_28d"] = float(profile.active_days_in_window(at))
+    features["presence"] = alive
     features["bounced"] = 1.0 if profile.flags & BOUNCED else 0.0
     features["unsubscribed"] = 1.0 if profile.flags & (UNSUBSCRIBED | COMPLAINED) else 0.0
     features["activity"] = sum(weight * features[name] for name, weight in ACTIVITY_WEIGHTS.items())
     return features
+
+
+def still_opening(profile: Profile, open_rate: float, at: float) -> float:
+    """How likely a customer who opens ``open_rate`` of its emails still opens them,
+    after the sends it left unopened since its last open (the newest not counted
+    during its grace period): 1 with none, then falling with each (see
+    :data:`EMAIL_LAPSE_ODDS`)."""
+    n = profile.unopened
+    last = profile.last_sent
+    if n and last is not None and at - last < SEND_GRACE_HOURS * 3_600.0:
+        n -= 1
+    if n <= 0:
+        return 1.0
+    miss = max(1.0 - open_rate, 1e-6)
+    odds = EMAIL_LAPSE_ODDS * math.exp(min(-n * math.log(miss), 50.0))
+    return (1.0 + EMAIL_LAPSE_ODDS) / (1.0 + odds)
+
+
+def _sqrt_positive(value: float) -> float:
+    return math.sqrt(value) if value > 0 else 0.0
 
 
 def _log1p_positive(value: float) -> float:
@@ -110,31 +239,29 @@ def _log1p_positive(value: float) -> float:
 class BehaviorTransform(base.Transformer):
     """Map readable features to the clustering space.
 
-    Counts go through ``log1p`` (a customer with 40 clicks is not ten times one
-    with 4 in behavior); rates, active days and recency stay linear, recency
-    capped (a log would make the gap between a visit yesterday and one a week
-    ago, normal for a light visitor, look as large as a month of silence).
-    Missing features count as zero activity (recency: the cap); features it
-    does not know are ignored.
+    Site counts go through a square root (a customer with 40 clicks is not ten times
+    one with 4 in behavior, and a log would blow up the gap between 0.1 and 0.5
+    decayed clicks, both of which mean "hardly"), orders through ``log1p`` (they are
+    heavy-tailed); rates stay linear. Missing features count as zero activity;
+    features it does not know are ignored.
     """
-
-    def __init__(self, recency_cap_days: float = RECENCY_CAP_DAYS) -> None:
-        self.recency_cap_days = recency_cap_days
 
     def learn_one(self, x: dict[Any, Any]) -> None:
         """Stateless: nothing to learn."""
 
     def transform_one(self, x: Mapping[Any, Any]) -> dict[Any, Any]:
         """The clustering view of the readable features ``x``."""
-        out = {name: _log1p_positive(float(x.get(name, 0.0))) for name in LOG_FEATURES}
+        out = {name: _sqrt_positive(float(x.get(name, 0.0))) for name in SQRT_FEATURES}
+        for name in LOG_FEATURES:
+            out[name] = _log1p_positive(float(x.get(name, 0.0)))
         for name in LINEAR_FEATURES:
             out[name] = float(x.get(name, 0.0))
-        recency = min(float(x.get(RECENCY_FEATURE, self.recency_cap_days)), self.recency_cap_days)
-        out[RECENCY_FEATURE] = max(recency, 0.0)
         return out
 
     def inverse_one(self, name: str, value: float) -> float:
         """The readable value of one transformed feature (for centroids and means)."""
+        if name in SQRT_FEATURES:
+            return value * value if value > 0 else 0.0
         if name in LOG_FEATURES:
             return math.expm1(value)
         return value

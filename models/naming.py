@@ -29,7 +29,15 @@ GROUPS: dict[str, tuple[tuple[str, str, str | None], ...]] = {
         ("email_clicks", "email clicker", None),
         ("click_rate", "email clicker", None),
     ),
-    "web": (("clicks", "heavy browser", "low web activity"),),
+    "web": (
+        ("pages_decision", "pricing and demo pages", None),
+        ("pages_customer", "account and support pages", None),
+        ("pages_consideration", "product pages", None),
+        ("pages_awareness", "blog reader", None),
+        ("pages_other", "home-page visitor", None),
+        ("clicks_per_session", "long visits", "brief visits"),
+        ("clicks", "heavy browser", "low web activity"),
+    ),
     "recency": (
         ("days_since_active", "lapsing", "recently active"),
         ("active_days", "active most days", "rarely active"),
@@ -84,5 +92,13 @@ def name_segments(zscores: Mapping[int, Mapping[str, float]]) -> dict[int, str]:
 
 
 def _activity_z(z: Mapping[str, float]) -> list[float]:
-    keys = ("clicks", "email_opens", "downloads_awareness", "downloads_consideration", "purchases")
+    keys = (
+        "clicks",
+        "pages_awareness",
+        "pages_other",
+        "email_opens",
+        "downloads_awareness",
+        "downloads_consideration",
+        "purchases",
+    )
     return [z[k] for k in keys if k in z] or [0.0]

@@ -41,12 +41,22 @@ COUNTERS: tuple[str, ...] = (
     "rate_sent",
     "rate_opens",
     "rate_clicks",
+    # Added later, so stored at the end: a profile stored before reads them as zero.
+    "sessions",
+    "pages_awareness",
+    "pages_consideration",
+    "pages_decision",
+    "pages_customer",
+    "site_days",
+    "rate_unopened",
 )
 COUNTER_INDEX: dict[str, int] = {name: i for i, name in enumerate(COUNTERS)}
 
-#: Email rates are a propensity, not recent activity: their counters remember this many
-#: times longer, so a single missed or opened email does not swing them.
-RATE_MEMORY = 2.0
+#: Email rates are a propensity, not recent activity: their counters may remember this
+#: many times longer than the activity counters. One half-life is enough once a send
+#: waits for its open (see ``features.SEND_GRACE_HOURS``), and lets a reader who stops
+#: opening show it within two half-lives.
+RATE_MEMORY = 1.0
 _SLOW = tuple(i for i, name in enumerate(COUNTERS) if name.startswith("rate_"))
 
 #: How many days back "recent activity breadth" looks.
@@ -69,7 +79,12 @@ class Profile:
     first_seen: float
     counts: list[float] = field(default_factory=lambda: [0.0] * len(COUNTERS))
     last_active: float | None = None
+    last_sent: float | None = None
+    last_site: float | None = None
+    last_session: str | None = None
+    unopened: int = 0
     active_days: list[int] = field(default_factory=list)
+    visit_days: list[int] = field(default_factory=list)
     flags: int = 0
     properties: dict[str, str | int | float | bool] = field(default_factory=dict)
     recent_ids: list[str] = field(default_factory=list)
@@ -95,7 +110,12 @@ class Profile:
             first_seen=self.first_seen,
             counts=list(self.counts),
             last_active=self.last_active,
+            last_sent=self.last_sent,
+            last_site=self.last_site,
+            last_session=self.last_session,
+            unopened=self.unopened,
             active_days=list(self.active_days),
+            visit_days=list(self.visit_days),
             flags=self.flags,
             properties=dict(self.properties),
             recent_ids=list(self.recent_ids),
@@ -145,14 +165,26 @@ class Profile:
         """
         if self.last_active is None or at > self.last_active:
             self.last_active = at
+        self._mark_day(self.active_days, "active_days", at, half_life)
+
+    def mark_site(self, at: float, half_life: float = 1.0) -> None:
+        """Record activity on the site (a visit, download or order) at ``at``: last
+        site activity and the distinct site days (``site_days`` counter)."""
+        if self.last_site is None or at > self.last_site:
+            self.last_site = at
+        self._mark_day(self.visit_days, "site_days", at, half_life)
+
+    def _mark_day(self, days: list[int], counter: str, at: float, half_life: float) -> None:
+        """Count the day of ``at`` once in ``counter`` if ``days`` (sorted, the last
+        ``ACTIVE_DAYS_WINDOW`` days) does not hold it yet, whatever the arrival order."""
         day = int(at // DAY)
-        if day not in self.active_days:
-            self.active_days.append(day)
-            self.active_days.sort()
-            self.add("active_days", 1.0, at, half_life)
+        if day not in days:
+            days.append(day)
+            days.sort()
+            self.add(counter, 1.0, at, half_life)
         horizon = int(max(self.as_of, at) // DAY) - ACTIVE_DAYS_WINDOW
-        while self.active_days and self.active_days[0] <= horizon:
-            self.active_days.pop(0)
+        while days and days[0] <= horizon:
+            days.pop(0)
 
     def active_days_in_window(self, at: float) -> int:
         """How many distinct days in the ``ACTIVE_DAYS_WINDOW`` days up to ``at`` saw activity."""
@@ -187,14 +219,21 @@ class Profile:
             data["la"] = self.last_active
         if self.learned_at is not None:
             data["lt"] = self.learned_at
+        if self.last_sent is not None:
+            data["ls"] = self.last_sent
+        if self.last_site is not None:
+            data["lw"] = self.last_site
         if self.pending_since is not None:
             data["ps"] = self.pending_since
         optional: dict[str, Any] = {
             "d": self.active_days,
+            "vd": self.visit_days,
             "fl": self.flags,
             "p": self.properties,
             "i": self.recent_ids,
             "e": self.event_counts,
+            "ss": self.last_session,
+            "u": self.unopened,
             "s": self.segment,
             "pd": self.pending,
             "pc": self.pending_count,
@@ -208,13 +247,21 @@ class Profile:
     def from_json(cls, data: bytes | str) -> Profile:
         """The profile ``to_json`` wrote."""
         raw = orjson.loads(data)
+        counts = [float(value) for value in raw["n"]]
+        # A profile stored before counters were added reads them as zero.
+        counts.extend([0.0] * (len(COUNTERS) - len(counts)))
         return cls(
             customer_id=raw["c"],
             as_of=raw["t"],
             first_seen=raw["f"],
-            counts=[float(value) for value in raw["n"]],
+            counts=counts,
             last_active=raw.get("la"),
+            last_sent=raw.get("ls"),
+            last_site=raw.get("lw"),
+            last_session=raw.get("ss"),
+            unopened=raw.get("u", 0),
             active_days=raw.get("d", []),
+            visit_days=raw.get("vd", []),
             flags=raw.get("fl", 0),
             properties=raw.get("p", {}),
             recent_ids=raw.get("i", []),

@@ -6,6 +6,7 @@ The inputs are never mutated; the new profile is a copy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -15,8 +16,9 @@ from .config import EngineConfig
 from .events import ClickEvent, DownloadEvent, EmailEvent, Event, PurchaseEvent
 from .features import profile_features
 from .model import SegmentModel
+from .pages import DEFAULT_PAGE_STAGES, page_stage
 from .policy import decide, rule_transitions
-from .profile import BOUNCED, COMPLAINED, UNSUBSCRIBED, Profile
+from .profile import BOUNCED, COMPLAINED, COUNTER_INDEX, UNSUBSCRIBED, Profile, event_key
 from .timeutil import DAY, from_epoch
 
 Outcome = Literal["applied", "duplicate", "late"]
@@ -26,6 +28,7 @@ _EMAIL_COUNTERS = {
     "open": ("email_opens", "rate_opens"),
     "click": ("email_clicks", "rate_clicks"),
 }
+_UNOPENED = COUNTER_INDEX["rate_unopened"]
 _EMAIL_FLAGS = {"bounce": BOUNCED, "unsubscribe": UNSUBSCRIBED, "complaint": COMPLAINED}
 
 
@@ -43,24 +46,51 @@ class StepResult:
     distance: float | None = None
 
 
-def apply_event(profile: Profile, event: Event, t: float, half_life: float) -> None:
+def apply_event(
+    profile: Profile,
+    event: Event,
+    t: float,
+    half_life: float,
+    page_stages: Mapping[str, str] = DEFAULT_PAGE_STAGES,
+) -> None:
     """Fold one event into ``profile`` (in place), ``as_of`` already at or past ``t``."""
-    active = True
+    active = site = True
     if isinstance(event, ClickEvent):
         profile.add("clicks", 1.0, t, half_life)
+        stage = page_stage(event.url, page_stages)
+        if stage != "other":
+            profile.add(f"pages_{stage}", 1.0, t, half_life)
+        # A click without a session id starts a session after half an hour.
+        session = event_key(event.session_id) if event.session_id else f"t{int(t // 1800)}"
+        if session != profile.last_session:
+            profile.last_session = session
+            profile.add("sessions", 1.0, t, half_life)
     elif isinstance(event, DownloadEvent):
         profile.add(f"downloads_{event.funnel_stage or 'other'}", 1.0, t, half_life)
     elif isinstance(event, EmailEvent):
         for counter in _EMAIL_COUNTERS.get(event.action, ()):
             profile.add(counter, 1.0, t, half_life)
         profile.flags |= _EMAIL_FLAGS.get(event.action, 0)
+        if event.action == "sent":
+            profile.unopened += 1
+            profile.add("rate_unopened", 1.0, t, half_life)
+            if profile.last_sent is None or t > profile.last_sent:
+                profile.last_sent = t
+        elif event.action in ("open", "click"):
+            profile.unopened = 0
+            profile.counts[_UNOPENED] = 0.0
         active = event.action in ("open", "click")
+        site = False
     elif isinstance(event, PurchaseEvent):
         if event.amount >= 0:
             profile.add("purchases", 1.0, t, half_life)
+        else:
+            site = False  # a refund is the shop's doing
         profile.add("spend", float(event.amount), t, half_life)
     if active:
         profile.mark_active(t, half_life)
+    if site:
+        profile.mark_site(t, half_life)
     profile.event_counts[event.kind] = profile.event_counts.get(event.kind, 0) + 1
 
 
@@ -80,7 +110,7 @@ def step(event: Event, profile: Profile | None, model: SegmentModel, now: dateti
     if event.properties and t >= new.as_of:
         new.properties.update(event.properties)
     new.advance(t, half_life)
-    apply_event(new, event, t, half_life)
+    apply_event(new, event, t, half_life, config.page_stages)
     new.remember(event.event_id, config.dedup_window)
     features = profile_features(new, new.as_of, half_life)
     changes, distance = evaluate(

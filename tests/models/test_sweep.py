@@ -23,7 +23,7 @@ def test_a_customer_who_goes_silent_leaves_an_activity_segment_without_a_new_eve
     events = [e for e in sim.events if e.customer_id not in quiet or e.occurred_at < silent_from]
     result = replay(events, EngineConfig(warmup_samples=200, warmup_days=7.0))
     model = result.model
-    active = {"clicks", "downloads_awareness", "downloads_consideration", "active_days"}
+    active = {"pages_awareness", "pages_consideration", "downloads_awareness"}
     for customer in quiet:
         mine = [c for c in result.changes if c.customer_id == customer and c.kind == "behavioral"]
         assert mine, customer
