@@ -172,7 +172,7 @@ def profile_features(profile: Profile, at: float, half_life: float) -> dict[str,
     away = at - (profile.last_site if profile.last_site is not None else at)
     held_days = max(away, 0.0) * min(1.0, rate / HOLD_FULL_RATE)
     hold = alive / decay_factor(held_days, half_life)
-    features = {name: profile.value(name, at, half_life) for name in COUNTERS}
+    features = profile.values(at, half_life)
     for name in SITE_COUNTERS:
         features[name] *= hold
     features["pages_other"] = max(

@@ -58,6 +58,7 @@ COUNTER_INDEX: dict[str, int] = {name: i for i, name in enumerate(COUNTERS)}
 #: opening show it within two half-lives.
 RATE_MEMORY = 1.0
 _SLOW = tuple(i for i, name in enumerate(COUNTERS) if name.startswith("rate_"))
+_IS_SLOW = tuple(name.startswith("rate_") for name in COUNTERS)
 
 #: How many days back "recent activity breadth" looks.
 ACTIVE_DAYS_WINDOW = 28
@@ -155,6 +156,16 @@ class Profile:
         if counter.startswith("rate_"):
             half_life *= RATE_MEMORY
         return self.counts[COUNTER_INDEX[counter]] * decay_factor(at - self.as_of, half_life)
+
+    def values(self, at: float, half_life: float) -> dict[str, float]:
+        """Every counter's :meth:`value` at ``at``, by name, decay computed once."""
+        elapsed = at - self.as_of
+        fast = decay_factor(elapsed, half_life)
+        slow = decay_factor(elapsed, half_life * RATE_MEMORY)
+        return {
+            name: value * (slow if is_slow else fast)
+            for name, value, is_slow in zip(COUNTERS, self.counts, _IS_SLOW, strict=True)
+        }
 
     # -- activity ---------------------------------------------------------------------
 

@@ -100,3 +100,14 @@ def test_rates_are_smoothed_and_bounded() -> None:
     profile.add("rate_opens", 50.0, at=0.0)
     profile.add("rate_sent", 10.0, at=0.0)
     assert profile_features(profile, 0.0, 7 * DAY)["open_rate"] == 1.0
+
+
+def test_all_values_at_once_equal_each_value() -> None:
+    profile = Profile.new("c", as_of=10 * DAY)
+    rng = random.Random(5)
+    for name in COUNTERS:
+        profile.add(name, rng.random() * 5, at=10 * DAY, half_life=7 * DAY)
+    at = 13.5 * DAY
+    assert profile.values(at, 7 * DAY) == {
+        name: profile.value(name, at, 7 * DAY) for name in COUNTERS
+    }
