@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,8 +67,10 @@ ACTIVE_DAYS_WINDOW = 28
 BOUNCED, UNSUBSCRIBED, COMPLAINED = 1, 2, 4
 
 
+@functools.lru_cache(maxsize=4_096)
 def event_key(event_id: str) -> str:
-    """A short, fixed-size fingerprint of an event id for the dedup memory."""
+    """A short, fixed-size fingerprint of an event id for the dedup memory (cached: a
+    step looks an id up and then remembers it; sessions repeat)."""
     return hashlib.blake2b(event_id.encode(), digest_size=8).hexdigest()
 
 
@@ -162,6 +165,10 @@ class Profile:
         elapsed = at - self.as_of
         fast = decay_factor(elapsed, half_life)
         slow = decay_factor(elapsed, half_life * RATE_MEMORY)
+        if slow == fast:
+            if fast == 1.0:
+                return dict(zip(COUNTERS, self.counts, strict=True))
+            return dict(zip(COUNTERS, [value * fast for value in self.counts], strict=True))
         return {
             name: value * (slow if is_slow else fast)
             for name, value, is_slow in zip(COUNTERS, self.counts, _IS_SLOW, strict=True)

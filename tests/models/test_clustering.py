@@ -107,3 +107,27 @@ def test_standardization_makes_scale_irrelevant() -> None:
     labels_small = [small.predict_one(x) for x in points]
     labels_large = [large.predict_one({"a": x["a"] * 1000.0, "b": x["b"]}) for x in points]
     assert adjusted_rand_score(labels_small, labels_large) == pytest.approx(1.0)
+
+
+def test_distances_follow_the_model_after_every_update() -> None:
+    """Prediction reads a per-state view of the centres: learning must refresh it."""
+    rng = random.Random(8)
+    model = SegmentClusterer(n_clusters=3, warmup=60, maintain_every=25, refit_every=50, seed=6)
+    probe = {"a": 4.0, "b": 3.0}
+    seen = []
+    for i in range(400):
+        model.learn_one(blob(rng, CENTRES[i % 3]))
+        if model.centers is None:
+            assert model.distances(probe) == {}
+            continue
+        diff = (model.centers - np.array([4.0, 3.0])) / model.scale
+        expected = np.sqrt((diff * diff).sum(axis=1))
+        got = model.distances(probe)
+        assert list(got) == model.ids
+        assert list(got.values()) == pytest.approx(expected.tolist(), rel=1e-9)
+        seen.append(tuple(got.values()))
+    assert len(set(seen)) > 300  # the distances moved with the model
+    # A feature left out takes the running mean.
+    assert model.mean is not None
+    partial = model.distances({"a": 4.0})
+    assert partial == model.distances({"a": 4.0, "b": float(model.mean[1])})
