@@ -27,7 +27,7 @@ import orjson
 from .clustering import SegmentClusterer
 from .config import EngineConfig
 from .features import CLUSTER_FEATURES, FEATURE_NAMES, BehaviorTransform
-from .naming import name_segments
+from .naming import level_text, name_segments
 from .scoring import SCORE_NAMES, ContentIntent, EmailResponsiveness, EngagementScorer, Value
 from .timeutil import DAY
 
@@ -151,7 +151,21 @@ class SegmentModel:
             return {}
         key = (tuple(c.ids), c.n_updates // RENAME_EVERY)
         if key != self._names_key:
-            self._names = name_segments({cid: self.zscores(c.centroid(cid)) for cid in c.ids})
+            centroids = {cid: c.centroid(cid) for cid in c.ids}
+            half_life = self.config.half_life_days
+            levels = {
+                cid: {
+                    name: text
+                    for name, value in centroid.items()
+                    if (
+                        text := level_text(name, self.transform.inverse_one(name, value), half_life)
+                    )
+                }
+                for cid, centroid in centroids.items()
+            }
+            self._names = name_segments(
+                {cid: self.zscores(centroid) for cid, centroid in centroids.items()}, levels
+            )
             self._names_key = key
         return {segment_key(cid): name for cid, name in self._names.items()}
 

@@ -10,6 +10,7 @@ recency); the two strongest groups make the name.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 #: Per group: (feature, phrase when high, phrase when low or None), strongest feature wins.
@@ -66,13 +67,24 @@ def describe(z: Mapping[str, float]) -> list[tuple[float, str]]:
     return found
 
 
-def name_segments(zscores: Mapping[int, Mapping[str, float]]) -> dict[int, str]:
-    """A distinct readable name per segment, from its centroid's z-scores per feature."""
+def name_segments(
+    zscores: Mapping[int, Mapping[str, float]],
+    levels: Mapping[int, Mapping[str, str]] | None = None,
+) -> dict[int, str]:
+    """A distinct readable name per segment, from its centroid's z-scores per feature.
+
+    Segments that the strongest phrases cannot tell apart are told apart by the feature
+    on which they differ most, in readable units when ``levels`` (per segment, feature
+    -> text such as ``"2.1 orders/month"``) has it, else by a number.
+
+    >>> name_segments({1: {"purchases": 0.1}, 2: {"purchases": 0.3}},
+    ...               {1: {"purchases": "1 order/month"}, 2: {"purchases": "3 orders/month"}})
+    {1: 'average activity, 1 order/month', 2: 'average activity, 3 orders/month'}
+    """
     names: dict[int, str] = {}
     used: set[str] = set()
-    for cid in sorted(
-        zscores, key=lambda c: -max((abs(v) for v in zscores[c].values()), default=0)
-    ):
+    order = sorted(zscores, key=lambda c: -max((abs(v) for v in zscores[c].values()), default=0))
+    for cid in order:
         phrases = [phrase for _, phrase in describe(zscores[cid])]
         if not phrases:
             phrases = ["average activity"]
@@ -83,12 +95,87 @@ def name_segments(zscores: Mapping[int, Mapping[str, float]]) -> dict[int, str]:
             if name not in used:
                 break
             name = ", ".join(phrases[: extra + 1])
-        base, n = name, 2
-        while name in used:
-            name, n = f"{base} ({n})", n + 1
         used.add(name)
         names[cid] = name
-    return dict(sorted(names.items()))
+    if levels is not None:
+        names = _tell_apart(names, zscores, levels)
+    final: dict[int, str] = {}
+    taken: set[str] = set()
+    for cid in order:
+        base, name, n = names[cid], names[cid], 2
+        while name in taken:
+            name, n = f"{base} ({n})", n + 1
+        taken.add(name)
+        final[cid] = name
+    return dict(sorted(final.items()))
+
+
+def _tell_apart(
+    names: Mapping[int, str],
+    zscores: Mapping[int, Mapping[str, float]],
+    levels: Mapping[int, Mapping[str, str]],
+) -> dict[int, str]:
+    """Qualify every group of segments sharing a name with the level of the feature
+    whose z-scores spread most within the group."""
+    groups: dict[str, list[int]] = {}
+    for cid, name in names.items():
+        groups.setdefault(name, []).append(cid)
+    out = dict(names)
+    for name, members in groups.items():
+        if len(members) < 2:
+            continue
+        shared = set.intersection(*(set(levels.get(cid, {})) for cid in members))
+
+        def spread(feature: str, members: list[int] = members) -> float:
+            values = [zscores[cid].get(feature, 0.0) for cid in members]
+            return max(values) - min(values)
+
+        if not shared:
+            continue
+        feature = max(sorted(shared), key=spread)
+        for cid in members:
+            out[cid] = f"{name}, {levels[cid][feature]}"
+    return out
+
+
+#: What a decayed count of each feature counts, for :func:`level_text`.
+COUNT_UNITS: dict[str, str] = {
+    "pages_awareness": "awareness pages",
+    "pages_consideration": "consideration pages",
+    "pages_decision": "decision pages",
+    "pages_customer": "customer pages",
+    "pages_other": "other pages",
+    "downloads_awareness": "awareness downloads",
+    "downloads_consideration": "consideration downloads",
+    "downloads_decision": "decision downloads",
+    "purchases": "orders",
+    "clicks": "clicks",
+}
+
+
+def level_text(feature: str, value: float, half_life_days: float) -> str | None:
+    """A centroid's ``value`` of ``feature`` (readable units) as a marketer reads it:
+    decayed counts as a rate per week (per month when under one a week), rates as
+    shares; None for a feature without a reading.
+
+    A decayed count with half-life ``h`` days settles at ``rate * h / ln 2``.
+
+    >>> level_text("purchases", 1.0, 7.0), level_text("pages_decision", 5.0, 7.0)
+    ('3.0 orders/month', '3.5 decision pages/week')
+    >>> level_text("open_rate", 0.456, 7.0), level_text("clicks_per_session", 3.04, 7.0)
+    ('opens 46%', '3.0 clicks/visit')
+    """
+    if feature == "open_rate":
+        return f"opens {value:.0%}"
+    if feature == "clicks_per_session":
+        return f"{value:.1f} clicks/visit"
+    unit = COUNT_UNITS.get(feature)
+    if unit is None:
+        return None
+    per_day = max(value, 0.0) * math.log(2) / half_life_days
+    if per_day * 7 >= 1.0:
+        return f"{per_day * 7:.1f} {unit}/week"
+    return f"{per_day * 30:.1f} {unit}/month"
 
 
 def _activity_z(z: Mapping[str, float]) -> list[float]:

@@ -1,0 +1,85 @@
+"""Segment names: distinct, readable, and telling apart segments the phrases cannot."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from segflow.models.naming import level_text, name_segments
+
+
+def test_phrases_come_from_the_strongest_groups() -> None:
+    names = name_segments(
+        {
+            1: {"open_rate": 1.8, "clicks_per_session": -0.9, "purchases": -0.2},
+            2: {"downloads_decision": 2.5, "pages_decision": 1.2, "open_rate": 0.1},
+        }
+    )
+    assert names == {
+        1: "email-responsive, brief visits",
+        2: "decision-stage downloader, pricing and demo pages",
+    }
+
+
+def test_segments_alike_in_phrases_are_told_apart_by_their_levels() -> None:
+    zscores = {
+        1: {"purchases": 0.1, "open_rate": 0.2},
+        2: {"purchases": 0.4, "open_rate": 0.25},
+        3: {"purchases": -0.3, "open_rate": 0.1},
+        4: {"pages_customer": 2.0, "purchases": 0.0},
+    }
+    levels = {
+        cid: {
+            "purchases": level_text("purchases", 0.5 + z.get("purchases", 0.0), 7.0) or "",
+            "open_rate": level_text("open_rate", 0.3 + z.get("open_rate", 0.0), 7.0) or "",
+        }
+        for cid, z in zscores.items()
+    }
+    names = name_segments(zscores, levels)
+    # The three alike differ most in orders: named by their order rate; the fourth
+    # stands out on its own and keeps its plain name.
+    assert names[1] == f"average activity, {levels[1]['purchases']}"
+    assert names[2] == f"average activity, {levels[2]['purchases']}"
+    assert names[3] == f"average activity, {levels[3]['purchases']}"
+    assert names[4] == "account and support pages"
+    assert len(set(names.values())) == 4
+    # Without levels they are numbered, still distinct.
+    plain = name_segments(zscores)
+    assert len(set(plain.values())) == 4
+    assert sorted(plain.values())[1:] == [
+        "average activity",
+        "average activity (2)",
+        "average activity (3)",
+    ]
+
+
+def test_equal_levels_still_give_distinct_names() -> None:
+    zscores = {1: {"purchases": 0.1}, 2: {"purchases": 0.1}}
+    levels = {1: {"purchases": "1.0 orders/month"}, 2: {"purchases": "1.0 orders/month"}}
+    names = name_segments(zscores, levels)
+    assert names == {
+        1: "average activity, 1.0 orders/month",
+        2: "average activity, 1.0 orders/month (2)",
+    }
+
+
+@pytest.mark.parametrize(
+    ("feature", "value", "text"),
+    [
+        ("purchases", 0.0, "0.0 orders/month"),
+        ("purchases", 10.0, "6.9 orders/week"),  # steady state of ~1/day at h=7 d
+        ("downloads_decision", 1.2, "3.6 decision downloads/month"),
+        ("open_rate", 0.9, "opens 90%"),
+        ("clicks_per_session", 1.0, "1.0 clicks/visit"),
+        ("bounced", 1.0, None),
+    ],
+)
+def test_levels_read_in_marketer_units(feature: str, value: float, text: str | None) -> None:
+    assert level_text(feature, value, 7.0) == text
+
+
+def test_a_decayed_count_reads_as_its_steady_rate() -> None:
+    # One order a day, decayed with a 7-day half-life, settles at 7 / ln 2 orders.
+    assert level_text("purchases", 7 / math.log(2), 7.0) == "7.0 orders/week"
+    assert level_text("purchases", 14 / math.log(2), 14.0) == "7.0 orders/week"
