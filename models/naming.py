@@ -88,8 +88,8 @@ def name_segments(
         phrases = [phrase for _, phrase in describe(zscores[cid])]
         if not phrases:
             phrases = ["average activity"]
-        if all(z <= -THRESHOLD for z in _activity_z(zscores[cid])):
-            phrases = ["dormant", *[p for p in phrases if p != "lapsing"]]
+        if _dormant(zscores[cid]):
+            phrases = ["dormant", *[p for p in phrases if p not in _SAID_BY_DORMANT]]
         name = ", ".join(phrases[:2])
         for extra in range(2, len(phrases)):
             if name not in used:
@@ -178,14 +178,22 @@ def level_text(feature: str, value: float, half_life_days: float) -> str | None:
     return f"{per_day * 30:.1f} {unit}/month"
 
 
-def _activity_z(z: Mapping[str, float]) -> list[float]:
+#: Phrases a dormant segment makes redundant (no visits: brief ones, few clicks).
+_SAID_BY_DORMANT = frozenset({"lapsing", "brief visits", "low web activity"})
+
+
+def _dormant(z: Mapping[str, float]) -> bool:
+    """Below the population on every activity feature, and clearly so on average
+    (a segment where hardly anyone buys cannot sit far below on orders)."""
     keys = (
         "clicks",
         "pages_awareness",
         "pages_other",
         "email_opens",
+        "open_rate",
         "downloads_awareness",
         "downloads_consideration",
         "purchases",
     )
-    return [z[k] for k in keys if k in z] or [0.0]
+    values = [z[k] for k in keys if k in z]
+    return bool(values) and max(values) <= 0 and sum(values) / len(values) <= -THRESHOLD

@@ -83,3 +83,24 @@ def test_a_decayed_count_reads_as_its_steady_rate() -> None:
     # One order a day, decayed with a 7-day half-life, settles at 7 / ln 2 orders.
     assert level_text("purchases", 7 / math.log(2), 7.0) == "7.0 orders/week"
     assert level_text("purchases", 14 / math.log(2), 14.0) == "7.0 orders/week"
+
+
+def test_a_segment_below_on_every_activity_is_named_dormant() -> None:
+    # Where few customers buy, no segment sits far below on orders: the average decides.
+    quiet = {
+        "pages_awareness": -0.8,
+        "pages_other": -0.9,
+        "downloads_awareness": -0.5,
+        "purchases": -0.4,
+        "open_rate": -0.8,
+        "clicks_per_session": -1.0,
+    }
+    reader = {**quiet, "open_rate": 1.7, "pages_awareness": 0.05}
+    names = name_segments({1: quiet, 2: reader})
+    assert names[1] == "dormant, email-unresponsive"  # not "brief visits": no visits at all
+    assert names[2] == "email-responsive, brief visits"
+    # Above the population on one activity: not dormant.
+    assert not name_segments({1: {**quiet, "pages_other": 0.2}})[1].startswith("dormant")
+    # Below on every activity, but only slightly: not dormant either.
+    slight = {name: -0.2 for name in quiet}
+    assert not name_segments({1: slight})[1].startswith("dormant")
