@@ -10,8 +10,13 @@ own consumer group, and prints one JSON object::
      "ratio": segflow_eps / faust_noop_eps, "profile_top": [..]}
 
 Rates count from the first event a consumer sees to the last, so group joins are left
-out. ``profile_top`` is the top of a py-spy profile of the single segflow worker
-(own-time share by function), when py-spy is installed.
+out. The no-op agent drains the pre-produced events; each segflow run gets input topics
+of its own, its workers join the group on them empty, and once they share the
+partitions the same N events are produced into them as fast as possible (otherwise a
+second worker joining while the first drains the backlog times a rebalance and the
+first worker's head start, and the partitions it leaves behind are drained alone).
+``profile_top`` is the top of a py-spy profile of the single segflow worker (own-time
+share by function), when py-spy is installed.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Any
 import orjson
 
 from segflow.models.simulator import SimulationConfig, iter_events
+from segflow.streams.demo import fetch_stats
 from segflow.streams.producer import kafka_producer, produce_events
 from segflow.streams.settings import Settings
 from segflow.streams.topics import create_topics
@@ -47,6 +53,7 @@ from .common import (
     start_py_spy,
     start_worker,
     stop_py_spy,
+    wait_until,
 )
 
 
@@ -95,12 +102,23 @@ def run_noop(settings: Settings, n: int, workdir: Path) -> float:
 
 
 def run_segflow(
-    base: Settings, n: int, workers: int, workdir: Path, profile: bool = False
+    broker: str, n: int, workers: int, workdir: Path, profile: bool = False
 ) -> tuple[float, list[dict[str, Any]]]:
-    group = f"{base.app_id}-{workers}w-{uuid.uuid4().hex[:4]}"
-    settings = base.model_copy(update={"app_id": group})
-    started = [start_worker(settings, workdir, f"{group}-{i}") for i in range(workers)]
+    """Events/s of ``workers`` segflow workers in one consumer group, and the profile top.
+
+    The workers get input topics of their own and join the group on them empty; once
+    they share the partitions, the ``n`` events are produced as fast as possible. A
+    worker joining while another drains a backlog would time a rebalance, the changelog
+    recovery of the partitions it takes and the first worker's head start instead.
+    """
+    tag = uuid.uuid4().hex[:6]
+    settings = settings_for(broker, workdir, tag).model_copy(
+        update={"app_id": f"b{tag}-{workers}w"}
+    )
+    create_topics(settings)
+    started = [start_worker(settings, workdir, f"{tag}-{i}") for i in range(workers)]
     procs = [worker for worker, _ in started]
+    ports = [port for _, port in started]
     spy = None
 
     def on_first() -> None:
@@ -108,8 +126,21 @@ def run_segflow(
         if profile and PY_SPY and procs[0].proc is not None:
             spy = start_py_spy(procs[0].proc.pid, workdir / "profile.txt")
 
+    def shared() -> bool:
+        owned = [
+            set(((fetch_stats(port) or {}).get("assignment") or {}).get(settings.topics.clicks, []))
+            for port in ports
+        ]
+        return (
+            all(owned)
+            and sum(len(o) for o in owned) == settings.partitions
+            and len(set().union(*owned)) == settings.partitions
+        )
+
     try:
-        trace = poll_processed([port for _, port in started], n, procs, on_first)
+        wait_until(shared, procs, f"{workers} worker(s) sharing the partitions")
+        preproduce(settings, n)
+        trace = poll_processed(ports, n, procs, on_first)
         top = own_time_top(stop_py_spy(spy, workdir / "profile.txt")) if spy else []
         return n / max(trace[-1][0] - trace[0][0], 1e-9), top
     finally:
@@ -128,13 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     ):
         workdir = Path(tmp)
         broker = bootstrap(stack, args.broker)
-        # One record per producer batch, as when the README's figures were measured.
         settings = settings_for(broker, workdir, uuid.uuid4().hex[:6])
         create_topics(settings)
         preproduce(settings, args.events)
         noop = run_noop(settings, args.events, workdir)
-        one, top = run_segflow(settings, args.events, 1, workdir, profile=True)
-        two, _ = run_segflow(settings, args.events, 2, workdir)
+        one, top = run_segflow(broker, args.events, 1, workdir, profile=True)
+        two, _ = run_segflow(broker, args.events, 2, workdir)
     print(
         json.dumps(
             {
