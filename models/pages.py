@@ -20,9 +20,6 @@ from typing import Literal
 
 PageStage = Literal["awareness", "consideration", "decision", "customer"]
 
-#: The stages a page can count toward, besides ``other``.
-PAGE_STAGES: tuple[str, ...] = ("awareness", "consideration", "decision", "customer")
-
 #: First path segment -> stage.
 DEFAULT_PAGE_STAGES: Mapping[str, PageStage] = {
     "blog": "awareness",

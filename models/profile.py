@@ -58,7 +58,6 @@ COUNTER_INDEX: dict[str, int] = {name: i for i, name in enumerate(COUNTERS)}
 #: waits for its open (see ``features.SEND_GRACE_HOURS``), and lets a reader who stops
 #: opening show it within two half-lives.
 RATE_MEMORY = 1.0
-_SLOW = tuple(i for i, name in enumerate(COUNTERS) if name.startswith("rate_"))
 _IS_SLOW = tuple(name.startswith("rate_") for name in COUNTERS)
 
 #: How many days back "recent activity breadth" looks.
@@ -72,6 +71,18 @@ def event_key(event_id: str) -> str:
     """A short, fixed-size fingerprint of an event id for the dedup memory (cached: a
     step looks an id up and then remembers it; sessions repeat)."""
     return hashlib.blake2b(event_id.encode(), digest_size=8).hexdigest()
+
+
+def _decayed(counts: list[float], elapsed: float, half_life: float) -> list[float]:
+    """``counts`` (in ``COUNTERS`` order) decayed over ``elapsed`` seconds; the rate
+    counters with ``RATE_MEMORY`` times the half-life."""
+    fast = decay_factor(elapsed, half_life)
+    slow = decay_factor(elapsed, half_life * RATE_MEMORY)
+    if slow == fast:
+        return [value * fast for value in counts]
+    return [
+        value * (slow if is_slow else fast) for value, is_slow in zip(counts, _IS_SLOW, strict=True)
+    ]
 
 
 @dataclass(slots=True)
@@ -139,12 +150,7 @@ class Profile:
         """Move ``as_of`` forward to ``to``, decaying every counter; never moves backward."""
         if to <= self.as_of:
             return
-        factor = decay_factor(to - self.as_of, half_life)
-        slow = decay_factor(to - self.as_of, half_life * RATE_MEMORY)
-        counts = [value * factor for value in self.counts]
-        for i in _SLOW:
-            counts[i] = self.counts[i] * slow
-        self.counts = counts
+        self.counts = _decayed(self.counts, to - self.as_of, half_life)
         self.as_of = to
 
     def add(self, counter: str, amount: float, at: float, half_life: float = 1.0) -> None:
@@ -163,16 +169,8 @@ class Profile:
     def values(self, at: float, half_life: float) -> dict[str, float]:
         """Every counter's :meth:`value` at ``at``, by name, decay computed once."""
         elapsed = at - self.as_of
-        fast = decay_factor(elapsed, half_life)
-        slow = decay_factor(elapsed, half_life * RATE_MEMORY)
-        if slow == fast:
-            if fast == 1.0:
-                return dict(zip(COUNTERS, self.counts, strict=True))
-            return dict(zip(COUNTERS, [value * fast for value in self.counts], strict=True))
-        return {
-            name: value * (slow if is_slow else fast)
-            for name, value, is_slow in zip(COUNTERS, self.counts, _IS_SLOW, strict=True)
-        }
+        counts = self.counts if elapsed == 0 else _decayed(self.counts, elapsed, half_life)
+        return dict(zip(COUNTERS, counts, strict=True))
 
     # -- activity ---------------------------------------------------------------------
 
