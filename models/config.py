@@ -44,6 +44,13 @@ class EngineConfig(BaseModel):
     dwell_hours: float = Field(
         9.0, ge=0, description="Event time a new segment must keep winning before a move."
     )
+    lapse_gate: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A customer joins a dormant segment only once it has lapsed: its "
+        "presence on the site or its email presence is below this.",
+    )
     learn_interval_hours: float = Field(
         168.0,
         ge=0,

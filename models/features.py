@@ -30,6 +30,7 @@ from .profile import (
     COMPLAINED,
     COUNTER_INDEX,
     COUNTERS,
+    RATE_MEMORY,
     UNSUBSCRIBED,
     Profile,
 )
@@ -90,6 +91,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "days_since_active",
     "active_days_28d",
     "presence",
+    "email_presence",
     "bounced",
     "unsubscribed",
     "activity",
@@ -191,14 +193,20 @@ def profile_features(profile: Profile, at: float, half_life: float) -> dict[str,
     )
     features["clicks_per_session"] = (features["clicks"] + 1.0) / (features["sessions"] + 1.0)
     # Rates come from the long-memory counters, smoothed toward a prior. The open rate is
-    # the customer's rate up to its last open, discounted by how unlikely the sends it
-    # left unopened since are for a customer who still opens at that rate.
+    # the customer's rate as of its last open (the prior fades with the counts since, so
+    # sends left unopened do not pull the rate toward the prior), discounted by how
+    # unlikely those sends are for a customer who still opens at that rate (its
+    # ``email_presence``, the email counterpart of ``presence``).
     unopened = features.pop("rate_unopened")
     sent = features.pop("rate_sent") + RATE_PRIOR_WEIGHT
     opens, clicks = features.pop("rate_opens"), features.pop("rate_clicks")
-    held_sent = max(sent - unopened, RATE_PRIOR_WEIGHT)
-    held_rate = min(1.0, (opens + RATE_PRIOR_WEIGHT * OPEN_RATE_PRIOR) / held_sent)
-    features["open_rate"] = held_rate * still_opening(profile, held_rate, at)
+    prior = RATE_PRIOR_WEIGHT
+    if profile.last_open is not None:
+        prior *= decay_factor(max(at - profile.last_open, 0.0), half_life * RATE_MEMORY)
+    held_sent = max(sent - RATE_PRIOR_WEIGHT - unopened, 0.0) + prior
+    held_rate = min(1.0, (opens + prior * OPEN_RATE_PRIOR) / held_sent) if held_sent > 0 else 0.0
+    still = still_opening(profile, held_rate, at)
+    features["open_rate"] = held_rate * still
     features["click_rate"] = min(1.0, (clicks + RATE_PRIOR_WEIGHT * CLICK_RATE_PRIOR) / sent)
     days = profile.days_since_active(at)
     features["days_since_active"] = (
@@ -206,6 +214,8 @@ def profile_features(profile: Profile, at: float, half_life: float) -> dict[str,
     )
     features["active_days_28d"] = float(profile.active_days_in_window(at))
     features["presence"] = alive
+    # A customer who never opened an email has no opening habit to lapse from.
+    features["email_presence"] = still if profile.last_open is not None else 1.0
     features["bounced"] = 1.0 if profile.flags & BOUNCED else 0.0
     features["unsubscribed"] = 1.0 if profile.flags & (UNSUBSCRIBED | COMPLAINED) else 0.0
     features["activity"] = sum(weight * features[name] for name, weight in ACTIVITY_WEIGHTS.items())

@@ -27,7 +27,7 @@ import orjson
 from .clustering import SegmentClusterer
 from .config import EngineConfig
 from .features import CLUSTER_FEATURES, FEATURE_NAMES, BehaviorTransform
-from .naming import level_text, name_segments
+from .naming import level_text, name_segments, reads_dormant
 from .scoring import SCORE_NAMES, ContentIntent, EmailResponsiveness, EngagementScorer, Value
 from .timeutil import DAY
 
@@ -70,6 +70,7 @@ class SegmentModel:
         self.scorers = (EmailResponsiveness(), ContentIntent(), Value())
         self.rules = rules
         self._names: dict[int, str] = {}
+        self._dormant: frozenset[str] = frozenset()
         self._names_key: tuple[Any, ...] = ()
 
     @classmethod
@@ -146,28 +147,41 @@ class SegmentModel:
 
     def segment_names(self) -> dict[str, str]:
         """Readable name of every segment, by public id."""
-        c = self.clusterer
-        if not c.is_seeded:
+        if not self.clusterer.is_seeded:
             return {}
-        key = (tuple(c.ids), c.n_updates // RENAME_EVERY)
-        if key != self._names_key:
-            centroids = {cid: c.centroid(cid) for cid in c.ids}
-            half_life = self.config.half_life_days
-            levels = {
-                cid: {
-                    name: text
-                    for name, value in centroid.items()
-                    if (
-                        text := level_text(name, self.transform.inverse_one(name, value), half_life)
-                    )
-                }
-                for cid, centroid in centroids.items()
-            }
-            self._names = name_segments(
-                {cid: self.zscores(centroid) for cid, centroid in centroids.items()}, levels
-            )
-            self._names_key = key
+        self._read_centroids()
         return {segment_key(cid): name for cid, name in self._names.items()}
+
+    def dormant_segments(self) -> frozenset[str]:
+        """Public ids of the segments whose centroid reads as dormant: below the
+        population on every activity feature (see :func:`~.naming.reads_dormant`)."""
+        if not self.clusterer.is_seeded:
+            return frozenset()
+        self._read_centroids()
+        return self._dormant
+
+    def _read_centroids(self) -> None:
+        """Name the segments and find the dormant ones, again only once the segments
+        changed or the model learned ``RENAME_EVERY`` samples since."""
+        c = self.clusterer
+        key = (tuple(c.ids), c.n_updates // RENAME_EVERY)
+        if key == self._names_key:
+            return
+        centroids = {cid: c.centroid(cid) for cid in c.ids}
+        half_life = self.config.half_life_days
+        levels = {
+            cid: {
+                name: text
+                for name, value in centroid.items()
+                if (text := level_text(name, self.transform.inverse_one(name, value), half_life))
+            }
+            for cid, centroid in centroids.items()
+        }
+        zscores = {cid: self.zscores(centroid) for cid, centroid in centroids.items()}
+        self._names = name_segments(zscores, levels)
+        dormant = (cid for cid, z in zscores.items() if reads_dormant(z))
+        self._dormant = frozenset(segment_key(cid) for cid in dormant)
+        self._names_key = key
 
     def segments(self) -> list[SegmentInfo]:
         """Every segment: id, name, share of the model's weight, centroid in readable units."""

@@ -88,7 +88,7 @@ def name_segments(
         phrases = [phrase for _, phrase in describe(zscores[cid])]
         if not phrases:
             phrases = ["average activity"]
-        if _dormant(zscores[cid]):
+        if reads_dormant(zscores[cid]):
             phrases = ["dormant", *[p for p in phrases if p not in _SAID_BY_DORMANT]]
         name = ", ".join(phrases[:2])
         for extra in range(2, len(phrases)):
@@ -182,7 +182,7 @@ def level_text(feature: str, value: float, half_life_days: float) -> str | None:
 _SAID_BY_DORMANT = frozenset({"lapsing", "brief visits", "low web activity"})
 
 
-def _dormant(z: Mapping[str, float]) -> bool:
+def reads_dormant(z: Mapping[str, float]) -> bool:
     """Below the population on every activity feature, and clearly so on average
     (a segment where hardly anyone buys cannot sit far below on orders)."""
     keys = (

@@ -70,6 +70,31 @@ def decide(
     return Assignment(current, nearest, count, moved=False, pending_since=since)
 
 
+def lapse_gated(
+    distances: Mapping[str, float],
+    current: str | None,
+    dormant: Collection[str],
+    lapsed: bool,
+) -> Mapping[str, float]:
+    """The segments a customer may be assigned to: a dormant one only once it lapsed.
+
+    Decay alone carries a light user toward a dormant centroid during an ordinary
+    quiet spell; only evidence of a lapse (presence on the site or in email below the
+    gate, see :class:`~.config.EngineConfig`) may put it there. A customer already in
+    a dormant segment keeps every choice.
+
+    >>> lapse_gated({"A": 1.0, "D": 0.5}, "A", {"D"}, lapsed=False)
+    {'A': 1.0}
+    >>> lapse_gated({"A": 1.0, "D": 0.5}, "A", {"D"}, lapsed=True)
+    {'A': 1.0, 'D': 0.5}
+    >>> lapse_gated({"A": 1.0, "D": 0.5}, "D", {"D"}, lapsed=False)
+    {'A': 1.0, 'D': 0.5}
+    """
+    if lapsed or not dormant or current in dormant:
+        return distances
+    return {segment: d for segment, d in distances.items() if segment not in dormant}
+
+
 def rule_transitions(
     before: Collection[str], after: Collection[str]
 ) -> list[tuple[str | None, str | None]]:

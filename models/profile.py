@@ -96,6 +96,7 @@ class Profile:
     last_active: float | None = None
     last_sent: float | None = None
     last_site: float | None = None
+    last_open: float | None = None
     last_session: str | None = None
     unopened: int = 0
     active_days: list[int] = field(default_factory=list)
@@ -127,6 +128,7 @@ class Profile:
             last_active=self.last_active,
             last_sent=self.last_sent,
             last_site=self.last_site,
+            last_open=self.last_open,
             last_session=self.last_session,
             unopened=self.unopened,
             active_days=list(self.active_days),
@@ -239,6 +241,8 @@ class Profile:
             data["ls"] = self.last_sent
         if self.last_site is not None:
             data["lw"] = self.last_site
+        if self.last_open is not None:
+            data["lo"] = self.last_open
         if self.pending_since is not None:
             data["ps"] = self.pending_since
         optional: dict[str, Any] = {
@@ -274,6 +278,7 @@ class Profile:
             last_active=raw.get("la"),
             last_sent=raw.get("ls"),
             last_site=raw.get("lw"),
+            last_open=raw.get("lo"),
             last_session=raw.get("ss"),
             unopened=raw.get("u", 0),
             active_days=raw.get("d", []),

@@ -17,7 +17,7 @@ from .events import ClickEvent, DownloadEvent, EmailEvent, Event, PurchaseEvent
 from .features import profile_features
 from .model import SegmentModel
 from .pages import DEFAULT_PAGE_STAGES, page_stage
-from .policy import decide, rule_transitions
+from .policy import decide, lapse_gated, rule_transitions
 from .profile import BOUNCED, COMPLAINED, COUNTER_INDEX, UNSUBSCRIBED, Profile, event_key
 from .timeutil import DAY, from_epoch
 
@@ -79,6 +79,8 @@ def apply_event(
         elif event.action in ("open", "click"):
             profile.unopened = 0
             profile.counts[_UNOPENED] = 0.0
+            if profile.last_open is None or t > profile.last_open:
+                profile.last_open = t
         active = event.action in ("open", "click")
         site = False
     elif isinstance(event, PurchaseEvent):
@@ -162,7 +164,12 @@ def evaluate(
         )
 
     if model.is_ready:
-        distances = model.distances(x)
+        distances = lapse_gated(
+            model.distances(x),
+            profile.segment,
+            model.dormant_segments(),
+            lapsed=min(features["presence"], features["email_presence"]) < model.config.lapse_gate,
+        )
         decision = decide(
             profile.segment,
             profile.pending,

@@ -165,6 +165,24 @@ def test_one_missed_email_is_doubt_and_three_are_a_lapse() -> None:
     assert three_missed < 0.6 * one_missed
 
 
+def test_the_rate_holds_between_sends_and_two_missed_emails_are_an_email_lapse() -> None:
+    gate = EngineConfig().lapse_gate
+
+    def read(events: list[Event], days_after_last_send: float) -> dict[str, float]:
+        profile = run(events)
+        assert profile.last_sent is not None
+        return profile_features(profile, profile.last_sent + days_after_last_send * DAY, HALF_LIFE)
+
+    # Between two sends nothing new is learned: the rate as of the last open stays put
+    # instead of sagging toward the prior while the counters decay.
+    one_missed = read(reader(9, 8), 2.0)
+    assert read(reader(9, 8), 6.5)["open_rate"] == pytest.approx(one_missed["open_rate"])
+    assert one_missed["email_presence"] > gate
+    assert read(reader(10, 8), 2.0)["email_presence"] < gate
+    # Nobody lapses from a habit they never had: a customer who never opened stays at 1.
+    assert read(reader(12, 0), 2.0)["email_presence"] == 1.0
+
+
 def test_a_profile_stored_before_new_counters_reads_them_as_zero() -> None:
     profile = daily_visitor(3)
     raw = orjson.loads(profile.to_json())

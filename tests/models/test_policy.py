@@ -8,7 +8,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from segflow.models.policy import Assignment, decide, rule_transitions
+from segflow.models.policy import Assignment, decide, lapse_gated, rule_transitions
 
 
 def run(
@@ -84,3 +84,21 @@ def test_rule_transitions_are_entries_then_exits() -> None:
     assert rule_transitions([], ["x"]) == [(None, "x")]
     assert rule_transitions(["x"], []) == [("x", None)]
     assert rule_transitions(["x"], ["x"]) == []
+
+
+@given(
+    st.dictionaries(st.sampled_from("ABCDE"), st.floats(0.0, 10.0), min_size=1),
+    st.sets(st.sampled_from("ABCDE")),
+    st.sampled_from("ABCDE"),
+    st.booleans(),
+)
+def test_only_a_lapsed_customer_may_be_put_in_a_dormant_segment(
+    distances: dict[str, float], dormant: set[str], current: str, lapsed: bool
+) -> None:
+    allowed = lapse_gated(distances, current, dormant, lapsed)
+    if lapsed or current in dormant:
+        assert allowed == distances
+    else:
+        assert allowed == {s: d for s, d in distances.items() if s not in dormant}
+    # Whatever the gate, a customer can always stay where it is.
+    assert current not in distances or current in allowed

@@ -72,6 +72,7 @@ def test_json_round_trips_exactly_and_stays_compact() -> None:
     profile.segment, profile.pending, profile.pending_count = "seg-3", "seg-4", 1
     profile.pending_since, profile.rule_segments, profile.seq = profile.as_of, ["hot-lead"], 7
     profile.event_counts = {"click": 150, "email": 50}
+    profile.last_site = profile.last_open = profile.as_of - 3_600.0
     data = profile.to_json()
     assert Profile.from_json(data) == profile
     assert len(data) < 2048

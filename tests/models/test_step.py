@@ -9,11 +9,13 @@ import pytest
 
 from segflow.models.config import EngineConfig
 from segflow.models.events import ClickEvent, DownloadEvent, EmailEvent, Event, PurchaseEvent
+from segflow.models.features import profile_features
 from segflow.models.model import SegmentModel
 from segflow.models.profile import Profile
 from segflow.models.runner import replay
 from segflow.models.simulator import SimulationConfig, simulate
-from segflow.models.step import step
+from segflow.models.step import reassess, step
+from segflow.models.timeutil import DAY
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -132,21 +134,52 @@ def test_a_first_assignment_comes_from_none_with_reasons(trained: SegmentModel) 
 def test_the_step_reports_the_distance_to_the_segment_it_assigned(
     trained: SegmentModel,
 ) -> None:
-    from segflow.models.features import profile_features
-    from segflow.models.step import reassess
-
     result = step(click(1, T0), None, trained, NOW)
     segment = result.profile.segment
     assert segment is not None and result.distance is not None
     half_life = trained.config.half_life_days * 86_400.0
     x = trained.transform.transform_one(profile_features(result.profile, T0.timestamp(), half_life))
     distances = trained.distances(x)
-    assert result.distance == distances[segment] == min(distances.values())
+    # A customer on the site this moment has not lapsed: the nearest segment but a dormant one.
+    active = [d for s, d in distances.items() if s not in trained.dormant_segments()]
+    assert result.distance == distances[segment] == min(active)
     # The sweep's re-assessment reports it too; without a segment there is none.
     later = reassess(result.profile, trained, T0.timestamp() + 3 * 86_400.0, NOW)
     assert later.distance is not None and later.distance != result.distance
     blank = SegmentModel.create(trained.config)
     assert step(click(1, T0), None, blank, NOW).distance is None
+
+
+def dormant_days(model: SegmentModel, every_days: int) -> list[tuple[float, bool]]:
+    """A light visitor (a click every ``every_days`` days, eight times) then silent,
+    looked at daily by the sweep: (site presence, in a dormant segment) per day."""
+    profile: Profile | None = None
+    for i in range(8):
+        profile = step(click(i, T0 + timedelta(days=every_days * i)), profile, model, NOW).profile
+    assert profile is not None
+    days = []
+    for day in range(1, 30):
+        at = profile.as_of + day * DAY
+        profile = reassess(profile, model, at, NOW).profile
+        presence = profile_features(profile, at, model.config.half_life_days * DAY)["presence"]
+        days.append((presence, profile.segment in model.dormant_segments()))
+    return days
+
+
+def test_a_customer_joins_a_dormant_segment_only_once_it_lapsed(trained: SegmentModel) -> None:
+    assert trained.dormant_segments()
+    gate = trained.config.lapse_gate
+    ungated = SegmentModel(
+        trained.config.model_copy(update={"lapse_gate": 1.0}), trained.clusterer, trained.engagement
+    )
+    for every in (3, 4, 5):
+        days = dormant_days(trained, every)
+        assert all(presence < gate for presence, dormant in days if dormant)
+        assert days[-1][1]  # a month of silence is a lapse
+        # Without the gate, decay alone takes the same visitor to the dormant segment
+        # during an ordinary gap between two visits.
+        early = [presence for presence, dormant in dormant_days(ungated, every) if dormant]
+        assert early and max(early) >= gate
 
 
 def test_replays_are_deterministic_and_change_ids_repeat() -> None:
