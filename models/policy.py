@@ -56,7 +56,8 @@ def decide(
         return Assignment(current, None, 0, moved=False)
     nearest = min(distances, key=distances.__getitem__)
     if current is None or current not in distances:
-        # First assignment, or the old segment no longer exists: go to the nearest at once.
+        # First assignment, or the old segment is gone (or barred, see lapse_gated): go to
+        # the nearest at once.
         return Assignment(nearest, None, 0, moved=nearest != current)
     if nearest == current or distances[nearest] >= (1.0 - margin) * distances[current]:
         return Assignment(current, None, 0, moved=False)
@@ -72,25 +73,23 @@ def decide(
 
 def lapse_gated(
     distances: Mapping[str, float],
-    current: str | None,
     dormant: Collection[str],
     lapsed: bool,
 ) -> Mapping[str, float]:
-    """The segments a customer may be assigned to: a dormant one only once it lapsed.
+    """The segments a customer may be assigned to: a dormant one only while it lapsed.
 
     Decay alone carries a light user toward a dormant centroid during an ordinary
     quiet spell; only evidence of a lapse (presence on the site or in email below the
-    gate, see :class:`~.config.EngineConfig`) may put it there. A customer already in
-    a dormant segment keeps every choice.
+    gate, see :class:`~.config.EngineConfig`) may put it there. A customer in a
+    dormant segment who is back (on the site, say) has no dormant segment left to
+    stay in, so :func:`decide` moves it to the nearest other segment at once.
 
-    >>> lapse_gated({"A": 1.0, "D": 0.5}, "A", {"D"}, lapsed=False)
+    >>> lapse_gated({"A": 1.0, "D": 0.5}, {"D"}, lapsed=False)
     {'A': 1.0}
-    >>> lapse_gated({"A": 1.0, "D": 0.5}, "A", {"D"}, lapsed=True)
-    {'A': 1.0, 'D': 0.5}
-    >>> lapse_gated({"A": 1.0, "D": 0.5}, "D", {"D"}, lapsed=False)
+    >>> lapse_gated({"A": 1.0, "D": 0.5}, {"D"}, lapsed=True)
     {'A': 1.0, 'D': 0.5}
     """
-    if lapsed or not dormant or current in dormant:
+    if lapsed or not dormant:
         return distances
     return {segment: d for segment, d in distances.items() if segment not in dormant}
 

@@ -166,7 +166,6 @@ def evaluate(
     if model.is_ready:
         distances = lapse_gated(
             model.distances(x),
-            profile.segment,
             model.dormant_segments(),
             lapsed=min(features["presence"], features["email_presence"]) < model.config.lapse_gate,
         )

@@ -92,13 +92,17 @@ def test_rule_transitions_are_entries_then_exits() -> None:
     st.sampled_from("ABCDE"),
     st.booleans(),
 )
-def test_only_a_lapsed_customer_may_be_put_in_a_dormant_segment(
+def test_only_a_lapsed_customer_may_be_in_a_dormant_segment(
     distances: dict[str, float], dormant: set[str], current: str, lapsed: bool
 ) -> None:
-    allowed = lapse_gated(distances, current, dormant, lapsed)
-    if lapsed or current in dormant:
+    allowed = lapse_gated(distances, dormant, lapsed)
+    if lapsed:
         assert allowed == distances
     else:
         assert allowed == {s: d for s, d in distances.items() if s not in dormant}
-    # Whatever the gate, a customer can always stay where it is.
-    assert current not in distances or current in allowed
+    decision = decide(current, None, 0, allowed, margin=0.1, dwell=1)
+    if not lapsed and allowed:
+        # A customer who is back leaves a dormant segment at once, for the nearest other.
+        assert decision.segment not in dormant
+        if current in dormant:
+            assert decision.moved and decision.segment == min(allowed, key=allowed.__getitem__)

@@ -15,7 +15,7 @@ from segflow.models.profile import Profile
 from segflow.models.runner import replay
 from segflow.models.simulator import SimulationConfig, simulate
 from segflow.models.step import reassess, step
-from segflow.models.timeutil import DAY
+from segflow.models.timeutil import DAY, from_epoch
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -153,6 +153,12 @@ def test_the_step_reports_the_distance_to_the_segment_it_assigned(
 def dormant_days(model: SegmentModel, every_days: int) -> list[tuple[float, bool]]:
     """A light visitor (a click every ``every_days`` days, eight times) then silent,
     looked at daily by the sweep: (site presence, in a dormant segment) per day."""
+    days, _ = silent_month(model, every_days)
+    return days
+
+
+def silent_month(model: SegmentModel, every_days: int) -> tuple[list[tuple[float, bool]], Profile]:
+    """:func:`dormant_days` and the profile at the end of the month."""
     profile: Profile | None = None
     for i in range(8):
         profile = step(click(i, T0 + timedelta(days=every_days * i)), profile, model, NOW).profile
@@ -163,7 +169,7 @@ def dormant_days(model: SegmentModel, every_days: int) -> list[tuple[float, bool
         profile = reassess(profile, model, at, NOW).profile
         presence = profile_features(profile, at, model.config.half_life_days * DAY)["presence"]
         days.append((presence, profile.segment in model.dormant_segments()))
-    return days
+    return days, profile
 
 
 def test_a_customer_joins_a_dormant_segment_only_once_it_lapsed(trained: SegmentModel) -> None:
@@ -180,6 +186,15 @@ def test_a_customer_joins_a_dormant_segment_only_once_it_lapsed(trained: Segment
         # during an ordinary gap between two visits.
         early = [presence for presence, dormant in dormant_days(ungated, every) if dormant]
         assert early and max(early) >= gate
+
+
+def test_a_dormant_customer_back_on_the_site_leaves_at_once(trained: SegmentModel) -> None:
+    days, profile = silent_month(trained, 4)
+    assert days[-1][1]
+    back = step(click(100, from_epoch(profile.as_of + 30 * DAY)), profile, trained, NOW)
+    assert back.profile.segment not in trained.dormant_segments()
+    moves = [change for change in back.changes if change.kind == "behavioral"]
+    assert [(m.from_segment, m.cause_event_id) for m in moves] == [(profile.segment, "e100")]
 
 
 def test_replays_are_deterministic_and_change_ids_repeat() -> None:
