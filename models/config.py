@@ -48,7 +48,7 @@ class EngineConfig(BaseModel):
         0.5,
         ge=0,
         le=1,
-        description="A customer joins a dormant segment only once it has lapsed: its "
+        description="A customer is in a dormant segment only while it has lapsed: its "
         "presence on the site or its email presence is below this.",
     )
     learn_interval_hours: float = Field(
