@@ -198,16 +198,18 @@ def profile_features(profile: Profile, at: float, half_life: float) -> dict[str,
     # unlikely those sends are for a customer who still opens at that rate (its
     # ``email_presence``, the email counterpart of ``presence``).
     unopened = features.pop("rate_unopened")
-    sent = features.pop("rate_sent") + RATE_PRIOR_WEIGHT
+    sent = features.pop("rate_sent")
     opens, clicks = features.pop("rate_opens"), features.pop("rate_clicks")
     prior = RATE_PRIOR_WEIGHT
     if profile.last_open is not None:
         prior *= decay_factor(max(at - profile.last_open, 0.0), half_life * RATE_MEMORY)
-    held_sent = max(sent - RATE_PRIOR_WEIGHT - unopened, 0.0) + prior
+    held_sent = max(sent - unopened, 0.0) + prior
     held_rate = min(1.0, (opens + prior * OPEN_RATE_PRIOR) / held_sent) if held_sent > 0 else 0.0
     still = still_opening(profile, held_rate, at)
     features["open_rate"] = held_rate * still
-    features["click_rate"] = min(1.0, (clicks + RATE_PRIOR_WEIGHT * CLICK_RATE_PRIOR) / sent)
+    features["click_rate"] = min(
+        1.0, (clicks + RATE_PRIOR_WEIGHT * CLICK_RATE_PRIOR) / (sent + RATE_PRIOR_WEIGHT)
+    )
     days = profile.days_since_active(at)
     features["days_since_active"] = (
         RECENCY_CAP_DAYS if days is None else min(days, RECENCY_CAP_DAYS)

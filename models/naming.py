@@ -125,13 +125,13 @@ def _tell_apart(
         if len(members) < 2:
             continue
         shared = set.intersection(*(set(levels.get(cid, {})) for cid in members))
+        if not shared:
+            continue
 
         def spread(feature: str, members: list[int] = members) -> float:
             values = [zscores[cid].get(feature, 0.0) for cid in members]
             return max(values) - min(values)
 
-        if not shared:
-            continue
         feature = max(sorted(shared), key=spread)
         for cid in members:
             out[cid] = f"{name}, {levels[cid][feature]}"
