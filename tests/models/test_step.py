@@ -150,15 +150,10 @@ def test_the_step_reports_the_distance_to_the_segment_it_assigned(
     assert step(click(1, T0), None, blank, NOW).distance is None
 
 
-def dormant_days(model: SegmentModel, every_days: int) -> list[tuple[float, bool]]:
-    """A light visitor (a click every ``every_days`` days, eight times) then silent,
-    looked at daily by the sweep: (site presence, in a dormant segment) per day."""
-    days, _ = silent_month(model, every_days)
-    return days
-
-
 def silent_month(model: SegmentModel, every_days: int) -> tuple[list[tuple[float, bool]], Profile]:
-    """:func:`dormant_days` and the profile at the end of the month."""
+    """A light visitor (a click every ``every_days`` days, eight times) then silent,
+    looked at daily by the sweep: (site presence, in a dormant segment) per day, and
+    the profile at the end of the month."""
     profile: Profile | None = None
     for i in range(8):
         profile = step(click(i, T0 + timedelta(days=every_days * i)), profile, model, NOW).profile
@@ -179,12 +174,12 @@ def test_a_customer_joins_a_dormant_segment_only_once_it_lapsed(trained: Segment
         trained.config.model_copy(update={"lapse_gate": 1.0}), trained.clusterer, trained.engagement
     )
     for every in (3, 4, 5):
-        days = dormant_days(trained, every)
+        days, _ = silent_month(trained, every)
         assert all(presence < gate for presence, dormant in days if dormant)
         assert days[-1][1]  # a month of silence is a lapse
         # Without the gate, decay alone takes the same visitor to the dormant segment
         # during an ordinary gap between two visits.
-        early = [presence for presence, dormant in dormant_days(ungated, every) if dormant]
+        early = [presence for presence, dormant in silent_month(ungated, every)[0] if dormant]
         assert early and max(early) >= gate
 
 
