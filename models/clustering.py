@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -214,7 +215,7 @@ class SegmentClusterer(base.Clusterer):
         d2 = self._sq_distances(v)
         j = int(np.argmin(d2))
         # A cluster of identical points (all-zero dormant customers) has no radius: floor it.
-        radius2 = max(float(self.r2[j]), 0.25 * float(np.median(self.r2)))
+        radius2 = max(float(self.r2[j]), 0.25 * statistics.median(self.r2.tolist()))
         if d2[j] > self.outlier_factor**2 * radius2:
             self.outliers.append(v.tolist())
             del self.outliers[: max(0, len(self.outliers) - self.recent)]

@@ -133,7 +133,15 @@ def evaluate(
 ) -> tuple[list[SegmentChange], float | None]:
     """Re-assess ``profile`` (in place) against the model and rules: the changes that
     follow, and the distance to the segment it is in afterwards (None: none)."""
-    scores = model.scores(features)
+    # Scores go only into changes and rules: most looks of the sweep need neither.
+    scored: dict[str, float] | None = None
+
+    def scores() -> dict[str, float]:
+        nonlocal scored
+        if scored is None:
+            scored = model.scores(features)
+        return scored
+
     changes: list[SegmentChange] = []
     distance: float | None = None
     x = model.transform.transform_one(features)
@@ -159,7 +167,7 @@ def evaluate(
             occurred_at=occurred_at,
             emitted_at=now,
             cause_event_id=cause_event_id,
-            scores=scores,
+            scores=scores(),
             reasons=reasons,
         )
 
@@ -198,7 +206,7 @@ def evaluate(
                 )
             )
     if model.rules is not None:
-        after = model.rules.evaluate(features, scores, profile.properties)
+        after = model.rules.evaluate(features, scores(), profile.properties)
         transitions = rule_transitions(profile.rule_segments, after)
         if transitions:
             reasons = standout_reasons(model, features, x)
