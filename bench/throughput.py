@@ -37,7 +37,7 @@ from typing import Any
 import orjson
 
 from segflow.models.simulator import SimulationConfig, iter_events
-from segflow.streams.demo import fetch_stats
+from segflow.streams.demo import assigned, fetch_stats
 from segflow.streams.producer import kafka_producer, produce_events
 from segflow.streams.settings import Settings
 from segflow.streams.topics import create_topics
@@ -127,10 +127,7 @@ def run_segflow(
             spy = start_py_spy(procs[0].proc.pid, workdir / "profile.txt")
 
     def shared() -> bool:
-        owned = [
-            set(((fetch_stats(port) or {}).get("assignment") or {}).get(settings.topics.clicks, []))
-            for port in ports
-        ]
+        owned = [assigned(fetch_stats(port), settings.topics.clicks) for port in ports]
         return (
             all(owned)
             and sum(len(o) for o in owned) == settings.partitions

@@ -107,6 +107,13 @@ def processed(stats: dict[str, Any] | None) -> int:
     return sum(v for k, v in counts.items() if k.startswith("events_"))
 
 
+def assigned(stats: dict[str, Any] | None, topic: str) -> set[int]:
+    """The partitions of ``topic`` the worker owns (none when it does not answer)."""
+    if not stats:
+        return set()
+    return set((stats.get("assignment") or {}).get(topic, []))
+
+
 class WorkerProcess:
     """``segflow worker`` as a child process with its own settings and log file."""
 

@@ -17,7 +17,7 @@ from segflow.models.config import EngineConfig
 from segflow.models.events import BaseEvent
 from segflow.models.profile import Profile
 from segflow.streams.broker import LocalBroker, free_port
-from segflow.streams.demo import WorkerProcess, fetch_stats
+from segflow.streams.demo import WorkerProcess, assigned, fetch_stats
 from segflow.streams.producer import produce_events
 from segflow.streams.settings import Settings, TopicNames
 from segflow.streams.topics import create_topics
@@ -76,8 +76,7 @@ class WorkerProc(WorkerProcess):
         return fetch_stats(self.port) if self.alive() else None
 
     def assignment(self, topic: str) -> set[int]:
-        stats = self.stats() or {}
-        return set(stats.get("assignment", {}).get(topic, []))
+        return assigned(self.stats(), topic)
 
     def kill9(self) -> None:
         assert self.proc is not None
