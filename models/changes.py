@@ -6,12 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, FiniteFloat
 
 #: Namespace of change ids: uuid5 of (customer, kind, sequence number).
 CHANGE_NAMESPACE = uuid.UUID("6f6b0a59-8a3e-4f53-9a53-5e6a8f1f0c11")
 
 ChangeKind = Literal["behavioral", "rule"]
+#: Why a change happened: an ``event`` of the customer (``cause_event_id`` names it),
+#: ``inactivity`` (the sweep: decay alone moved a silent customer), or ``retired`` (the
+#: model in force no longer has the customer's segment).
+ChangeReason = Literal["event", "inactivity", "retired"]
 
 
 def change_id(customer_id: str, kind: str, seq: int) -> str:
@@ -51,5 +55,7 @@ class SegmentChange(BaseModel):
     occurred_at: datetime
     emitted_at: datetime
     cause_event_id: str | None
-    scores: dict[str, float]
+    #: Finite always: a change is never published with a null score (NaN in JSON).
+    scores: dict[str, FiniteFloat]
     reasons: list[Reason]
+    reason: ChangeReason = "event"

@@ -50,6 +50,8 @@ from scipy.optimize import linear_sum_assignment
 
 #: What ``predict_one`` answers before the model has seeded its centres.
 NO_CLUSTER = -1
+#: The warm-up's clock starts at this quantile of the warm-up points' times.
+WARMUP_START_QUANTILE = 0.1
 
 
 class SegmentClusterer(base.Clusterer):
@@ -243,13 +245,19 @@ class SegmentClusterer(base.Clusterer):
         return float(2.0 ** (-elapsed / self.halflife))
 
     def _warm_enough(self) -> bool:
+        """Whether the warm-up points span ``warmup_time``, measured from a low quantile
+        of their times (:data:`WARMUP_START_QUANTILE`), not from the earliest: a few
+        stray points dated long before the rest must not end (or hold up) the warm-up."""
         if self.warmup_time <= 0:
             return True
-        return (
-            self.first_t is not None
-            and self.last_t is not None
-            and self.last_t - self.first_t >= self.warmup_time
-        )
+        if self.last_t is None or not self.time_based or not self.stamps:
+            return (
+                self.first_t is not None
+                and self.last_t is not None
+                and self.last_t - self.first_t >= self.warmup_time
+            )
+        start = float(np.quantile(self.stamps, WARMUP_START_QUANTILE))
+        return self.last_t - start >= self.warmup_time
 
     def _update_scale(self, v: np.ndarray, factor: float) -> None:
         if self.mean is None or self.m2 is None:

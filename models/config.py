@@ -26,7 +26,10 @@ class EngineConfig(BaseModel):
 
     half_life_days: float = Field(7.0, gt=0, description="Half-life of profile decay, event time.")
     max_lateness_hours: float = Field(
-        72.0, ge=0, description="Events older than the profile's newest event by more are late."
+        24.0 * 365,
+        ge=0,
+        description="Events older than the profile's newest event by more are late (refused). "
+        "Within it a late event counts exactly as an in-order one would have.",
     )
     n_segments: int = Field(6, ge=2, le=64, description="Number of behavioral segments.")
     model_halflife_days: float = Field(
@@ -50,6 +53,13 @@ class EngineConfig(BaseModel):
         le=1,
         description="A customer is in a dormant segment only while it has lapsed: its "
         "presence on the site or its email presence is below this.",
+    )
+    learn_after_hours: float | None = Field(
+        None,
+        ge=0,
+        description="A customer feeds the model only once it has been seen this long (event "
+        "time since its first event): a first click says little about a customer. Default: "
+        "the sweep's look interval, a seventh of a half-life.",
     )
     learn_interval_hours: float = Field(
         168.0,

@@ -36,6 +36,8 @@ from pydantic import (
 from .errors import InvalidEventError
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
+#: Largest order amount accepted, in absolute value.
+MAX_AMOUNT = 1e12
 PropertyValue = StrictStr | StrictBool | StrictInt | StrictFloat
 FunnelStage = Literal["awareness", "consideration", "decision"]
 EmailAction = Literal["sent", "delivered", "open", "click", "bounce", "unsubscribe", "complaint"]
@@ -44,7 +46,9 @@ EmailAction = Literal["sent", "delivered", "open", "click", "bounce", "unsubscri
 class BaseEvent(BaseModel):
     """Fields common to every event type."""
 
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    # NaN and infinities (bare ``NaN`` / ``Infinity`` tokens, or ``1e999``) are invalid:
+    # a profile holding one could not be stored as JSON, nor any score derived from it.
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, allow_inf_nan=False)
 
     kind: ClassVar[str]
     event_id: Id
@@ -84,7 +88,9 @@ class PurchaseEvent(BaseEvent):
 
     kind: ClassVar[str] = "purchase"
     order_id: StrictStr
-    amount: float
+    #: No single order or refund is worth a trillion: beyond that a value is a unit or
+    #: parsing error upstream, and sums of such values would overflow to infinity.
+    amount: Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
     currency: Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")] | None = None
 
 
@@ -112,7 +118,10 @@ _UNION_TAGS = frozenset({"str", "bool", "int", "float"})
 def describe_validation_error(error: ValidationError) -> tuple[str, str | None]:
     """One line naming the first failing field (and how many more failed), and that field."""
     errors = error.errors(include_url=False)
-    first = errors[0]
+    # A non-finite number in a union (a property value) also fails every other member
+    # ("should be a valid string"); the finite-number error is the one that says why.
+    finite = [e for e in errors if e["type"] == "finite_number"]
+    first = finite[0] if finite else errors[0]
     loc = list(first["loc"])
     while len(loc) > 1 and loc[-1] in _UNION_TAGS:
         loc.pop()  # pydantic names the union member tried; the field is what people need
@@ -153,6 +162,38 @@ def decode_event(event_type: str, payload: bytes | str | Mapping[str, Any]) -> E
     except TypeError as error:
         raise InvalidEventError(f"not JSON-serializable: {error}", reason="schema") from None
     return decode_event(event_type, text)
+
+
+def check_event_time(
+    event: BaseEvent, ingested_at: float, max_future_s: float, max_age_s: float
+) -> None:
+    """Refuse an event dated more than ``max_future_s`` after ``ingested_at`` (the ingest
+    clock, epoch s) or more than ``max_age_s`` before it: ``9999-12-31`` and
+    ``0001-01-01`` are bugs upstream, and one such event would move the customer's
+    clock to an absurd time. Raises :class:`InvalidEventError` (reason ``out_of_range``).
+
+    >>> e = decode_event("click", b'{"event_id": "e1", "customer_id": "c1",'
+    ...                  b' "occurred_at": "9999-12-31T23:59:59Z", "url": "/"}')
+    >>> check_event_time(e, ingested_at=1.8e9, max_future_s=3600, max_age_s=86_400 * 365)
+    Traceback (most recent call last):
+    ...
+    segflow.models.errors.InvalidEventError: occurred_at: 9999-12-31T23:59:59Z is more than 1 h ...
+    """
+    t = event.occurred_at.timestamp()
+    if t > ingested_at + max_future_s:
+        when = event.occurred_at.isoformat().replace("+00:00", "Z")
+        raise InvalidEventError(
+            f"occurred_at: {when} is more than {max_future_s / 3600:g} h after the ingest clock",
+            reason="out_of_range",
+            field="occurred_at",
+        )
+    if t < ingested_at - max_age_s:
+        when = event.occurred_at.isoformat().replace("+00:00", "Z")
+        raise InvalidEventError(
+            f"occurred_at: {when} is more than {max_age_s / 86_400:g} days before the ingest clock",
+            reason="out_of_range",
+            field="occurred_at",
+        )
 
 
 def event_type_of(event: BaseEvent) -> str:

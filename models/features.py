@@ -154,7 +154,9 @@ def site_rate(profile: Profile, half_life: float) -> float:
     last = profile.last_site
     if last is None:
         return 0.0
-    held = profile.counts[_SITE_DAYS] / decay_factor(max(profile.as_of - last, 0.0), half_life)
+    # Brought forward from ``as_of`` to the last visit (a multiplication: an underflowed
+    # count stays 0 instead of dividing by an underflowed decay).
+    held = profile.counts[_SITE_DAYS] * decay_factor(-max(profile.as_of - last, 0.0), half_life)
     history = max(last - profile.first_seen, 0.0) + DAY
     span = half_life / DAY / math.log(2) * (1.0 - decay_factor(history, half_life))
     return held / span
@@ -173,7 +175,7 @@ def profile_features(profile: Profile, at: float, half_life: float) -> dict[str,
     alive = presence(profile, at, half_life, rate)
     away = at - (profile.last_site if profile.last_site is not None else at)
     held_days = max(away, 0.0) * min(1.0, rate / HOLD_FULL_RATE)
-    hold = alive / decay_factor(held_days, half_life)
+    hold = alive * decay_factor(-held_days, half_life)
     features = profile.values(at, half_life)
     for name in SITE_COUNTERS:
         features[name] *= hold

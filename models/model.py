@@ -72,6 +72,8 @@ class SegmentModel:
         self._names: dict[int, str] = {}
         self._dormant: frozenset[str] = frozenset()
         self._names_key: tuple[Any, ...] = ()
+        self._ids: frozenset[str] = frozenset()
+        self._ids_key: tuple[int, ...] = ()
 
     @classmethod
     def create(cls, config: EngineConfig) -> SegmentModel:
@@ -144,6 +146,14 @@ class SegmentModel:
             name: (float(x.get(name, c.mean[i])) - float(c.mean[i])) / float(scale[i])
             for i, name in enumerate(c.features)
         }
+
+    def segment_ids(self) -> frozenset[str]:
+        """Public ids of the segments the model has now (empty before it is ready)."""
+        ids = tuple(self.clusterer.ids) if self.clusterer.is_seeded else ()
+        if ids != self._ids_key:
+            self._ids = frozenset(segment_key(cid) for cid in ids)
+            self._ids_key = ids
+        return self._ids
 
     def segment_names(self) -> dict[str, str]:
         """Readable name of every segment, by public id."""

@@ -112,6 +112,8 @@ class Profile:
     rule_segments: list[str] = field(default_factory=list)
     seq: int = 0
     learned_at: float | None = None
+    #: Event time of the customer's latest change: later changes are never stamped earlier.
+    changed_at: float | None = None
 
     @classmethod
     def new(cls, customer_id: str, as_of: float) -> Profile:
@@ -144,6 +146,7 @@ class Profile:
             rule_segments=list(self.rule_segments),
             seq=self.seq,
             learned_at=self.learned_at,
+            changed_at=self.changed_at,
         )
 
     # -- decayed counters -------------------------------------------------------------
@@ -245,6 +248,8 @@ class Profile:
             data["lo"] = self.last_open
         if self.pending_since is not None:
             data["ps"] = self.pending_since
+        if self.changed_at is not None:
+            data["ca"] = self.changed_at
         optional: dict[str, Any] = {
             "d": self.active_days,
             "vd": self.visit_days,
@@ -294,4 +299,5 @@ class Profile:
             rule_segments=raw.get("r", []),
             seq=raw.get("q", 0),
             learned_at=raw.get("lt"),
+            changed_at=raw.get("ca"),
         )

@@ -15,6 +15,7 @@ from datetime import datetime
 from .changes import SegmentChange
 from .config import EngineConfig
 from .events import Event
+from .lifecycle import RetiredSegments, members_of
 from .model import SegmentModel
 from .profile import Profile
 from .step import StepResult, reassess, step
@@ -49,9 +50,14 @@ def replay(
     ``clock`` gives the processing time stamped on changes (``emitted_at``); without
     one, the event's own time is used, so a replay is fully deterministic. With
     ``sweep``, silent customers are re-assessed as event time passes their due
-    time (the inactivity sweep), up to the last event or ``until`` (epoch s).
+    time (the inactivity sweep), up to the last event or ``until`` (epoch s). Input
+    need not be in time order: the sweep's clock stays behind by the most the input
+    ran out of order so far.
     ``on_change`` sees every change as it happens, ``on_sample`` every sample the
-    model learns (with its event time).
+    model learns (with its event time). When the model retires a segment, its members
+    are re-assessed at once. ``outcomes`` counts the steps by outcome, the sweep's
+    looks (``swept``), the retirement moves (``retired``) and, at the end, the
+    customers with valid events that still have no segment (``unassessed``).
     """
     model = model or SegmentModel.create(config or EngineConfig())
     config = model.config
@@ -59,6 +65,7 @@ def replay(
     changes: list[SegmentChange] = []
     outcomes: Counter[str] = Counter()
     schedule = Sweep(config)
+    retired = RetiredSegments()
 
     def record(found: list[SegmentChange]) -> None:
         changes.extend(found)
@@ -83,12 +90,33 @@ def replay(
             model.learn_one(result.sample, result.t)
             if on_sample is not None:
                 on_sample(result.sample, result.t)
+            gone = retired.since_last(model)
+            if gone:
+                move_members(gone, result.t)
+
+    def move_members(gone: frozenset[str], at: float) -> None:
+        for profile in list(members_of(profiles.values(), gone)):
+            moved = reassess(
+                profile, model, at, clock() if clock else from_epoch(at), reason="retired"
+            )
+            outcomes["retired"] += 1
+            profiles[profile.customer_id] = moved.profile
+            record(moved.changes)
+            if sweep:
+                schedule.schedule(0, moved.profile, after=moved.t)
 
     last_t = None
+    behind = 0.0
     for event in events:
         t = event.occurred_at.timestamp()
+        # The sweep's clock is a watermark: the newest event time less the most the input
+        # has run out of order so far. On time-ordered input it is the event time; on a
+        # file grouped by customer it stays behind until the end, so no look judges a
+        # customer silent whose events are merely further down the file.
+        if last_t is not None:
+            behind = max(behind, last_t - t)
         if sweep:
-            sweep_until(t)
+            sweep_until(max(t, last_t or t) - behind)
         now = clock() if clock is not None else event.occurred_at
         result = step(event, profiles.get(event.customer_id), model, now)
         outcomes[result.outcome] += 1
@@ -99,6 +127,16 @@ def replay(
         if sweep and result.outcome == "applied":
             schedule.schedule(0, result.profile)
         last_t = t if last_t is None else max(last_t, t)
-    if sweep and (until is not None or last_t is not None):
-        sweep_until(until if until is not None else float(last_t or 0.0))
+    end = until if until is not None else last_t
+    if sweep and end is not None:
+        sweep_until(end)
+        # Whoever the model could not assess yet (its events all came before the model
+        # was ready, and its next look is after the end) is assessed at the end.
+        for profile in [p for p in profiles.values() if p.segment is None]:
+            if model.is_ready:
+                result = reassess(profile, model, end, clock() if clock else from_epoch(end))
+                outcomes["swept"] += 1
+                profiles[profile.customer_id] = result.profile
+                record(result.changes)
+    outcomes["unassessed"] = sum(1 for p in profiles.values() if p.segment is None)
     return ReplayResult(changes, profiles, model, outcomes)

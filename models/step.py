@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from .changes import Reason, SegmentChange, change_id
+from .changes import ChangeReason, Reason, SegmentChange, change_id
 from .config import EngineConfig
 from .events import ClickEvent, DownloadEvent, EmailEvent, Event, PurchaseEvent
 from .features import profile_features
@@ -127,12 +127,18 @@ def evaluate(
     features: dict[str, float],
     model: SegmentModel,
     at: float,
-    occurred_at: datetime,
+    occurred: datetime,
     now: datetime,
     cause_event_id: str | None,
+    reason: ChangeReason = "event",
 ) -> tuple[list[SegmentChange], float | None]:
     """Re-assess ``profile`` (in place) against the model and rules: the changes that
-    follow, and the distance to the segment it is in afterwards (None: none)."""
+    follow, and the distance to the segment it is in afterwards (None: none).
+
+    A change occurs at ``occurred`` (epoch s: the cause event's time, or the sweep's
+    look), but never before the customer's previous change: a late event or a look
+    behind the customer's latest change cannot make its changes run backwards.
+    """
     # Scores go only into changes and rules: most looks of the sweep need neither.
     scored: dict[str, float] | None = None
 
@@ -155,6 +161,10 @@ def evaluate(
     ) -> SegmentChange:
         before, to = transition
         profile.seq += 1
+        when = occurred
+        if profile.changed_at is not None and occurred.timestamp() < profile.changed_at:
+            when = from_epoch(profile.changed_at)
+        profile.changed_at = when.timestamp()
         return SegmentChange(
             change_id=change_id(profile.customer_id, kind, profile.seq),
             customer_id=profile.customer_id,
@@ -164,11 +174,12 @@ def evaluate(
             from_name=names.get(before) if before else None,
             to_name=names.get(to) if to else None,
             model_version=model_version,
-            occurred_at=occurred_at,
+            occurred_at=when,
             emitted_at=now,
             cause_event_id=cause_event_id,
             scores=scores(),
             reasons=reasons,
+            reason=reason,
         )
 
     if model.is_ready:
@@ -217,8 +228,15 @@ def evaluate(
     return changes, distance
 
 
-def reassess(profile: Profile, model: SegmentModel, at: float, now: datetime) -> StepResult:
-    """Re-evaluate a customer who sent nothing, at event time ``at`` (the inactivity sweep).
+def reassess(
+    profile: Profile,
+    model: SegmentModel,
+    at: float,
+    now: datetime,
+    reason: ChangeReason = "inactivity",
+) -> StepResult:
+    """Re-evaluate a customer who sent nothing, at event time ``at`` (the inactivity sweep,
+    or a model that retired the customer's segment: ``reason`` says which).
 
     Decay alone can carry a customer across a boundary; the changes this finds have
     no cause event. The profile's counters are not moved, only its assignment.
@@ -227,7 +245,7 @@ def reassess(profile: Profile, model: SegmentModel, at: float, now: datetime) ->
     half_life = model.config.half_life_days * DAY
     at = max(at, new.as_of)
     features = profile_features(new, at, half_life)
-    changes, distance = evaluate(new, features, model, at, from_epoch(at), now, None)
+    changes, distance = evaluate(new, features, model, at, from_epoch(at), now, None, reason)
     sample = take_sample(new, features, at, model.config)
     return StepResult(new, changes, "applied", sample, at, distance)
 
@@ -235,12 +253,16 @@ def reassess(profile: Profile, model: SegmentModel, at: float, now: datetime) ->
 def take_sample(
     profile: Profile, features: dict[str, float], at: float, config: EngineConfig
 ) -> dict[str, float] | None:
-    """The features as a sample for the model, at most once per learn interval per customer.
+    """The features as a sample for the model, at most once per learn interval per customer,
+    and only once the customer has been seen for ``learn_after_hours``.
 
     Silent customers are sampled by the sweep too, so the model sees the population
     as it is (decayed), not only as it looks at the moment of an event: on a purchase
-    log every event-time sample says "active today".
+    log every event-time sample says "active today", and on a clickstream a first
+    click says "brief visit" of everyone.
     """
+    if at - profile.first_seen < learn_after(config):
+        return None
     if profile.learned_at is not None and at - profile.learned_at < (
         config.learn_interval_hours * 3_600.0
     ):
@@ -252,13 +274,13 @@ def take_sample(
 def due_at(profile: Profile, config: EngineConfig, after: float | None = None) -> float | None:
     """When the sweep should next look at a silent customer (epoch s), or None: never.
 
+    Every customer is looked at, assigned or not: one whose events all came before
+    the model was ready (or before it had learned enough) is assessed by a look.
     ``after`` is when the customer was last looked at (default: its newest event).
     A pending move is looked at again once its dwell time has passed; otherwise a
     silent customer is looked at every seventh of a half-life (daily, by default),
     until six half-lives of silence have decayed its counts to under 2 %.
     """
-    if profile.segment is None and profile.pending is None:
-        return None
     last = profile.as_of if after is None else max(after, profile.as_of)
     half_life = config.half_life_days * DAY
     if profile.pending is not None and profile.pending_since is not None:
@@ -268,6 +290,13 @@ def due_at(profile: Profile, config: EngineConfig, after: float | None = None) -
     if last - profile.as_of >= 6 * half_life:
         return None
     return last + look_interval(config)
+
+
+def learn_after(config: EngineConfig) -> float:
+    """Seconds a customer must have been seen before it feeds the model."""
+    if config.learn_after_hours is not None:
+        return config.learn_after_hours * 3_600.0
+    return look_interval(config)
 
 
 def look_interval(config: EngineConfig) -> float:

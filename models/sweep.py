@@ -71,13 +71,15 @@ class Sweep:
         heapq.heappush(self._heaps.setdefault(partition, []), (when, profile.customer_id))
 
     def due(self, partition: int, event_time: float) -> Iterator[tuple[float, str]]:
-        """Advance the partition's watermark to ``event_time``; yield (when, customer) due.
+        """Set the partition's watermark to ``event_time``; yield (when, customer) due.
 
         ``when`` is the due time, or the watermark for a look overdue by more than one
         interval. The caller re-assesses each at ``when`` and calls :meth:`schedule`
-        with ``after=when``.
+        with ``after=when``. The watermark is the caller's: it may step back (input
+        found to be further out of order than thought), and nothing is due until it
+        passes the due times again.
         """
-        watermark = max(self._watermarks.get(partition, event_time), event_time)
+        watermark = event_time
         self._watermarks[partition] = watermark
         heap = self._heaps.get(partition, [])
         overdue = watermark - look_interval(self.config)

@@ -11,6 +11,7 @@ from segflow.models.events import (
     DownloadEvent,
     EmailEvent,
     PurchaseEvent,
+    check_event_time,
     decode_event,
     encode_event,
 )
@@ -114,3 +115,56 @@ def test_invalid_input_is_rejected_with_one_clear_line(
     if field is not None:
         assert error.field == field
         assert message.startswith(f"{field}:")
+
+
+# -- non-finite numbers and absurd times (issue 13) ----------------------------------
+
+
+def _with_token(kind: str, field: str, token: str) -> bytes:
+    text = orjson.dumps({**VALID[kind], field: "@@"}).decode()
+    return text.replace('"@@"', token).encode()
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "token", "named"),
+    [
+        ("purchase", "amount", "NaN", "amount"),
+        ("purchase", "amount", "Infinity", "amount"),
+        ("purchase", "amount", "-Infinity", "amount"),
+        ("purchase", "amount", "1e999", "amount"),
+        ("purchase", "amount", "2e12", "amount"),  # no order is worth a trillion
+        ("click", "properties", '{"score": NaN}', "properties.score"),
+        ("email", "properties", '{"score": Infinity}', "properties.score"),
+    ],
+)
+def test_non_finite_numbers_are_invalid_and_the_error_names_the_field(
+    kind: str, field: str, token: str, named: str
+) -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        decode_event(kind, _with_token(kind, field, token))
+    assert caught.value.reason == "schema"
+    assert caught.value.field == named
+    assert str(caught.value).startswith(f"{named}: ")
+    assert "valid string" not in str(caught.value)  # the finite-number error, not the union's
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "ok"),
+    [
+        ("9999-12-31T23:59:59Z", False),
+        ("0001-01-01T00:00:00Z", False),
+        ("1970-01-01T00:00:00Z", False),
+        ("2026-11-22T11:14:00Z", True),  # 59 minutes ahead of the ingest clock
+        ("2026-11-22T11:16:00Z", False),  # 61 minutes ahead
+        ("1997-01-01T00:00:00Z", True),  # a backfill of old data
+    ],
+)
+def test_event_time_is_bounded_against_the_ingest_clock(occurred_at: str, ok: bool) -> None:
+    event = decode_event("click", {**VALID["click"], "occurred_at": occurred_at})
+    ingest = decode_event("click", VALID["click"]).occurred_at.timestamp()  # 10:15 UTC
+    if ok:
+        check_event_time(event, ingest, max_future_s=3_600.0, max_age_s=50 * 365.25 * 86_400)
+        return
+    with pytest.raises(InvalidEventError) as caught:
+        check_event_time(event, ingest, max_future_s=3_600.0, max_age_s=50 * 365.25 * 86_400)
+    assert (caught.value.reason, caught.value.field) == ("out_of_range", "occurred_at")

@@ -28,7 +28,8 @@ def click(n: int, at: datetime, customer: str = "c1", **extra: object) -> ClickE
 
 @pytest.fixture(scope="module")
 def trained() -> SegmentModel:
-    sim = simulate(SimulationConfig(customers=400, days=28.0, seed=3, drift_fraction=0.0))
+    # Enough customers that the dormant persona (a sixth) makes a segment of its own.
+    sim = simulate(SimulationConfig(customers=600, days=28.0, seed=3, drift_fraction=0.0))
     return replay(sim.events, EngineConfig(warmup_samples=200, warmup_days=7.0)).model
 
 
