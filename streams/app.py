@@ -48,10 +48,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from segflow.models.drift import DriftEvent, DriftMonitor, centroid_shifts
 from segflow.models.errors import InvalidEventError
-from segflow.models.events import Event, decode_event
+from segflow.models.events import Event, check_event_time, decode_event
+from segflow.models.lifecycle import RetiredSegments, members_of
 from segflow.models.profile import Profile
 from segflow.models.step import StepResult, reassess, step
 from segflow.models.sweep import Sweep
+from segflow.models.timeutil import DAY
+from segflow.models.watermark import Watermarks
 
 from .api import WebState, register_api
 from .deadletters import INGEST, PROFILE, dead_letter, encode_dead_letter
@@ -114,6 +117,8 @@ class Work:
     key: bytes | None
     raw: bytes | None
     ingested_at: float | None
+    #: The topic it was read from here (an input topic or the repartition topic).
+    source: str = ""
 
 
 @contextlib.contextmanager
@@ -143,6 +148,10 @@ class Pipeline:
         self.holder = ModelHolder(settings.engine)
         self.bucket = TokenBucket(settings.training_rate)
         self.sweep = Sweep(settings.engine)
+        self.watermarks = Watermarks(settings.event_time.idle_s)
+        self.retired = RetiredSegments()
+        #: Per partition: customers in segments a new model retired, to re-assess.
+        self.retiring: dict[int, set[bytes]] = {}
         self.cache = ProfileCache(settings.profile_cache)
         self.sizes = SegmentSizes()
         self.drift = DriftMonitor(settings.drift)
@@ -296,7 +305,7 @@ class Pipeline:
             origin = _origin(message, headers)
             stage, ingested_at = PROFILE, _ingested_at(headers)
         try:
-            event = await self.decode(kind, raw, key, origin, stage)
+            event = await self.decode(kind, raw, key, origin, stage, ingested_at)
         except Exception as error:
             log.exception("decoding failed on %s:%s:%s", *origin)
             await self.send_dead_letter(
@@ -315,7 +324,7 @@ class Pipeline:
         if stage == INGEST and not self.owns(topic, partition, customer):
             await self.forward(kind, customer, raw, origin, ingested_at)
             return None
-        return Work(item, partition, customer, event, origin, key, raw, ingested_at)
+        return Work(item, partition, customer, event, origin, key, raw, ingested_at, topic)
 
     def owns(self, topic: str, partition: int, customer: bytes) -> bool:
         """Whether ``customer``'s profile lives in ``partition`` of the table, which is
@@ -360,12 +369,24 @@ class Pipeline:
         key: bytes | None,
         origin: tuple[str, int, int],
         stage: str,
+        ingested_at: float | None = None,
     ) -> Event | None:
-        """The event in ``raw``, or None once an invalid one is dead-lettered."""
+        """The event in ``raw``, or None once an invalid one is dead-lettered. At ingest,
+        an event time implausible against the ingest clock is invalid too
+        (``out_of_range``)."""
         try:
             if raw is None:
                 raise InvalidEventError("empty message (no value)", reason="empty")
-            return decode_event(kind, raw)
+            event = decode_event(kind, raw)
+            if stage == INGEST:
+                bounds = self.settings.event_time
+                check_event_time(
+                    event,
+                    self.clock() if ingested_at is None else ingested_at,
+                    bounds.max_future_s,
+                    bounds.max_age_days * DAY,
+                )
+            return event
         except InvalidEventError as error:
             await self.send_dead_letter(
                 origin=origin,
@@ -392,9 +413,15 @@ class Pipeline:
         """Apply the events of one partition in order; publish changes, samples and drifts;
         then write each customer's profile once."""
         dirty: dict[bytes, Profile] = {}
+        await self.move_retired(partition, dirty)
         for work in items:
             if self.settings.sweep:
-                await self.sweep_partition(partition, work.event.occurred_at.timestamp(), dirty)
+                self.watermarks.observe(
+                    partition, work.source, work.event.occurred_at.timestamp(), self.clock()
+                )
+                watermark = self.watermarks.watermark(partition, self.clock())
+                if watermark is not None:
+                    await self.sweep_partition(partition, watermark, dirty)
             try:
                 profile = self.profile_of(work.customer, dirty)
                 result = step(work.event, profile, self.holder.model, self.now())
@@ -546,6 +573,58 @@ class Pipeline:
             return
         for partition, count in sorted(held.items()):
             log.info("partition %s has %s customers", partition, count)
+
+    async def move_retired(self, partition: int, dirty: dict[bytes, Profile]) -> None:
+        """Re-assess the customers of ``partition`` whose segment the model in force
+        retired (changes with reason ``retired``; never raises).
+
+        The first batch after such a model finds the members of every local partition
+        in one pass over the table; each partition moves its own at its next batch,
+        so the table writes land on its changelog.
+        """
+        model = self.holder.model
+        gone = self.retired.since_last(model)
+        if gone:
+            await self.find_retired(gone)
+        customers = self.retiring.pop(partition, None)
+        if not customers:
+            return
+        at = self.watermarks.watermark(partition, self.clock()) or 0.0
+        for customer in sorted(customers):
+            try:
+                profile = self.profile_of(customer, dirty)
+                if profile is None or profile.segment in model.segment_ids():
+                    continue  # moved by an event since it was found
+                result = reassess(profile, model, at, self.now(), reason="retired")
+            except Exception:
+                log.exception("moving customer %r out of a retired segment failed", customer)
+                self.stats.count("sweep_errors")
+                continue
+            self.stats.count("retired_moves")
+            if self.settings.sweep:
+                self.sweep.schedule(partition, result.profile, after=result.t)
+            self.sizes.update(partition, profile, result.profile)
+            dirty[customer] = result.profile
+            try:
+                await self.publish_changes(customer, result.changes)
+            except Exception as exc:
+                await self.fatal(exc)
+
+    async def find_retired(self, gone: frozenset[str]) -> None:
+        """Queue, per partition, the local customers in the segments ``gone``."""
+        n = self.settings.partitions
+        try:
+            for i, (key, value) in enumerate(self.profiles.items()):
+                if i % LOAD_CHUNK == LOAD_CHUNK - 1:
+                    await asyncio.sleep(0)
+                if value is None:
+                    continue
+                profile = self.cache.get(key) or Profile.from_json(value)
+                if any(members_of([profile], gone)):
+                    self.retiring.setdefault(partition_of(key, n), set()).add(key)
+        except Exception:
+            log.exception("finding the members of retired segments %s failed", sorted(gone))
+            self.stats.count("sweep_errors")
 
     async def sweep_partition(
         self, partition: int, event_time: float, dirty: dict[bytes, Profile]
@@ -780,6 +859,8 @@ def create_app(
         pipeline.sweep.reset()  # partitions may have moved: rebuild from the table
         pipeline.sizes.reset()
         pipeline.cache.clear()
+        pipeline.watermarks.reset()
+        pipeline.retiring.clear()
 
     app.on_partitions_assigned.connect(on_partitions_assigned)
 

@@ -47,6 +47,8 @@ SEGMENT_CUSTOMERS = "segflow_segment_customers"
 SEGMENT_MODEL_SHARE = "segflow_segment_model_share"
 #: Gauge: profiles held by this worker (its partitions loaded so far).
 PROFILES = "segflow_profiles"
+#: Gauge: profiles this worker holds that are in no behavioral segment (not assessed yet).
+UNASSIGNED = "segflow_unassigned_profiles"
 #: Histogram (s): event ``occurred_at`` to the change's emission.
 CHANGE_LATENCY_EVENT = "segflow_change_latency_from_event_seconds"
 #: Histogram (s): the worker first reading the causing event to the change's emission.
@@ -129,6 +131,7 @@ _GAUGES = (
     SEGMENT_CUSTOMERS,
     SEGMENT_MODEL_SHARE,
     PROFILES,
+    UNASSIGNED,
     MODEL_VERSION,
     MODEL_SEQ,
     MODEL_CENTROID_SHIFT,
@@ -190,14 +193,22 @@ class _Callbacks(Collector):
             labels=["segment", "name", "kind"],
         )
         profiles = GaugeMetricFamily(PROFILES, "Profiles held by this worker.")
+        unassigned = GaugeMetricFamily(
+            UNASSIGNED,
+            "Profiles held by this worker that are in no behavioral segment yet.",
+        )
         if self.sizes is not None:
             sizes, total = self.sizes()
             names = dict(self.names()) if self.names is not None else {}
+            assigned = 0
             for (kind, segment), count in sorted(sizes.items()):
                 customers.add_metric([segment, names.get(segment, ""), kind], count)
+                assigned += count if kind == "behavioral" else 0
             profiles.add_metric([], total)
+            unassigned.add_metric([], max(total - assigned, 0))
         yield customers
         yield profiles
+        yield unassigned
         share = GaugeMetricFamily(
             SEGMENT_MODEL_SHARE,
             "Share of the shared model's decayed weight in each behavioral segment.",

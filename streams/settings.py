@@ -79,6 +79,31 @@ class TopicNames(BaseModel):
         }
 
 
+class EventTimeBounds(BaseModel):
+    """Which event times a worker accepts, against its ingest clock, and how its
+    inactivity sweep follows event time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_future_s: float = Field(
+        3_600.0,
+        ge=0,
+        description="An event dated more than this after the ingest clock is out_of_range.",
+    )
+    max_age_days: float = Field(
+        18_262.0,
+        gt=0,
+        description="An event dated more than this before the ingest clock is out_of_range "
+        "(default 50 years: the public datasets replay, the epoch and year 1 do not).",
+    )
+    idle_s: float = Field(
+        5.0,
+        gt=0,
+        description="A source (topic partition) that delivered nothing for this long no "
+        "longer holds back the sweep's watermark.",
+    )
+
+
 class Settings(BaseSettings):
     """Settings of a segflow worker, CLI command or test (frozen; build once, pass down)."""
 
@@ -174,6 +199,7 @@ class Settings(BaseSettings):
     log_level: LogLevel = "warn"
     engine: EngineConfig = EngineConfig()
     drift: DriftConfig = DriftConfig()
+    event_time: EventTimeBounds = EventTimeBounds()
     web_advertised_host: str | None = Field(
         None,
         description="Host other workers reach this one's web port at (request routing); "

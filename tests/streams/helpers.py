@@ -14,7 +14,7 @@ from segflow.models.events import ClickEvent, EmailEvent
 from segflow.models.model import SegmentModel
 from segflow.streams.app import Pipeline, create_app
 from segflow.streams.runtime import SnapshotMeta, encode_snapshot
-from segflow.streams.settings import Settings
+from segflow.streams.settings import EventTimeBounds, Settings
 
 ENGINE = EngineConfig(warmup_samples=10, warmup_days=0, max_lateness_hours=24 * 365.0)
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -99,6 +99,8 @@ def memory_pipeline(
         "data_dir": tmp_path / "data",
         "partitions": 4,
         "engine": ENGINE,
+        # The test clock stands still at START while events run ahead of it by days.
+        "event_time": EventTimeBounds(max_future_s=365 * 86_400.0),
     }
     values.update(overrides)
     settings = Settings(**values)

@@ -72,7 +72,11 @@ def test_openapi_file_is_current() -> None:
 def test_api_routing_health_metrics_and_dashboard(
     broker: LocalBroker, tmp_path: Path, workers: Callable[[Settings], WorkerProc]
 ) -> None:
-    engine = EngineConfig(max_lateness_hours=24 * 365.0, warmup_samples=40, warmup_days=0)
+    # Each customer's traffic spans hours: let it feed the model at once (the default
+    # waits until a customer has been seen for a day).
+    engine = EngineConfig(
+        max_lateness_hours=24 * 365.0, warmup_samples=40, warmup_days=0, learn_after_hours=0
+    )
     settings = isolated_settings(broker, tmp_path, engine=engine)
     prepare(settings)
     a, b = workers(settings), workers(settings)

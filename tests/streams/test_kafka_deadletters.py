@@ -48,6 +48,12 @@ def valid(kind: str, n: int, customer: str) -> dict[str, Any]:
     return event
 
 
+def _with_token(event: dict[str, Any], field: str, token: str) -> bytes:
+    """The JSON of ``event`` with ``field`` set to a raw token (``NaN`` is not JSON)."""
+    text = orjson.dumps({**event, field: "@@"}).decode()
+    return text.replace('"@@"', token).encode()
+
+
 # (event type, payload, expected reason, expected field)
 BAD: list[tuple[str, bytes, str, str | None]] = [
     ("click", b'{"event_id": "x1", "customer_id": ', "not_json", None),
@@ -65,6 +71,28 @@ BAD: list[tuple[str, bytes, str, str | None]] = [
     ),
     ("purchase", b"\xff\xfe\x00{\x9c not utf-8", "not_json", None),
     ("click", b"[1, 2, 3]", "not_object", None),
+    # Absurd times, against the ingest clock: one of them would move the customer's
+    # clock to year 9999 (or treat every later event as 2,000 years late).
+    (
+        "click",
+        orjson.dumps({**valid("click", 1, "bad"), "occurred_at": "9999-12-31T23:59:59Z"}),
+        "out_of_range",
+        "occurred_at",
+    ),
+    (
+        "click",
+        orjson.dumps({**valid("click", 1, "bad"), "occurred_at": "0001-01-01T00:00:00Z"}),
+        "out_of_range",
+        "occurred_at",
+    ),
+    # Bare NaN / Infinity tokens: a profile holding one cannot be stored as JSON.
+    ("purchase", _with_token(valid("purchase", 1, "bad"), "amount", "NaN"), "schema", "amount"),
+    (
+        "click",
+        _with_token(valid("click", 1, "bad"), "properties", '{"score": Infinity}'),
+        "schema",
+        "properties.score",
+    ),
 ]
 
 

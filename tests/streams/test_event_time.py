@@ -1,0 +1,49 @@
+"""Event time in the worker (issue 13): the sweep's watermark is the slowest source's,
+not the fastest's, and a source without traffic stops holding it back."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from helpers import Clock, at, click, email, memory_pipeline
+from prometheus_client import CollectorRegistry
+from test_batches import PARTITIONS, input_message
+
+from segflow.streams.runtime import partition_of
+
+
+def same_partition_customers(n: int) -> list[str]:
+    wanted = partition_of(b"a0", PARTITIONS)
+    found = [f"a{i}" for i in range(200) if partition_of(f"a{i}".encode(), PARTITIONS) == wanted]
+    return found[:n]
+
+
+def test_a_fast_topic_does_not_make_the_sweep_judge_a_slow_topics_customers(
+    tmp_path: Path,
+) -> None:
+    registry = CollectorRegistry()
+    clock = Clock(at(0).timestamp())
+    pipeline = memory_pipeline(tmp_path, clock, registry)
+    for topic in pipeline.kinds:
+        pipeline.partition_counts[topic] = PARTITIONS
+    reader, browser = same_partition_customers(2)
+    # A backlog: the emails topic has only delivered the reader's first open so far,
+    # the clicks topic ten days of the browser's visits.
+    batch = [input_message(pipeline, email(reader, 0, at(0)), 0)]
+    batch += [input_message(pipeline, click(browser, n, at(24 * n)), n) for n in range(1, 11)]
+    asyncio.run(pipeline.process_batch(batch))
+
+    def swept() -> float:
+        return registry.get_sample_value("segflow_swept_customers_total") or 0.0
+
+    # The reader was active at hour 0 and is due for a look a day later; the emails topic
+    # still holds its later events, so nobody is judged silent beyond hour 0.
+    assert swept() == 0.0
+    assert not [c for c in pipeline.recent_changes if c["cause_event_id"] is None]
+    # Once the emails topic delivered nothing for longer than idle_s, the clicks alone
+    # drive the sweep: the reader is looked at.
+    clock.t += pipeline.settings.event_time.idle_s + 1.0
+    later = [input_message(pipeline, click(browser, 11, at(24 * 11)), 11)]
+    asyncio.run(pipeline.process_batch(later))
+    assert swept() >= 1.0
