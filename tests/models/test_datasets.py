@@ -15,11 +15,13 @@ from segflow.models.datasets import (
     DATASETS_DIR_ENV,
     HILLSTROM_START,
     HILLSTROM_WINDOW,
+    TAOBAO_AMOUNT,
     cdnow,
     default_path,
     hillstrom,
     online_retail,
     open_dataset,
+    taobao,
 )
 from segflow.models.events import ClickEvent, EmailEvent, Event, PurchaseEvent, encode_event
 
@@ -29,6 +31,9 @@ HILLSTROM_HEADER = (
     "recency,history_segment,history,mens,womens,zip_code,newbie,channel,segment,"
     "visit,conversion,spend"
 )
+TAOBAO_HEADER = "user_id,item_id,category_id,behavior_type,timestamp"
+#: 2017-11-25 00:00 China time: the start of the Taobao sample's official window.
+TAOBAO_WINDOW_START = 1511539200
 
 
 def write_gz(path: Path, header: str, *rows: str, newline: str = "\n") -> Path:
@@ -328,14 +333,170 @@ def test_hillstrom_is_deterministic_by_seed() -> None:
     assert sorted(one) != sorted(other)  # the times differ, not just the order
 
 
+# -- Taobao -----------------------------------------------------------------------------
+
+
+def test_taobao_real_file_every_row_an_event_strays_kept() -> None:
+    path = real("taobao")
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as text:
+        rows = list(csv.DictReader(text))
+    stream = taobao(path)
+    events = list(stream)
+    report = stream.report
+
+    assert report.rows == len(rows) == len(events) == report.events == 84_287
+    assert not report.skipped
+    assert report.out_of_order == 0
+    assert_time_ordered(events)
+    assert len({e.event_id for e in events}) == len(events)
+    assert len({e.customer_id for e in events}) == 814
+    behaviors = Counter(row["behavior_type"] for row in rows)
+    assert behaviors == Counter({"pv": 75_693, "cart": 4_494, "fav": 2_351, "buy": 1_749})
+    urls = Counter(e.url.split("/")[1] for e in events if isinstance(e, ClickEvent))
+    assert urls == Counter({"item": 75_693, "cart": 4_494, "favorites": 2_351})
+    buys = [e for e in events if isinstance(e, PurchaseEvent)]
+    assert len(buys) == 1_749
+    assert len({e.order_id for e in buys}) == 1_749
+    assert {e.amount for e in buys} == {TAOBAO_AMOUNT}
+
+    # The 35 stray rows before the window (all views, of 32 users) are kept, first.
+    early = [e for e in events if e.occurred_at.timestamp() < TAOBAO_WINDOW_START]
+    assert len(early) == 35
+    assert len({e.customer_id for e in early}) == 32
+    assert all(isinstance(e, ClickEvent) for e in early)
+    assert events[: len(early)] == early
+    assert events[0].occurred_at == datetime(2017, 9, 11, 8, 16, 39, tzinfo=UTC)
+    assert events[-1].occurred_at == datetime(2017, 12, 3, 15, 59, 23, tzinfo=UTC)
+
+    # The first row of the file: 1,2268318,2520377,pv,1511544070 (line 2).
+    first = next(e for e in events if e.event_id == "taobao-2")
+    assert isinstance(first, ClickEvent)
+    assert (first.customer_id, first.url, first.session_id) == ("1", "/item/2268318", None)
+    assert first.properties == {"category_id": 2520377}
+    assert first.occurred_at == datetime.fromtimestamp(1511544070, tz=UTC)
+
+    # In file order: the same events, grouped by user as the file lists them.
+    by_file = list(taobao(path, order="file"))
+    assert [e.event_id for e in by_file] == [f"taobao-{line}" for line in range(2, 84_289)]
+    assert sorted(by_file, key=lambda e: e.occurred_at) == events  # sorted() is stable
+    assert [e.customer_id for e in by_file] == [row["user_id"] for row in rows]
+
+
+def test_taobao_maps_each_behavior_type(tmp_path: Path) -> None:
+    path = write_gz(
+        tmp_path / "t.csv.gz",
+        TAOBAO_HEADER,
+        "7,100,5,pv,1511600000",
+        "7,100,5,cart,1511600060",
+        "7,101,6,fav,1511600120",
+        "7,100,5,buy,1511600180",
+    )
+    stream = taobao(path)
+    events = list(stream)
+    assert [e.kind for e in events] == ["click", "click", "click", "purchase"]
+    clicks = [e for e in events if isinstance(e, ClickEvent)]
+    assert [e.url for e in clicks] == ["/item/100", "/cart/100", "/favorites/101"]
+    assert all(e.session_id is None and e.referrer is None for e in clicks)
+    buy = events[-1]
+    assert isinstance(buy, PurchaseEvent)
+    assert (buy.event_id, buy.order_id) == ("taobao-5", "taobao-7-100-1511600180")
+    assert (buy.amount, buy.currency) == (1.0, None)
+    assert [e.event_id for e in events] == ["taobao-2", "taobao-3", "taobao-4", "taobao-5"]
+    assert [e.properties for e in events] == [{"category_id": c} for c in (5, 5, 6, 5)]
+    assert {e.customer_id for e in events} == {"7"}
+    assert events[0].occurred_at == datetime(2017, 11, 25, 8, 53, 20, tzinfo=UTC)  # Unix, UTC
+    assert (stream.report.rows, stream.report.events) == (4, 4)
+    # Deterministic ids: a second pass makes the same events.
+    assert [encode_event(e) for e in taobao(path)] == [encode_event(e) for e in events]
+
+
+def test_taobao_malformed_rows_are_reported_with_line_numbers(tmp_path: Path) -> None:
+    path = write_gz(
+        tmp_path / "t.csv.gz",
+        TAOBAO_HEADER,
+        "1,100,5,pv,1511600000",  # line 2: fine
+        "1,10x,5,pv,1511600001",  # 3: item
+        "1,100,,pv,1511600002",  # 4: category
+        "1,100,5,click,1511600003",  # 5: behavior
+        "1,100,5,pv,2017-11-25",  # 6: timestamp
+        "1,100,5,pv",  # 7: 4 fields
+        ",100,5,pv,1511600004",  # 8: no user
+        "u1,100,5,pv,1511600005",  # 9: user
+        "1,100,5,pv,99999999999999999999",  # 10: timestamp out of range
+        "",  # a blank line is not a row
+        "1,100,5,buy,1511600006",  # 12: fine
+        newline="\r\n",
+    )
+    stream = taobao(path)
+    events = list(stream)
+    assert [e.event_id for e in events] == ["taobao-2", "taobao-12"]
+    report = stream.report
+    assert [(p.line, p.reason) for p in report.problems] == [
+        (3, "bad_number"),
+        (4, "bad_number"),
+        (5, "bad_value"),
+        (6, "bad_date"),
+        (7, "wrong_field_count"),
+        (8, "missing_value"),
+        (9, "bad_value"),
+        (10, "bad_date"),
+    ]
+    assert str(report.problems[0]) == "line 3: item_id: not an integer: '10x'"
+    assert "category_id" in report.problems[1].message
+    assert str(report.problems[4]) == "line 7: 4 fields, expected 5"
+    assert report.malformed_rows == report.skipped_rows == 8
+    assert (report.rows, report.events) == (10, 2)
+
+
+def test_taobao_time_order_and_file_order(tmp_path: Path) -> None:
+    # Grouped by user like the real file; user 2 is active before user 1 ends.
+    path = write_gz(
+        tmp_path / "t.csv.gz",
+        TAOBAO_HEADER,
+        "1,100,5,pv,1511600000",  # line 2
+        "1,101,5,pv,1511600300",  # 3
+        "1,101,5,buy,1511600900",  # 4
+        "2,200,6,pv,1511600100",  # 5
+        "2,201,6,cart,1511600300",  # 6: same second as line 3
+        "2,201,6,buy,1511600600",  # 7
+    )
+    by_time = taobao(path)
+    assert [e.event_id for e in by_time] == [f"taobao-{n}" for n in (2, 5, 3, 6, 7, 4)]
+    assert by_time.report.out_of_order == 0
+    by_file = taobao(path, order="file")
+    assert [e.event_id for e in by_file] == [f"taobao-{n}" for n in (2, 3, 4, 5, 6, 7)]
+    assert by_file.report.out_of_order == 3  # user 2's events all precede user 1's last
+    assert {encode_event(e) for e in by_time} == {encode_event(e) for e in by_file}
+    with pytest.raises(ValueError, match="order: expected 'time' or 'file'"):
+        taobao(path, order="user")  # type: ignore[arg-type]
+
+
+def test_taobao_keeps_stray_early_rows(tmp_path: Path) -> None:
+    path = write_gz(
+        tmp_path / "t.csv.gz",
+        TAOBAO_HEADER,
+        "1,100,5,pv,1511600000",
+        "2,300,9,pv,1505117799",  # 2017-09-11 08:16:39 UTC, 2.5 months before the window
+        "2,200,6,pv,1511600100",
+    )
+    stream = taobao(path)
+    events = list(stream)
+    assert [e.event_id for e in events] == ["taobao-3", "taobao-2", "taobao-4"]
+    assert events[0].occurred_at == datetime(2017, 9, 11, 8, 16, 39, tzinfo=UTC)
+    assert events[0].occurred_at.timestamp() < TAOBAO_WINDOW_START
+    assert not stream.report.skipped
+    assert [e.event_id for e in taobao(path, order="file", limit=2)] == ["taobao-2", "taobao-3"]
+
+
 # -- registry ---------------------------------------------------------------------------
 
 
 def test_registry_names_default_paths_and_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert sorted(DATASETS) == ["cdnow", "hillstrom", "online-retail"]
+    assert sorted(DATASETS) == ["cdnow", "hillstrom", "online-retail", "taobao"]
     assert default_path("cdnow").name == "cdnow_master.csv.gz"
+    assert default_path("taobao").name == "taobao_userbehavior_sample.csv.gz"
     monkeypatch.setenv(DATASETS_DIR_ENV, str(tmp_path))
     assert default_path("hillstrom") == tmp_path / "hillstrom_email_campaign.csv.gz"
     with pytest.raises(FileNotFoundError, match="no such file"):
@@ -343,6 +504,8 @@ def test_registry_names_default_paths_and_errors(
     write_gz(tmp_path / "cdnow_master.csv.gz", CDNOW_HEADER, "00001,1997-01-01,1,11.77")
     stream = open_dataset("cdnow", seed=4)
     assert [e.customer_id for e in stream] == ["00001"]
+    write_gz(tmp_path / "taobao_userbehavior_sample.csv.gz", TAOBAO_HEADER, "1,2,3,fav,1511600000")
+    assert [e.event_id for e in open_dataset("taobao", limit=5)] == ["taobao-2"]
     with pytest.raises(KeyError):
         open_dataset("nope")
 
