@@ -205,8 +205,17 @@ def profile_features(profile: Profile, at: float, half_life: float) -> dict[str,
     prior = RATE_PRIOR_WEIGHT
     if profile.last_open is not None:
         prior *= decay_factor(max(at - profile.last_open, 0.0), half_life * RATE_MEMORY)
-    held_sent = max(sent - unopened, 0.0) + prior
-    held_rate = min(1.0, (opens + prior * OPEN_RATE_PRIOR) / held_sent) if held_sent > 0 else 0.0
+    if profile.flags & BOUNCED:
+        held_rate = 0.0  # the address takes no email: nothing will be opened
+    elif profile.last_open is None:
+        # Never opened: there is no rate as of a last open to hold, every send left
+        # unopened counts (a customer who ignored ten sends is not a 20 % opener).
+        held_rate = min(1.0, (opens + prior * OPEN_RATE_PRIOR) / (sent + prior))
+    else:
+        held_sent = max(sent - unopened, 0.0) + prior
+        held_rate = (
+            min(1.0, (opens + prior * OPEN_RATE_PRIOR) / held_sent) if held_sent > 0 else 0.0
+        )
     still = still_opening(profile, held_rate, at)
     features["open_rate"] = held_rate * still
     features["click_rate"] = min(

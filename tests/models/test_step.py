@@ -29,7 +29,7 @@ def click(n: int, at: datetime, customer: str = "c1", **extra: object) -> ClickE
 @pytest.fixture(scope="module")
 def trained() -> SegmentModel:
     # Enough customers that the dormant persona (a sixth) makes a segment of its own.
-    sim = simulate(SimulationConfig(customers=600, days=28.0, seed=3, drift_fraction=0.0))
+    sim = simulate(SimulationConfig(customers=800, days=28.0, seed=3, drift_fraction=0.0))
     return replay(sim.events, EngineConfig(warmup_samples=200, warmup_days=7.0)).model
 
 
