@@ -73,6 +73,7 @@ from segflow.models.config import EngineConfig
 from segflow.models.datasets import DatasetStream, TaobaoOrder, default_path, online_retail, taobao
 from segflow.models.events import Event, PurchaseEvent
 from segflow.models.features import CLUSTER_FEATURES, BehaviorTransform, profile_features
+from segflow.models.pages import ECOMMERCE_PAGE_STAGES
 from segflow.models.runner import ReplayResult, replay
 from segflow.models.timeutil import DAY
 
@@ -99,22 +100,13 @@ RETAIL_ENGINE: dict[str, Any] = {
 #: ``/item/<id>``, every add-to-cart one on ``/cart/<id>`` and every add-to-favourites
 #: one on ``/favorites/<id>``; buys are purchases. The default page map is a B2B
 #: marketing site's (``blog``, ``pricing``, ...), under which every one of these clicks
-#: would count as ``other``. This one maps the shop's pages to the journey stages:
-#:
-#: - ``item`` -> ``consideration``: a product page is where a shopper weighs an item.
-#:   Not ``awareness``: a view of one product is not top-of-funnel browsing.
-#: - ``favorites`` -> ``consideration``: saving an item is a bookmark to weigh it
-#:   later, no step toward checking out; the stage literal has nothing between
-#:   consideration and decision.
-#: - ``cart`` -> ``decision``: the cart is the step right before an order.
-#: - nothing -> ``customer``: the data has no post-purchase pages (orders, returns,
-#:   support); buys themselves count as purchases.
+#: would count as ``other``; the shop's map (``pages.ECOMMERCE_PAGE_STAGES``) counts a
+#: product page and a saved favourite as ``consideration`` (weighing an item) and the
+#: cart as ``decision`` (the step before an order), and the shop's vocabulary names
+#: them so ("product viewer", "cart adder", not "pricing and demo pages").
 TAOBAO_ENGINE: dict[str, Any] = {
-    "page_stages": {
-        "item": "consideration",
-        "favorites": "consideration",
-        "cart": "decision",
-    },
+    "page_stages": dict(ECOMMERCE_PAGE_STAGES),
+    "vocabulary": "ecommerce",
 }
 
 #: The engine settings of each dataset the benchmark replays, by its name in

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import NamedTuple
 
-from .naming import GROUPS
+from .naming import VOCABULARIES
 
 Features = Mapping[str, float]
 
@@ -146,10 +146,19 @@ CLAIMS: dict[str, Claim] = {
     "average activity": Claim("nothing (always holds)", lambda x, pop: True),
 }
 
-#: Every phrase of :data:`.naming.GROUPS`, for the check that each has a claim.
+# The phrases of the other vocabularies say the same of their features in other words.
+for _groups, _units in VOCABULARIES.values():
+    for _options in _groups.values():
+        for _feature, _high_phrase, _low_phrase in _options:
+            CLAIMS.setdefault(_high_phrase, _high(_feature))
+            if _low_phrase is not None:
+                CLAIMS.setdefault(_low_phrase, _low(_feature))
+
+#: Every phrase of every vocabulary of :mod:`.naming`, for the check that each has a claim.
 NAMING_PHRASES: frozenset[str] = frozenset(
     phrase
-    for options in GROUPS.values()
+    for groups, _ in VOCABULARIES.values()
+    for options in groups.values()
     for _, high, low in options
     for phrase in (high, low)
     if phrase is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,6 +79,11 @@ class EngineConfig(BaseModel):
     page_stages: dict[str, PageStage] = Field(
         default_factory=lambda: dict(DEFAULT_PAGE_STAGES),
         description="First URL path segment -> the journey stage its clicks count toward.",
+    )
+    vocabulary: Literal["b2b", "ecommerce"] = Field(
+        "b2b",
+        description="The words segment names use: a B2B marketing site's (downloads, "
+        "pricing and demo pages) or a shop's (product views, cart adds).",
     )
     seed: int = 42
     rules_file: Path | None = None

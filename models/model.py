@@ -27,7 +27,7 @@ import orjson
 from .clustering import SegmentClusterer
 from .config import EngineConfig
 from .features import CLUSTER_FEATURES, FEATURE_NAMES, BehaviorTransform
-from .naming import level_text, name_segments, reads_dormant
+from .naming import VOCABULARIES, level_text, name_segments, reads_dormant
 from .scoring import SCORE_NAMES, ContentIntent, EmailResponsiveness, EngagementScorer, Value
 from .timeutil import DAY
 
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 #: Names are recomputed at most once per this many learned samples (and when ids change).
 RENAME_EVERY = 500
+#: Below this spread over the population (standard deviation, clustering units) a feature
+#: tells nobody apart: it is never named nor given as a reason.
+EVIDENCE_SPREAD = 1e-3
 
 
 def segment_key(cluster_id: int) -> str:
@@ -137,7 +140,8 @@ class SegmentModel:
         return self.transform.inverse_one(feature, float(c.mean[c.features.index(feature)]))
 
     def zscores(self, x: Mapping[str, float]) -> dict[str, float]:
-        """How many standard deviations transformed features ``x`` sit from the mean."""
+        """How many standard deviations transformed features ``x`` sit from the mean, for
+        the features with evidence in the population (see :meth:`evidence`)."""
         c = self.clusterer
         if c.mean is None or c.features is None:
             return {}
@@ -145,7 +149,19 @@ class SegmentModel:
         return {
             name: (float(x.get(name, c.mean[i])) - float(c.mean[i])) / float(scale[i])
             for i, name in enumerate(c.features)
+            if scale[i] > EVIDENCE_SPREAD
         }
+
+    def evidence(self) -> frozenset[str]:
+        """The clustering features that tell customers apart here: their spread over the
+        population (standard deviation, clustering units) is above
+        :data:`EVIDENCE_SPREAD`. Names and reasons speak only of these: an open rate in
+        a feed without email (everyone at the prior) says nothing of anyone."""
+        c = self.clusterer
+        if c.mean is None or c.features is None:
+            return frozenset()
+        scale = c.scale
+        return frozenset(n for i, n in enumerate(c.features) if scale[i] > EVIDENCE_SPREAD)
 
     def segment_ids(self) -> frozenset[str]:
         """Public ids of the segments the model has now (empty before it is ready)."""
@@ -179,16 +195,23 @@ class SegmentModel:
             return
         centroids = {cid: c.centroid(cid) for cid in c.ids}
         half_life = self.config.half_life_days
+        groups, units = VOCABULARIES[self.config.vocabulary]
+        evidence = self.evidence()
         levels = {
             cid: {
                 name: text
                 for name, value in centroid.items()
-                if (text := level_text(name, self.transform.inverse_one(name, value), half_life))
+                if name in evidence
+                and (
+                    text := level_text(
+                        name, self.transform.inverse_one(name, value), half_life, units
+                    )
+                )
             }
             for cid, centroid in centroids.items()
         }
         zscores = {cid: self.zscores(centroid) for cid, centroid in centroids.items()}
-        self._names = name_segments(zscores, levels)
+        self._names = name_segments(zscores, levels, groups)
         dormant = (cid for cid, z in zscores.items() if reads_dormant(z))
         self._dormant = frozenset(segment_key(cid) for cid in dormant)
         self._names_key = key

@@ -45,17 +45,38 @@ GROUPS: dict[str, tuple[tuple[str, str, str | None], ...]] = {
     ),
 }
 
+#: The same groups in a shop's words: journey stages are category browsing, product
+#: views, the cart, the account (see ``pages.ECOMMERCE_PAGE_STAGES``).
+ECOMMERCE_GROUPS: dict[str, tuple[tuple[str, str, str | None], ...]] = {
+    **GROUPS,
+    "web": (
+        ("pages_decision", "cart adder", None),
+        ("pages_customer", "account and order pages", None),
+        ("pages_consideration", "product viewer", None),
+        ("pages_awareness", "category browser", None),
+        ("pages_other", "home and search pages", None),
+        ("clicks_per_session", "long visits", "brief visits"),
+        ("clicks", "heavy browser", "low web activity"),
+    ),
+}
+
 #: A group must sit at least this many standard deviations away to be named.
 THRESHOLD = 0.5
 
 
-def describe(z: Mapping[str, float]) -> list[tuple[float, str]]:
-    """(strength, phrase) for every group that stands out, strongest first."""
+Groups = Mapping[str, tuple[tuple[str, str, str | None], ...]]
+
+
+def describe(z: Mapping[str, float], groups: Groups = GROUPS) -> list[tuple[float, str]]:
+    """(strength, phrase) for every group that stands out, strongest first. A feature
+    missing from ``z`` (no evidence in the population) is never named."""
     found: list[tuple[float, str]] = []
-    for options in GROUPS.values():
+    for options in groups.values():
         best: tuple[float, str] | None = None
         for feature, high, low in options:
-            value = z.get(feature, 0.0)
+            if feature not in z:
+                continue
+            value = z[feature]
             phrase = high if value > 0 else low
             if phrase is None or abs(value) < THRESHOLD:
                 continue
@@ -70,6 +91,7 @@ def describe(z: Mapping[str, float]) -> list[tuple[float, str]]:
 def name_segments(
     zscores: Mapping[int, Mapping[str, float]],
     levels: Mapping[int, Mapping[str, str]] | None = None,
+    groups: Groups = GROUPS,
 ) -> dict[int, str]:
     """A distinct readable name per segment, from its centroid's z-scores per feature.
 
@@ -85,7 +107,7 @@ def name_segments(
     used: set[str] = set()
     order = sorted(zscores, key=lambda c: -max((abs(v) for v in zscores[c].values()), default=0))
     for cid in order:
-        phrases = [phrase for _, phrase in describe(zscores[cid])]
+        phrases = [phrase for _, phrase in describe(zscores[cid], groups)]
         if not phrases:
             phrases = ["average activity"]
         if reads_dormant(zscores[cid]):
@@ -153,7 +175,26 @@ COUNT_UNITS: dict[str, str] = {
 }
 
 
-def level_text(feature: str, value: float, half_life_days: float) -> str | None:
+#: The same in a shop's words.
+ECOMMERCE_UNITS: dict[str, str] = {
+    **COUNT_UNITS,
+    "pages_awareness": "category pages",
+    "pages_consideration": "product views",
+    "pages_decision": "cart adds",
+    "pages_customer": "account pages",
+}
+
+#: Vocabularies a model can name its segments in (``EngineConfig.vocabulary``): the
+#: phrases of each feature group and the units of each count.
+VOCABULARIES: dict[str, tuple[Groups, Mapping[str, str]]] = {
+    "b2b": (GROUPS, COUNT_UNITS),
+    "ecommerce": (ECOMMERCE_GROUPS, ECOMMERCE_UNITS),
+}
+
+
+def level_text(
+    feature: str, value: float, half_life_days: float, units: Mapping[str, str] = COUNT_UNITS
+) -> str | None:
     """A centroid's ``value`` of ``feature`` (readable units) as a marketer reads it:
     decayed counts as a rate per week (per month when under one a week), rates as
     shares; None for a feature without a reading.
@@ -169,7 +210,7 @@ def level_text(feature: str, value: float, half_life_days: float) -> str | None:
         return f"opens {value:.0%}"
     if feature == "clicks_per_session":
         return f"{value:.1f} clicks/visit"
-    unit = COUNT_UNITS.get(feature)
+    unit = units.get(feature)
     if unit is None:
         return None
     per_day = max(value, 0.0) * math.log(2) / half_life_days

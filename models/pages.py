@@ -41,6 +41,30 @@ DEFAULT_PAGE_STAGES: Mapping[str, PageStage] = {
 }
 
 
+#: First path segment -> stage, for a shop: category and search pages are browsing,
+#: product pages and wish lists consideration, the cart and checkout the decision.
+ECOMMERCE_PAGE_STAGES: Mapping[str, PageStage] = {
+    "category": "awareness",
+    "categories": "awareness",
+    "collections": "awareness",
+    "search": "awareness",
+    "deals": "awareness",
+    "item": "consideration",
+    "product": "consideration",
+    "products": "consideration",
+    "p": "consideration",
+    "favorites": "consideration",
+    "wishlist": "consideration",
+    "cart": "decision",
+    "basket": "decision",
+    "checkout": "decision",
+    "account": "customer",
+    "orders": "customer",
+    "returns": "customer",
+    "help": "customer",
+}
+
+
 def page_stage(url: str, stages: Mapping[str, str]) -> str:
     """The stage of the page at ``url`` (absolute or a path), or ``other``."""
     scheme = url.find("://")

@@ -329,7 +329,8 @@ def behavioral_reasons(
         from_gaps = model.clusterer.contributions(x, ids[from_segment])
     else:
         from_gaps = {name: z * z for name, z in model.zscores(x).items()}
-    pull = {name: from_gaps[name] - to_gaps[name] for name in to_gaps}
+    evidence = model.evidence()
+    pull = {name: from_gaps[name] - to_gaps[name] for name in to_gaps if name in evidence}
     top = sorted((n for n in pull if pull[n] > 0), key=lambda n: -pull[n])
     return [_reason(model, features, name) for name in top[: model.config.reasons]]
 
