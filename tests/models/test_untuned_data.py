@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from segflow.models.clustering import SegmentClusterer
 from segflow.models.config import EngineConfig
 from segflow.models.events import ClickEvent, EmailEvent, Event, PurchaseEvent
-from segflow.models.features import profile_features
+from segflow.models.features import CLUSTER_FEATURES, profile_features
 from segflow.models.model import SegmentModel
 from segflow.models.profile import Profile
 from segflow.models.runner import replay
 from segflow.models.simulator import SimulationConfig, simulate
-from segflow.models.step import reassess, step
+from segflow.models.step import reassess, standout_reasons, step
 from segflow.models.timeutil import DAY, MAX_EPOCH, MIN_EPOCH, from_epoch
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -31,7 +31,7 @@ HALF_LIFE = 7 * DAY
 def trained() -> SegmentModel:
     """A model learned on the simulator, with a dormant segment (cached: hypothesis
     examples share it, and nothing here mutates it)."""
-    sim = simulate(SimulationConfig(customers=600, days=28.0, seed=3, drift_fraction=0.0))
+    sim = simulate(SimulationConfig(customers=800, days=28.0, seed=3, drift_fraction=0.0))
     return replay(sim.events, EngineConfig(warmup_samples=200, warmup_days=7.0)).model
 
 
@@ -264,3 +264,83 @@ def test_stray_points_from_months_before_do_not_shorten_the_warm_up() -> None:
     # at the 600th point, 5.9 days in), within hours of the run without them.
     assert stray is not None and stray >= start + 7 * DAY
     assert abs(stray - clean) < DAY / 2
+
+
+# -- item 10: never engaged is not lapsed, and not a 20 % opener ------------------------
+
+
+def _emails(customer: str, actions: list[str]) -> list[Event]:
+    return [
+        EmailEvent(
+            event_id=f"{customer}-{i}",
+            customer_id=customer,
+            occurred_at=T0 + timedelta(days=7 * (i // 2), hours=i % 2),
+            campaign_id=f"k{i // 2}",
+            action=action,  # type: ignore[arg-type]
+        )
+        for i, action in enumerate(actions)
+    ]
+
+
+def test_a_customer_who_never_opened_or_whose_address_bounced_has_no_open_rate() -> None:
+    model = trained()
+    cases = {
+        "bounced": ["sent", "bounce"],
+        "ignores": ["sent", "delivered"] * 10,
+        "reader": ["sent", "open"] * 10,
+    }
+    rates: dict[str, float] = {}
+    for customer, actions in cases.items():
+        profile: Profile | None = None
+        for event in _emails(customer, actions):
+            profile = step(event, profile, model, NOW).profile
+        assert profile is not None
+        features = profile_features(profile, profile.as_of, HALF_LIFE)
+        rates[customer] = features["open_rate"]
+        # Nothing to lapse from: never having opened is not a lapse.
+        assert customer == "reader" or features["email_presence"] == 1.0
+    assert rates["bounced"] == 0.0
+    assert rates["ignores"] < 0.05
+    assert rates["reader"] > 0.8
+
+
+# -- item 12: names in the business's words, from features with evidence -------------
+
+
+def _shop_model(vocabulary: str) -> SegmentModel:
+    """A model of a shop without email: cart-heavy, product-viewing and quiet customers
+    (everyone's open rate is the prior: no evidence)."""
+    config = EngineConfig(
+        vocabulary=vocabulary,  # type: ignore[arg-type]
+        n_segments=3,
+        warmup_samples=90,
+        warmup_days=0,
+    )
+    model = SegmentModel.create(config)
+    kinds = [
+        {"pages_decision": 9.0, "pages_consideration": 4.0, "purchases": 1.0},
+        {"pages_consideration": 16.0},
+        {"pages_consideration": 0.5},
+    ]
+    for i in range(300):
+        sample = {name: value * (1 + 0.1 * ((i * 7) % 5)) for name, value in kinds[i % 3].items()}
+        sample.update({"open_rate": 0.2, "clicks_per_session": 2.0 + (i % 3)})
+        model.learn_one(sample, t=T0.timestamp() + i)
+    assert model.is_ready
+    return model
+
+
+def test_names_come_from_features_with_evidence_in_the_business_words() -> None:
+    shop = _shop_model("ecommerce")
+    names = shop.segment_names().values()
+    assert "open_rate" not in shop.evidence()
+    assert not [n for n in names if "email" in n]
+    assert [n for n in names if "cart adder" in n]
+    assert not [n for n in names if "pricing" in n or "downloader" in n]
+    b2b = _shop_model("b2b").segment_names().values()
+    assert [n for n in b2b if "pricing and demo pages" in n]
+    # Reasons speak only of features with evidence.
+    features = {**dict.fromkeys(CLUSTER_FEATURES, 0.0), "pages_decision": 9.0, "open_rate": 0.2}
+    x = shop.transform.transform_one(features)
+    reasons = standout_reasons(shop, features, x)
+    assert reasons and all(r.feature in shop.evidence() for r in reasons)

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from helpers import Clock, at, click, email, memory_pipeline
+from helpers import ENGINE, Clock, at, click, email, memory_pipeline, snapshot
 from prometheus_client import CollectorRegistry
 from test_batches import PARTITIONS, input_message
 
+from segflow.models.model import SegmentModel
+from segflow.models.profile import Profile
+from segflow.streams.app import Pipeline
 from segflow.streams.runtime import partition_of
 
 
@@ -47,3 +50,36 @@ def test_a_fast_topic_does_not_make_the_sweep_judge_a_slow_topics_customers(
     later = [input_message(pipeline, click(browser, 11, at(24 * 11)), 11)]
     asyncio.run(pipeline.process_batch(later))
     assert swept() >= 1.0
+
+
+def test_members_of_a_segment_a_new_model_retired_move_at_the_next_batch(
+    tmp_path: Path,
+) -> None:
+    clock = Clock(at(0).timestamp())
+    pipeline = memory_pipeline(tmp_path, clock, CollectorRegistry())
+    for topic in pipeline.kinds:
+        pipeline.partition_counts[topic] = PARTITIONS
+    customers = [f"r{i}" for i in range(40)]
+    batch = [input_message(pipeline, click(c, 0, at(1)), i) for i, c in enumerate(customers)]
+    asyncio.run(pipeline.process_batch(batch))
+    assigned = {c: stored_segment(pipeline, c) for c in customers}
+    biggest = max(set(assigned.values()), key=list(assigned.values()).count)
+    assert biggest is not None
+    # The trainer publishes a model whose refit could not match that segment.
+    model = SegmentModel.from_snapshot(pipeline.holder.model.to_snapshot(), ENGINE)
+    c = model.clusterer
+    c.ids[[f"seg-{cid}" for cid in c.ids].index(biggest)] = c.next_id
+    c.next_id += 1
+    assert pipeline.holder.offer(snapshot(2, model))
+    # The next batch of each partition moves its members (one event each is enough).
+    later = [input_message(pipeline, click(c, 1, at(2)), 100 + i) for i, c in enumerate(customers)]
+    asyncio.run(pipeline.process_batch(later))
+    retired = [ch for ch in pipeline.recent_changes if ch["reason"] == "retired"]
+    members = {cust for cust, seg in assigned.items() if seg == biggest}
+    assert {ch["customer_id"] for ch in retired} == members
+    assert all(ch["from_segment"] == biggest and ch["cause_event_id"] is None for ch in retired)
+    assert all(stored_segment(pipeline, cust) != biggest for cust in customers)
+
+
+def stored_segment(pipeline: Pipeline, customer: str) -> str | None:
+    return Profile.from_json(pipeline.profiles[customer.encode()]).segment
