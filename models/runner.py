@@ -14,15 +14,17 @@ from datetime import datetime
 
 from .changes import SegmentChange
 from .config import EngineConfig
+from .engine import Engine, Handled
 from .events import Event
 from .lifecycle import RetiredSegments, members_of
 from .model import SegmentModel
 from .profile import Profile
-from .step import StepResult, reassess, step
-from .sweep import Sweep
+from .step import reassess
 from .timeutil import from_epoch
 
 Clock = Callable[[], datetime]
+#: The outcome a look or a move is counted as.
+_COUNTED = {"inactivity": "swept", "retired": "retired"}
 
 
 @dataclass
@@ -64,46 +66,28 @@ def replay(
     profiles: dict[str, Profile] = {}
     changes: list[SegmentChange] = []
     outcomes: Counter[str] = Counter()
-    schedule = Sweep(config)
+    engine = Engine(config, sweep=sweep)
     retired = RetiredSegments()
 
-    def record(found: list[SegmentChange]) -> None:
-        changes.extend(found)
-        if on_change is not None:
-            for change in found:
-                on_change(change)
+    def stamp(t: float) -> datetime:
+        return clock() if clock is not None else from_epoch(t)
 
-    def sweep_until(t: float) -> None:
-        for when, customer in schedule.due(0, t):
-            result = reassess(
-                profiles[customer], model, when, clock() if clock else from_epoch(when)
-            )
-            outcomes["swept"] += 1
-            profiles[customer] = result.profile
-            learn(result)
-            if result.changes:
-                record(result.changes)
-            schedule.schedule(0, result.profile, after=when)
-
-    def learn(result: StepResult) -> None:
+    def keep(done: Handled) -> None:
+        result = done.result
+        outcomes[result.outcome if done.cause == "event" else _COUNTED[done.cause]] += 1
+        profiles[done.customer] = result.profile
         if result.sample is not None:
             model.learn_one(result.sample, result.t)
             if on_sample is not None:
                 on_sample(result.sample, result.t)
             gone = retired.since_last(model)
             if gone:
-                move_members(gone, result.t)
-
-    def move_members(gone: frozenset[str], at: float) -> None:
-        for profile in list(members_of(profiles.values(), gone)):
-            moved = reassess(
-                profile, model, at, clock() if clock else from_epoch(at), reason="retired"
-            )
-            outcomes["retired"] += 1
-            profiles[profile.customer_id] = moved.profile
-            record(moved.changes)
-            if sweep:
-                schedule.schedule(0, moved.profile, after=moved.t)
+                members = list(members_of(profiles.values(), gone))
+                engine.retire(0, members, model, result.t, keep, stamp)
+        changes.extend(result.changes)
+        if on_change is not None:
+            for change in result.changes:
+                on_change(change)
 
     last_t = None
     behind = 0.0
@@ -115,28 +99,24 @@ def replay(
         # customer silent whose events are merely further down the file.
         if last_t is not None:
             behind = max(behind, last_t - t)
-        if sweep:
-            sweep_until(max(t, last_t or t) - behind)
+        watermark = max(t, last_t or t) - behind
         now = clock() if clock is not None else event.occurred_at
-        result = step(event, profiles.get(event.customer_id), model, now)
-        outcomes[result.outcome] += 1
-        profiles[event.customer_id] = result.profile
-        learn(result)
-        if result.changes:
-            record(result.changes)
-        if sweep and result.outcome == "applied":
-            schedule.schedule(0, result.profile)
+        engine.handle(0, event, model, profiles.get, keep, stamp, watermark=watermark, now=now)
         last_t = t if last_t is None else max(last_t, t)
     end = until if until is not None else last_t
     if sweep and end is not None:
-        sweep_until(end)
+        engine.sweep(0, end, model, profiles.get, keep, stamp)
         # Whoever the model could not assess yet (its events all came before the model
         # was ready, and its next look is after the end) is assessed at the end.
-        for profile in [p for p in profiles.values() if p.segment is None]:
-            if model.is_ready:
-                result = reassess(profile, model, end, clock() if clock else from_epoch(end))
-                outcomes["swept"] += 1
-                profiles[profile.customer_id] = result.profile
-                record(result.changes)
+        if model.is_ready:
+            for profile in [p for p in profiles.values() if p.segment is None]:
+                keep(
+                    Handled(
+                        profile.customer_id,
+                        profile,
+                        reassess(profile, model, end, stamp(end)),
+                        "inactivity",
+                    )
+                )
     outcomes["unassessed"] = sum(1 for p in profiles.values() if p.segment is None)
     return ReplayResult(changes, profiles, model, outcomes)

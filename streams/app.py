@@ -47,12 +47,12 @@ from faust.streams import _current_event
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from segflow.models.drift import DriftEvent, DriftMonitor, centroid_shifts
+from segflow.models.engine import Engine, Handled
 from segflow.models.errors import InvalidEventError
 from segflow.models.events import Event, check_event_time, decode_event
 from segflow.models.lifecycle import RetiredSegments, members_of
 from segflow.models.profile import Profile
-from segflow.models.step import StepResult, reassess, step
-from segflow.models.sweep import Sweep
+from segflow.models.step import StepResult
 from segflow.models.timeutil import DAY
 from segflow.models.watermark import Watermarks
 
@@ -147,7 +147,10 @@ class Pipeline:
         self.stats = Stats(registry)
         self.holder = ModelHolder(settings.engine)
         self.bucket = TokenBucket(settings.training_rate)
-        self.sweep = Sweep(settings.engine)
+        #: The per-event loop (sweep, step, reschedule) the runner shares; this class adds
+        #: the Kafka I/O around it.
+        self.engine = Engine(settings.engine, sweep=settings.sweep)
+        self.sweep = self.engine.schedule
         self.watermarks = Watermarks(settings.event_time.idle_s)
         self.retired = RetiredSegments()
         #: Per partition: customers in segments a new model retired, to re-assess.
@@ -410,35 +413,80 @@ class Pipeline:
         return profile
 
     async def process_partition(self, partition: int, items: list[Work]) -> None:
-        """Apply the events of one partition in order; publish changes, samples and drifts;
-        then write each customer's profile once."""
+        """Apply the events of one partition in order through the engine (which sweeps
+        the silent customers due first); publish changes, samples and drifts; then write
+        each customer's profile once."""
         dirty: dict[bytes, Profile] = {}
         await self.move_retired(partition, dirty)
         for work in items:
+            watermark = None
             if self.settings.sweep:
                 self.watermarks.observe(
                     partition, work.source, work.event.occurred_at.timestamp(), self.clock()
                 )
                 watermark = self.watermarks.watermark(partition, self.clock())
-                if watermark is not None:
-                    await self.sweep_partition(partition, watermark, dirty)
+            done: list[Handled] = []
+            failed: Exception | None = None
             try:
-                profile = self.profile_of(work.customer, dirty)
-                result = step(work.event, profile, self.holder.model, self.now())
+                self.engine.handle(
+                    partition,
+                    work.event,
+                    self.holder.model,
+                    lambda customer: self.profile_of(customer.encode(), dirty),
+                    self.keeper(partition, dirty, done),
+                    lambda t: self.now(),
+                    watermark=watermark,
+                    on_sweep_error=self.sweep_failed,
+                )
             except Exception as error:
                 log.exception("processing failed on %s:%s:%s", *work.origin)
+                failed = error
+            for handled in done:
+                await self.publish_handled(handled, work)
+            if failed is not None:
                 await self.send_dead_letter(
                     origin=work.origin,
                     key=work.key,
                     raw=work.raw,
-                    error=f"processing error: {error!r}",
+                    error=f"processing error: {failed!r}",
                     reason="processing_error",
                     stage=PROFILE,
                 )
-                continue
+        try:
+            for customer, profile in dirty.items():
+                self.profiles[customer] = profile.to_json()
+                self.cache.put(customer, profile)
+        except Exception as exc:
+            await self.fatal(exc)
+
+    def keeper(
+        self, partition: int, dirty: dict[bytes, Profile], done: list[Handled]
+    ) -> Callable[[Handled], None]:
+        """The engine's sink for one event: the new profile joins the batch's ``dirty``
+        ones at once (the engine's next lookup sees it), the rest waits in ``done``."""
+
+        def keep(handled: Handled) -> None:
+            done.append(handled)
+            result = handled.result
+            if handled.cause == "event" and result.outcome != "applied":
+                return
+            self.sizes.update(partition, handled.before, result.profile)
+            if handled.cause != "inactivity" or result.profile != handled.before:
+                dirty[handled.customer.encode()] = result.profile
+
+        return keep
+
+    def sweep_failed(self, customer: str, error: Exception) -> None:
+        log.error("sweep of customer %s failed: %r", customer, error)
+        self.stats.count("sweep_errors")
+
+    async def publish_handled(self, handled: Handled, work: Work | None) -> None:
+        """Count and publish what the engine did to one customer while handling ``work``
+        (None: a retirement move)."""
+        result = handled.result
+        customer = handled.customer.encode()
+        if handled.cause == "event" and work is not None:
             self.stats.event(result.outcome)
-            if result.outcome == "duplicate":
-                continue
             if result.outcome == "late":
                 lateness = self.settings.engine.max_lateness_hours
                 await self.send_dead_letter(
@@ -451,22 +499,20 @@ class Pipeline:
                     field="occurred_at",
                     stage=PROFILE,
                 )
-                continue
-            if self.settings.sweep:
-                self.sweep.schedule(partition, result.profile)
-            self.sizes.update(partition, profile, result.profile)
-            drifts = self.watch_drift(result)
-            dirty[work.customer] = result.profile
-            try:
-                await self.publish_changes(work.customer, result.changes, work.ingested_at)
-                await self.publish_drifts(drifts)
-                await self.send_sample(result)
-            except Exception as exc:
-                await self.fatal(exc)
+            if result.outcome != "applied":
+                return
+        elif handled.cause == "inactivity":
+            self.stats.swept()
+        else:
+            self.stats.count("retired_moves")
+        drifts = self.watch_drift(result) if handled.cause == "event" else []
         try:
-            for customer, profile in dirty.items():
-                self.profiles[customer] = profile.to_json()
-                self.cache.put(customer, profile)
+            ingested_at = (
+                work.ingested_at if work is not None and handled.cause == "event" else None
+            )
+            await self.publish_changes(customer, result.changes, ingested_at)
+            await self.publish_drifts(drifts)
+            await self.send_sample(result)
         except Exception as exc:
             await self.fatal(exc)
 
@@ -590,25 +636,26 @@ class Pipeline:
         if not customers:
             return
         at = self.watermarks.watermark(partition, self.clock()) or 0.0
+        members = []
         for customer in sorted(customers):
-            try:
-                profile = self.profile_of(customer, dirty)
-                if profile is None or profile.segment in model.segment_ids():
-                    continue  # moved by an event since it was found
-                result = reassess(profile, model, at, self.now(), reason="retired")
-            except Exception:
-                log.exception("moving customer %r out of a retired segment failed", customer)
-                self.stats.count("sweep_errors")
-                continue
-            self.stats.count("retired_moves")
-            if self.settings.sweep:
-                self.sweep.schedule(partition, result.profile, after=result.t)
-            self.sizes.update(partition, profile, result.profile)
-            dirty[customer] = result.profile
-            try:
-                await self.publish_changes(customer, result.changes)
-            except Exception as exc:
-                await self.fatal(exc)
+            profile = self.profile_of(customer, dirty)
+            if profile is not None and profile.segment not in model.segment_ids():
+                members.append(profile)  # (else moved by an event since it was found)
+        done: list[Handled] = []
+        try:
+            self.engine.retire(
+                partition,
+                members,
+                model,
+                at,
+                self.keeper(partition, dirty, done),
+                lambda t: self.now(),
+            )
+        except Exception:
+            log.exception("moving customers out of retired segments %s failed", sorted(customers))
+            self.stats.count("sweep_errors")
+        for handled in done:
+            await self.publish_handled(handled, None)
 
     async def find_retired(self, gone: frozenset[str]) -> None:
         """Queue, per partition, the local customers in the segments ``gone``."""
@@ -625,42 +672,6 @@ class Pipeline:
         except Exception:
             log.exception("finding the members of retired segments %s failed", sorted(gone))
             self.stats.count("sweep_errors")
-
-    async def sweep_partition(
-        self, partition: int, event_time: float, dirty: dict[bytes, Profile]
-    ) -> None:
-        """Re-assess the silent customers of ``partition`` due by ``event_time``.
-
-        Runs inside the profile agent, while it handles a batch of the same partition;
-        the profiles it changes join the batch's ``dirty`` ones, written at its end.
-        """
-        try:
-            due = list(self.sweep.due(partition, event_time))
-        except Exception:
-            log.exception("sweep of partition %s failed", partition)
-            self.stats.count("sweep_errors")
-            return
-        for when, customer_id in due:
-            customer = customer_id.encode()
-            try:
-                profile = self.profile_of(customer, dirty)
-                if profile is None:
-                    continue
-                result = reassess(profile, self.holder.model, when, self.now())
-            except Exception:
-                log.exception("sweep of customer %s failed", customer_id)
-                self.stats.count("sweep_errors")
-                continue
-            self.stats.swept()
-            self.sweep.schedule(partition, result.profile, after=when)
-            self.sizes.update(partition, profile, result.profile)
-            if result.profile != profile:
-                dirty[customer] = result.profile
-            try:
-                await self.publish_changes(customer, result.changes)
-                await self.send_sample(result)
-            except Exception as exc:
-                await self.fatal(exc)
 
     # -- the shared model ---------------------------------------------------------------
 

@@ -4,7 +4,7 @@ broker): no valid event is lost as late, and a customer's changes never run back
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,9 +27,16 @@ def test_a_backlog_on_four_topics_loses_nothing_and_changes_run_forward(
     settings = isolated_settings(broker, tmp_path, engine=engine, batch_size=200)
     prepare(settings)
     sim = simulate(SimulationConfig(customers=200, days=21.0, seed=9, warmup_days=7.0))
-    # Everything is on the topics before the worker starts: it drains a backlog.
-    send_events(settings, sim.events)
+    # A first week lets the worker's model get ready (so the backlog makes changes);
+    # then the other two weeks land on the four topics at once: a backlog.
+    split = sim.events[0].occurred_at + timedelta(days=7)
+    first = [e for e in sim.events if e.occurred_at < split]
+    send_events(settings, first)
     worker = workers(settings)
+    assert wait_until(
+        lambda: bool((worker.stats() or {}).get("model", {}).get("ready")), timeout=120
+    ), worker.stats()
+    send_events(settings, sim.events[len(first) :])
 
     def counts() -> dict[str, int]:
         return dict((worker.stats() or {}).get("counts", {}))

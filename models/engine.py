@@ -1,0 +1,152 @@
+"""The per-event loop, once: sweep the silent customers due, step the event, reschedule.
+
+Both the in-memory runner (:mod:`.runner`) and a worker (``segflow.streams.app``) run
+their events through one :class:`Engine` per process. The engine owns the inactivity
+sweep's schedule; where profiles live and what happens to a result (a table write and
+Kafka sends in a worker, a dict and the learner in the runner) is the caller's: it
+passes a ``lookup`` for the current profile of a customer and a ``sink`` that receives
+every result, in order, before the engine goes on (so the next lookup sees it).
+
+>>> from datetime import UTC, datetime
+>>> from segflow.models.config import EngineConfig
+>>> from segflow.models.events import ClickEvent
+>>> from segflow.models.model import SegmentModel
+>>> engine, profiles = Engine(EngineConfig()), {}
+>>> def keep(done: Handled) -> None:
+...     profiles[done.customer] = done.result.profile
+>>> click = ClickEvent(event_id="e1", customer_id="c1", url="/pricing",
+...                    occurred_at=datetime(2026, 11, 2, tzinfo=UTC))
+>>> engine.handle(0, click, SegmentModel.create(EngineConfig()), profiles.get, keep,
+...               stamp=lambda t: click.occurred_at)
+>>> profiles["c1"].event_counts
+{'click': 1}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from .changes import ChangeReason
+from .config import EngineConfig
+from .events import Event
+from .model import SegmentModel
+from .profile import Profile
+from .step import StepResult, reassess, step
+from .sweep import Sweep
+
+#: The current profile of a customer (None: none yet).
+Lookup = Callable[[str], Profile | None]
+#: The processing time stamped on a result at event time ``t`` (``emitted_at``).
+Stamp = Callable[[float], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """One customer handled: by an event, a look of the sweep, or a retirement move."""
+
+    customer: str
+    #: The profile before (None: a new customer).
+    before: Profile | None
+    result: StepResult
+    cause: ChangeReason
+
+
+Sink = Callable[[Handled], None]
+#: Told of a look of the sweep that failed (customer, error); the sweep goes on.
+SweepErrors = Callable[[str, Exception], None]
+
+
+class Engine:
+    """The loop of one process over the customers of the partitions it holds.
+
+    Parameters
+    ----------
+    config
+        The engine settings (the schedule's look interval and dwell).
+    sweep
+        Whether silent customers are re-assessed as event time passes (the sweep).
+    """
+
+    def __init__(self, config: EngineConfig, sweep: bool = True) -> None:
+        self.config = config
+        self.sweeping = sweep
+        #: The sweep's schedule (kept empty when not sweeping).
+        self.schedule = Sweep(config)
+
+    def handle(
+        self,
+        partition: int,
+        event: Event,
+        model: SegmentModel,
+        lookup: Lookup,
+        sink: Sink,
+        stamp: Stamp,
+        watermark: float | None = None,
+        on_sweep_error: SweepErrors | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Sweep ``partition`` up to ``watermark`` (default: the event's time), then step
+        ``event`` (stamped ``now``, default ``stamp`` of its time) and reschedule its
+        customer; every result goes to ``sink``."""
+        t = event.occurred_at.timestamp()
+        if self.sweeping:
+            self.sweep(
+                partition,
+                t if watermark is None else watermark,
+                model,
+                lookup,
+                sink,
+                stamp,
+                on_sweep_error,
+            )
+        before = lookup(event.customer_id)
+        result = step(event, before, model, stamp(t) if now is None else now)
+        if self.sweeping and result.outcome == "applied":
+            self.schedule.schedule(partition, result.profile)
+        sink(Handled(event.customer_id, before, result, "event"))
+
+    def sweep(
+        self,
+        partition: int,
+        watermark: float,
+        model: SegmentModel,
+        lookup: Lookup,
+        sink: Sink,
+        stamp: Stamp,
+        on_error: SweepErrors | None = None,
+    ) -> None:
+        """Re-assess the silent customers of ``partition`` due by ``watermark``."""
+        if not self.sweeping:
+            return
+        for when, customer in self.schedule.due(partition, watermark):
+            try:
+                before = lookup(customer)
+                if before is None:
+                    continue
+                result = reassess(before, model, when, stamp(when))
+            except Exception as error:
+                if on_error is None:
+                    raise
+                on_error(customer, error)
+                continue
+            self.schedule.schedule(partition, result.profile, after=when)
+            sink(Handled(customer, before, result, "inactivity"))
+
+    def retire(
+        self,
+        partition: int,
+        members: Iterable[Profile],
+        model: SegmentModel,
+        at: float,
+        sink: Sink,
+        stamp: Stamp,
+    ) -> None:
+        """Move ``members`` (current profiles of customers in segments the model in force
+        retired) at event time ``at`` (changes with reason ``retired``)."""
+        for before in members:
+            result = reassess(before, model, at, stamp(at), reason="retired")
+            if self.sweeping:
+                self.schedule.schedule(partition, result.profile, after=result.t)
+            sink(Handled(before.customer_id, before, result, "retired"))
