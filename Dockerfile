@@ -15,6 +15,7 @@ WORKDIR /app
 # Only what the package needs (README.md is the package's readme in pyproject.toml).
 COPY pyproject.toml README.md ./
 COPY models ./models
+COPY sources ./sources
 COPY streams ./streams
 COPY examples ./examples
 RUN pip install . \

@@ -17,7 +17,7 @@ from typing import Any
 
 from segflow.models.config import EngineConfig
 from segflow.models.events import Event
-from segflow.models.simulator import SimulationConfig, iter_events
+from segflow.sources.simulator import SimulationConfig, iter_events
 from segflow.streams.broker import LocalBroker, free_port
 from segflow.streams.demo import WorkerProcess, fetch_stats, processed
 from segflow.streams.settings import Settings, TopicNames

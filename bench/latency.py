@@ -61,7 +61,7 @@ from typing import Any
 import orjson
 
 from segflow.models.events import Event, encode_event
-from segflow.models.simulator import SimulationConfig
+from segflow.sources.simulator import SimulationConfig
 from segflow.streams.demo import WorkerProcess, fetch_stats
 from segflow.streams.producer import kafka_producer, produce_events
 from segflow.streams.settings import Settings

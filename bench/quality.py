@@ -54,9 +54,9 @@ from segflow.models.features import CLUSTER_FEATURES, BehaviorTransform, profile
 from segflow.models.model import SegmentModel
 from segflow.models.profile import Profile
 from segflow.models.runner import replay
-from segflow.models.simulator import SimulationConfig, simulate
 from segflow.models.step import step
 from segflow.models.timeutil import DAY
+from segflow.sources.simulator import SimulationConfig, simulate
 
 WARMUP_DAYS = 28.0
 

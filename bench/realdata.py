@@ -13,8 +13,8 @@ Prints one JSON object::
 with, for Taobao, ``"order"`` too. How it is measured:
 
 - Every row of the file is read by the dataset's adapter
-  (:func:`segflow.models.datasets.online_retail`: one purchase per invoice,
-  cancellations as refunds, guest lines skipped; :func:`segflow.models.datasets.taobao`:
+  (:func:`segflow.sources.datasets.online_retail`: one purchase per invoice,
+  cancellations as refunds, guest lines skipped; :func:`segflow.sources.datasets.taobao`:
   views, carts and favourites as clicks, buys as purchases of 1.0, the 35 stray rows
   from before the window kept) and replayed, streaming, through
   :func:`segflow.models.runner.replay` (step, learner and inactivity sweep).
@@ -70,12 +70,13 @@ from sklearn.preprocessing import StandardScaler
 
 from segflow.models.changes import SegmentChange
 from segflow.models.config import EngineConfig
-from segflow.models.datasets import DatasetStream, TaobaoOrder, default_path, online_retail, taobao
 from segflow.models.events import Event, PurchaseEvent
 from segflow.models.features import CLUSTER_FEATURES, BehaviorTransform, profile_features
 from segflow.models.pages import ECOMMERCE_PAGE_STAGES
 from segflow.models.runner import ReplayResult, replay
 from segflow.models.timeutil import DAY
+from segflow.sources.datasets import DatasetStream, TaobaoOrder, default_path, online_retail, taobao
+from segflow.streams.replay import datasets_folder
 
 #: Engine settings for a year of purchase-only retail data (the rest are the defaults).
 #:
@@ -110,7 +111,7 @@ TAOBAO_ENGINE: dict[str, Any] = {
 }
 
 #: The engine settings of each dataset the benchmark replays, by its name in
-#: :data:`segflow.models.datasets.DATASETS`.
+#: :data:`segflow.sources.datasets.DATASETS`.
 ENGINES: dict[str, dict[str, Any]] = {"online-retail": RETAIL_ENGINE, "taobao": TAOBAO_ENGINE}
 
 #: A move back to the segment left within this much event time counts as flapping.
@@ -397,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.order is not None and args.dataset != "taobao":
         parser.error("--order applies to --dataset taobao only")
-    path = args.path or default_path(args.dataset)
+    path = args.path or default_path(args.dataset, datasets_folder())
     if not path.is_file():
         parser.error(f"{path}: no such file")
     try:

@@ -74,7 +74,7 @@ import orjson
 from segflow.models.events import Event
 from segflow.models.model import SegmentModel
 from segflow.models.runner import replay
-from segflow.models.simulator import SimulationConfig
+from segflow.sources.simulator import SimulationConfig
 from segflow.streams.api import HEALTH_PATH
 from segflow.streams.app import METRICS_PATH, SNAPSHOT_KEY
 from segflow.streams.demo import fetch_stats

@@ -36,7 +36,7 @@ from typing import Any
 
 import orjson
 
-from segflow.models.simulator import SimulationConfig, iter_events
+from segflow.sources.simulator import SimulationConfig, iter_events
 from segflow.streams.demo import assigned, fetch_stats
 from segflow.streams.producer import kafka_producer, produce_events
 from segflow.streams.settings import Settings

@@ -1,4 +1,4 @@
-"""Random worlds: a second persona generator, independent of ``segflow.models.simulator``.
+"""Random worlds: a second persona generator, independent of ``segflow.sources.simulator``.
 
 segflow was tuned on its own simulator; ``python -m bench.quality --worlds N`` checks it
 on worlds drawn here instead. A world is drawn from one seed (``random.Random``):
@@ -56,7 +56,7 @@ from segflow.models.pages import DEFAULT_PAGE_STAGES
 
 # The ground-truth record of a persona switch is the same as the simulator's (only the
 # record: the generator itself shares nothing with it).
-from segflow.models.simulator import Switch
+from segflow.sources.simulator import Switch
 
 Site = Literal["b2b", "shop"]
 LAPSED = "lapsed"

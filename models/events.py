@@ -103,15 +103,6 @@ EVENT_TYPES: dict[str, type[BaseEvent]] = {
     "purchase": PurchaseEvent,
 }
 
-#: Default input topic of each event type.
-DEFAULT_TOPICS: dict[str, str] = {
-    "click": "clicks",
-    "download": "downloads",
-    "email": "emails",
-    "purchase": "purchases",
-}
-
-
 _UNION_TAGS = frozenset({"str", "bool", "int", "float"})
 
 

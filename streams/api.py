@@ -19,7 +19,7 @@ import collections
 import logging
 from datetime import datetime
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import orjson
 from pydantic import BaseModel, Field
@@ -28,8 +28,27 @@ from segflow.models.features import profile_features
 from segflow.models.profile import Profile
 from segflow.models.timeutil import DAY, from_epoch
 
-if TYPE_CHECKING:
-    from .app import Pipeline
+from .runtime import ModelHolder, SegmentSizes
+
+
+class Pipeline(Protocol):
+    """What the web layer reads of a worker (the worker's ``Pipeline`` is one): read
+    only, so the pages never depend on how the worker is built."""
+
+    app: Any
+    holder: ModelHolder
+    sizes: SegmentSizes
+    profiles: Any
+    web_state: WebState
+    recent_changes: collections.deque[dict[str, Any]]
+    recent_drifts: collections.deque[dict[str, Any]]
+
+    def clock(self) -> float: ...
+
+    def segment_names(self) -> dict[str, str]: ...
+
+    def healthy(self) -> bool: ...
+
 
 log = logging.getLogger("segflow.streams")
 

@@ -187,7 +187,7 @@ def _reachable(settings: Any, timeout: float | None = None) -> None:
 
 
 def _simulation(args: argparse.Namespace) -> Any:
-    from segflow.models.simulator import SimulationConfig
+    from segflow.sources.simulator import SimulationConfig
 
     try:
         return SimulationConfig(
@@ -261,7 +261,7 @@ def _progress_bar(total_days: float, start: Any) -> Callable[[Any], None]:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from segflow.models.simulator import iter_events
+    from segflow.sources.simulator import iter_events
 
     from .producer import produce_events
     from .worker import ensure_topics

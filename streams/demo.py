@@ -25,7 +25,7 @@ from typing import IO, Any
 import orjson
 
 from segflow.models.changes import SegmentChange
-from segflow.models.simulator import SimulationConfig, iter_events
+from segflow.sources.simulator import SimulationConfig, iter_events
 
 from .app import STATS_PATH
 from .broker import LocalBroker, free_port

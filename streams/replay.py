@@ -26,26 +26,37 @@ segflow.streams.replay`` runs it on its own.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from segflow.models.changes import SegmentChange
-from segflow.models.datasets import DATASETS, DATASETS_DIR_ENV, DatasetStream, open_dataset
 from segflow.models.errors import ConfigError
 from segflow.models.events import Event
+from segflow.sources.datasets import DATASETS, DatasetStream, default_path, open_dataset
 from segflow.streams.argtypes import non_negative_float, positive_int
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: Environment variable naming the folder of the dataset files. (Not ``SEGFLOW_DATA_DIR``:
+#: that one is the worker's RocksDB state directory.)
+DATASETS_DIR_ENV = "SEGFLOW_DATASETS_DIR"
 PROG = "segflow replay"
 #: Malformed rows listed in the summary (all are counted).
 SHOWN_PROBLEMS = 10
 #: How long the command waits for the broker to answer.
 BROKER_TIMEOUT_S = 5.0
+
+
+def datasets_folder(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where the dataset files are: ``$SEGFLOW_DATASETS_DIR``, else ``../shared/data``
+    from the current directory (a checkout's root, beside the shared folder)."""
+    configured = environ.get(DATASETS_DIR_ENV)
+    return Path(configured) if configured else Path("..") / "shared" / "data"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -60,7 +71,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         "--path",
         type=Path,
         help=f"the dataset's .csv.gz (default: its file in ${DATASETS_DIR_ENV}, "
-        "else ../shared/data next to the repository)",
+        "else in ../shared/data from the current directory)",
     )
     parser.add_argument(
         "--offline",
@@ -179,7 +190,8 @@ class _Tally:
 
 def _open_stream(args: argparse.Namespace) -> DatasetStream:
     try:
-        stream = open_dataset(args.dataset, args.path, seed=args.seed, limit=args.limit)
+        path = args.path or default_path(args.dataset, datasets_folder())
+        stream = open_dataset(args.dataset, path, seed=args.seed, limit=args.limit)
     except FileNotFoundError as error:
         hint = "" if args.path else f" (give --path, or set {DATASETS_DIR_ENV})"
         raise _Usage(f"{error}{hint}") from None

@@ -25,7 +25,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from segflow.models.config import EngineConfig
 from segflow.models.drift import DriftConfig
 from segflow.models.errors import ConfigError
-from segflow.models.events import DEFAULT_TOPICS
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
@@ -38,10 +37,10 @@ class TopicNames(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    clicks: str = DEFAULT_TOPICS["click"]
-    downloads: str = DEFAULT_TOPICS["download"]
-    emails: str = DEFAULT_TOPICS["email"]
-    purchases: str = DEFAULT_TOPICS["purchase"]
+    clicks: str = "clicks"
+    downloads: str = "downloads"
+    emails: str = "emails"
+    purchases: str = "purchases"
     #: Valid events of all types, keyed and partitioned by ``customer_id``.
     events: str = "segflow-events"
     #: The output: segment changes keyed by ``customer_id``.

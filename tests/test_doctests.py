@@ -9,11 +9,12 @@ import pkgutil
 import pytest
 
 import segflow.models
+import segflow.sources
 import segflow.streams
 
 MODULES = sorted(
     info.name
-    for package in (segflow.models, segflow.streams)
+    for package in (segflow.models, segflow.sources, segflow.streams)
     for info in pkgutil.walk_packages(package.__path__, prefix=package.__name__ + ".")
 )
 

@@ -1,4 +1,5 @@
-"""The wheel installs only ``segflow.*``: no top-level ``models`` or ``streams`` package."""
+"""The wheel installs only ``segflow.*``: no top-level ``models``, ``sources`` or
+``streams`` package."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def test_the_wheel_holds_only_the_segflow_package(tmp_path: Path) -> None:
     }
     for shipped in (
         "segflow/models/py.typed",
+        "segflow/sources/py.typed",
+        "segflow/sources/simulator.py",
         "segflow/streams/py.typed",
         "segflow/streams/static/dashboard.html",
         "segflow/streams/static/openapi.json",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -27,11 +28,11 @@ def test_ruff_format() -> None:
 
 
 def test_mypy_strict_on_the_package(tmp_path: Path) -> None:
-    # The folders install as segflow.models and segflow.streams; give mypy that layout.
+    # The folders install as segflow.models, .sources and .streams; give mypy that layout.
     package = tmp_path / "segflow"
     package.mkdir()
-    (package / "models").symlink_to(ROOT / "models")
-    (package / "streams").symlink_to(ROOT / "streams")
+    for folder in ("models", "sources", "streams"):
+        (package / folder).symlink_to(ROOT / folder)
     env = {**os.environ, "MYPYPATH": str(tmp_path)}
     run(
         str(BIN / "mypy"),
@@ -42,7 +43,52 @@ def test_mypy_strict_on_the_package(tmp_path: Path) -> None:
         "-p",
         "segflow.models",
         "-p",
+        "segflow.sources",
+        "-p",
         "segflow.streams",
         cwd=tmp_path,
         env=env,
     )
+
+
+def _imports(path: Path, module: str, known: set[str]) -> set[str]:
+    """The modules of ``known`` that ``module`` (the file ``path``) imports, at any level
+    (imports under ``TYPE_CHECKING`` count: a cycle there is a design cycle too)."""
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+            for _ in range(max(node.level - 1, 0)):
+                base = base.rsplit(".", 1)[0]
+            target = (f"{base}.{node.module}" if node.module else base) if node.level else ""
+            target = target or (node.module or "")
+            found |= {
+                t for t in (target, *(f"{target}.{a.name}" for a in node.names)) if t in known
+            }
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name in known}
+    return found - {module}
+
+
+def test_no_import_cycle_in_the_package() -> None:
+    modules: dict[str, Path] = {}
+    for folder in ("models", "sources", "streams"):
+        for path in (ROOT / folder).rglob("*.py"):
+            parts = ["segflow", *path.relative_to(ROOT).with_suffix("").parts]
+            if parts[-1] == "__init__":
+                parts.pop()
+            modules[".".join(parts)] = path
+    graph = {m: _imports(p, m, set(modules)) for m, p in modules.items()}
+    cycles = []
+    for start in graph:  # a path back to the start through imports is a cycle
+        seen, frontier = set(), list(graph[start])
+        while frontier:
+            module = frontier.pop()
+            if module == start:
+                cycles.append(start)
+                break
+            if module not in seen:
+                seen.add(module)
+                frontier.extend(graph[module])
+    assert cycles == []

@@ -681,7 +681,7 @@ def live_worker(broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     from kafkatest import WorkerProc, isolated_settings, prepare, producer, send_events
 
     from segflow.models.config import EngineConfig
-    from segflow.models.simulator import SimulationConfig, simulate
+    from segflow.sources.simulator import SimulationConfig, simulate
 
     tmp = tmp_path_factory.mktemp("deploy-worker")
     engine = EngineConfig(max_lateness_hours=24 * 365.0, rules_file=ROOT / "examples/rules.yaml")

@@ -8,9 +8,9 @@ from datetime import timedelta
 from segflow.models.config import EngineConfig
 from segflow.models.profile import Profile
 from segflow.models.runner import replay
-from segflow.models.simulator import SimulationConfig, simulate
 from segflow.models.step import due_at
 from segflow.models.sweep import Sweep
+from segflow.sources.simulator import SimulationConfig, simulate
 
 DAY = 86_400.0
 

@@ -18,9 +18,9 @@ from segflow.models.features import CLUSTER_FEATURES, profile_features
 from segflow.models.model import SegmentModel
 from segflow.models.profile import Profile
 from segflow.models.runner import replay
-from segflow.models.simulator import SimulationConfig, simulate
 from segflow.models.step import reassess, standout_reasons, step
 from segflow.models.timeutil import DAY, MAX_EPOCH, MIN_EPOCH, from_epoch
+from segflow.sources.simulator import SimulationConfig, simulate
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

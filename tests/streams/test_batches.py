@@ -23,8 +23,8 @@ from prometheus_client import CollectorRegistry
 
 from segflow.models.events import BaseEvent
 from segflow.models.profile import Profile
-from segflow.models.simulator import SimulationConfig, iter_events
 from segflow.models.step import step
+from segflow.sources.simulator import SimulationConfig, iter_events
 from segflow.streams.app import HEADER_ORIGIN, HEADER_TYPE, Pipeline
 from segflow.streams.runtime import partition_of
 

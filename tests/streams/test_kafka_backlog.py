@@ -12,7 +12,7 @@ from kafkatest import TopicReader, WorkerProc, isolated_settings, prepare, send_
 
 from segflow.models.changes import SegmentChange
 from segflow.models.config import EngineConfig
-from segflow.models.simulator import SimulationConfig, simulate
+from segflow.sources.simulator import SimulationConfig, simulate
 from segflow.streams.broker import LocalBroker
 from segflow.streams.settings import Settings
 

@@ -28,7 +28,7 @@ from segflow.models.changes import SegmentChange
 from segflow.models.config import EngineConfig
 from segflow.models.profile import COUNTERS, Profile
 from segflow.models.runner import replay
-from segflow.models.simulator import SimulationConfig, simulate
+from segflow.sources.simulator import SimulationConfig, simulate
 from segflow.streams.broker import LocalBroker
 from segflow.streams.settings import Settings
 

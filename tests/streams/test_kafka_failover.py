@@ -19,7 +19,7 @@ from kafkatest import (
 )
 
 from segflow.models.config import EngineConfig
-from segflow.models.simulator import SimulationConfig, simulate
+from segflow.sources.simulator import SimulationConfig, simulate
 from segflow.streams.broker import LocalBroker
 from segflow.streams.settings import Settings
 

@@ -14,11 +14,18 @@ import orjson
 import pytest
 
 from segflow.models.changes import SegmentChange
-from segflow.models.datasets import DATASETS_DIR_ENV, default_path, open_dataset
 from segflow.models.events import ClickEvent, decode_event
+from segflow.sources.datasets import default_path, open_dataset
 from segflow.streams import replay as replay_cmd
 from segflow.streams.broker import LocalBroker
-from segflow.streams.replay import add_replay_parser, main, paced, run_replay
+from segflow.streams.replay import (
+    DATASETS_DIR_ENV,
+    add_replay_parser,
+    datasets_folder,
+    main,
+    paced,
+    run_replay,
+)
 from segflow.streams.settings import TopicNames
 
 RETAIL_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
@@ -27,7 +34,7 @@ QUICK_ENGINE = {"SEGFLOW_ENGINE__WARMUP_SAMPLES": "20", "SEGFLOW_ENGINE__WARMUP_
 
 
 def real(name: str) -> Path:
-    path = default_path(name)
+    path = default_path(name, datasets_folder())
     if not path.is_file():
         pytest.skip(f"{path} is not here")
     return path

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-import segflow.models.simulator as simulator
+import segflow.sources.simulator as simulator
 from segflow.models.events import (
     ClickEvent,
     DownloadEvent,
@@ -24,7 +24,7 @@ from segflow.models.events import (
     decode_event,
     encode_event,
 )
-from segflow.models.simulator import (
+from segflow.sources.simulator import (
     PERSONA_BY_NAME,
     PERSONA_TABLE,
     PERSONAS,

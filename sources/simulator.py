@@ -42,7 +42,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from .events import ClickEvent, DownloadEvent, EmailEvent, Event, PurchaseEvent
+from segflow.models.events import ClickEvent, DownloadEvent, EmailEvent, Event, PurchaseEvent
 
 __all__ = [
     "PERSONAS",

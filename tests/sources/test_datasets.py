@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from segflow.models.datasets import (
+from segflow.models.events import ClickEvent, EmailEvent, Event, PurchaseEvent, encode_event
+from segflow.sources.datasets import (
     DATASETS,
-    DATASETS_DIR_ENV,
     HILLSTROM_START,
     HILLSTROM_WINDOW,
     TAOBAO_AMOUNT,
@@ -23,7 +23,7 @@ from segflow.models.datasets import (
     open_dataset,
     taobao,
 )
-from segflow.models.events import ClickEvent, EmailEvent, Event, PurchaseEvent, encode_event
+from segflow.streams.replay import DATASETS_DIR_ENV, datasets_folder
 
 RETAIL_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
 CDNOW_HEADER = "customer_id,date,quantity,amount_usd"
@@ -43,7 +43,7 @@ def write_gz(path: Path, header: str, *rows: str, newline: str = "\n") -> Path:
 
 
 def real(name: str) -> Path:
-    path = default_path(name)
+    path = default_path(name, datasets_folder())
     if not path.is_file():
         pytest.skip(f"{path} is not here")
     return path
@@ -495,19 +495,23 @@ def test_registry_names_default_paths_and_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert sorted(DATASETS) == ["cdnow", "hillstrom", "online-retail", "taobao"]
-    assert default_path("cdnow").name == "cdnow_master.csv.gz"
-    assert default_path("taobao").name == "taobao_userbehavior_sample.csv.gz"
+    assert default_path("cdnow", tmp_path) == tmp_path / "cdnow_master.csv.gz"
+    assert default_path("taobao", "x").name == "taobao_userbehavior_sample.csv.gz"
+    # The folder comes from the caller (the CLI reads the environment, never the adapters).
     monkeypatch.setenv(DATASETS_DIR_ENV, str(tmp_path))
-    assert default_path("hillstrom") == tmp_path / "hillstrom_email_campaign.csv.gz"
+    assert datasets_folder() == tmp_path
+    monkeypatch.delenv(DATASETS_DIR_ENV)
+    assert datasets_folder() == Path("..") / "shared" / "data"
     with pytest.raises(FileNotFoundError, match="no such file"):
-        open_dataset("cdnow")
+        open_dataset("cdnow", tmp_path / "cdnow_master.csv.gz")
     write_gz(tmp_path / "cdnow_master.csv.gz", CDNOW_HEADER, "00001,1997-01-01,1,11.77")
-    stream = open_dataset("cdnow", seed=4)
+    stream = open_dataset("cdnow", default_path("cdnow", tmp_path), seed=4)
     assert [e.customer_id for e in stream] == ["00001"]
     write_gz(tmp_path / "taobao_userbehavior_sample.csv.gz", TAOBAO_HEADER, "1,2,3,fav,1511600000")
-    assert [e.event_id for e in open_dataset("taobao", limit=5)] == ["taobao-2"]
+    taobao_file = default_path("taobao", tmp_path)
+    assert [e.event_id for e in open_dataset("taobao", taobao_file, limit=5)] == ["taobao-2"]
     with pytest.raises(KeyError):
-        open_dataset("nope")
+        open_dataset("nope", taobao_file)
 
 
 def test_each_pass_reads_again_and_resets_the_report(tmp_path: Path) -> None:
@@ -523,5 +527,6 @@ def test_events_round_trip_through_the_topic_encoding() -> None:
 
     for name in DATASETS:
         real(name)
-        for event in list(open_dataset(name, limit=200))[:50]:
+        path = default_path(name, datasets_folder())
+        for event in list(open_dataset(name, path, limit=200))[:50]:
             assert decode_event(event.kind, encode_event(event)) == event

@@ -38,7 +38,6 @@ from __future__ import annotations
 import csv
 import gzip
 import math
-import os
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -48,17 +47,13 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from .events import ClickEvent, EmailEvent, Event, PurchaseEvent
+from segflow.models.events import ClickEvent, EmailEvent, Event, PurchaseEvent
 
 #: Malformed rows kept with their line number and message (all are counted).
 MAX_PROBLEMS = 1_000
 
 #: Longest customer id an event accepts.
 MAX_ID = 128
-
-#: Environment variable naming the folder of the dataset files. (Not ``SEGFLOW_DATA_DIR``:
-#: that one is the worker's RocksDB state directory.)
-DATASETS_DIR_ENV = "SEGFLOW_DATASETS_DIR"
 
 #: Online Retail's InvoiceDate is UK wall-clock time with no zone stored. It is read as
 #: Europe/London (GMT in winter, BST = UTC+1 from 2011-03-27 to 2011-10-30) and turned
@@ -741,28 +736,18 @@ DATASETS: dict[str, Dataset] = {
 }
 
 
-def data_dir() -> Path:
-    """Where the dataset files are: ``$SEGFLOW_DATASETS_DIR``, else ``../shared/data``
-    next to the repository (``models/`` is one level below its root)."""
-    configured = os.environ.get(DATASETS_DIR_ENV)
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def default_path(name: str) -> Path:
-    """The default file of dataset ``name`` (which need not exist)."""
-    return data_dir() / DATASETS[name].filename
+def default_path(name: str, folder: str | Path) -> Path:
+    """The file of dataset ``name`` in ``folder`` (which need not exist)."""
+    return Path(folder) / DATASETS[name].filename
 
 
 def open_dataset(
-    name: str, path: str | Path | None = None, *, seed: int = 0, limit: int | None = None
+    name: str, path: str | Path, *, seed: int = 0, limit: int | None = None
 ) -> DatasetStream:
-    """The events of dataset ``name`` (a key of :data:`DATASETS`) from ``path``
-    (default: :func:`default_path`). Raises ``KeyError`` for an unknown name and
-    ``FileNotFoundError`` for a missing file."""
+    """The events of dataset ``name`` (a key of :data:`DATASETS`) from the file ``path``.
+    Raises ``KeyError`` for an unknown name and ``FileNotFoundError`` for a missing file."""
     dataset = DATASETS[name]
-    source = Path(path) if path is not None else default_path(name)
+    source = Path(path)
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such file")
     return dataset.open(source, seed, limit)
