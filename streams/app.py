@@ -35,15 +35,13 @@ import logging
 import os
 import socket
 import time
-import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 import orjson
-from faust.streams import _current_event
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from segflow.models.drift import DriftEvent, DriftMonitor, centroid_shifts
@@ -58,7 +56,7 @@ from segflow.models.watermark import Watermarks
 
 from .api import WebState, register_api
 from .deadletters import INGEST, PROFILE, dead_letter, encode_dead_letter
-from .faust_patches import SeekFirstTableManager, SegflowApp, drain_before_commit
+from .faust_patches import SeekFirstTableManager, SegflowApp, current_event, drain_before_commit
 from .metrics import faust_sensor
 from .runtime import (
     ModelHolder,
@@ -119,16 +117,6 @@ class Work:
     ingested_at: float | None
     #: The topic it was read from here (an input topic or the repartition topic).
     source: str = ""
-
-
-@contextlib.contextmanager
-def current_event(item: Any) -> Iterator[None]:
-    """Make ``item`` Faust's current event: table reads and writes use its partition."""
-    token = _current_event.set(weakref.ref(item))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 class Pipeline:

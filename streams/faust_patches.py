@@ -11,14 +11,26 @@
 - :class:`SegflowApp`: a settable fetch wait for the worker's consumer (Faust
   hard-codes 1.5 s, which is a hop's latency on brokers that do not answer a
   waiting fetch as soon as data arrives, Tansu among them).
+- :func:`current_event`: table writes of a whole batch land on the partition of the
+  batch's events. Faust routes a table write to the partition of its "current event",
+  a private context variable (``faust.streams._current_event``) that its
+  ``take_events`` batches do not set per event; there is no public way to set it.
+
+Every private name of Faust or aiokafka segflow touches is in this module; the tests
+in ``tests/streams/test_faust_patches.py`` fail if the upstream behaviour they rely on
+changes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import faust
+from faust.streams import _current_event
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -170,3 +182,13 @@ class SegflowApp(faust.App):
 
     def _new_transport(self) -> Any:
         return _FetchWaitTransport(self.conf.broker_consumer, self)
+
+
+@contextlib.contextmanager
+def current_event(item: Any) -> Iterator[None]:
+    """Make ``item`` Faust's current event: table reads and writes use its partition."""
+    token = _current_event.set(weakref.ref(item))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)

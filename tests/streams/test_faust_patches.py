@@ -1,0 +1,63 @@
+"""The upstream behaviour each patch of ``streams/faust_patches.py`` works around, pinned:
+when an upgrade of faust-streaming or aiokafka changes it, these fail, and the patch is
+to be looked at again (kept, changed or dropped)."""
+
+from __future__ import annotations
+
+import inspect
+import weakref
+
+from aiokafka.consumer.fetcher import Fetcher
+from faust.streams import _current_event
+from faust.tables.base import Collection
+from faust.tables.recovery import Recovery
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.transport.producer import ProducerBuffer
+
+from segflow.streams.faust_patches import ActivePartitions, SeekFirstRecovery, current_event
+
+
+def source(function: object) -> str:
+    return inspect.getsource(function)  # type: ignore[arg-type]
+
+
+def test_faust_resumes_stream_partitions_before_it_seeks_them() -> None:
+    # faust-streaming #216: SeekFirstRecovery reorders exactly these two calls.
+    text = source(Recovery.on_recovery_completed)
+    assert text.index("resume_partitions") < text.index("perform_seek")
+    assert "on_recovery_completed" in SeekFirstRecovery.__dict__
+
+
+def test_faust_flush_gives_up_after_a_tenth_of_a_second_without_a_send() -> None:
+    # drain_before_commit replaces flush because of this timeout.
+    text = source(ProducerBuffer.flush_atmost)
+    assert "timeout=0.1" in text and "return flushed_messages" in text
+
+
+def test_aiokafka_reads_an_empty_partition_set_as_every_partition() -> None:
+    # ActivePartitions is never falsy because of this test of truth.
+    assert "if partitions and tp not in partitions" in source(Fetcher.fetched_records)
+    assert bool(ActivePartitions(set())) and 1 not in ActivePartitions(set())
+
+
+def test_faust_hard_codes_the_fetch_wait() -> None:
+    # SegflowApp sets the consumer's private _fetch_max_wait_ms after Faust built it.
+    text = source(faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer)
+    assert "fetch_max_wait_ms=1500" in text
+    assert "_fetch_records" in faust_aiokafka.AIOKafkaConsumerThread.__dict__
+
+
+def test_the_current_event_is_a_private_context_variable_tables_read() -> None:
+    # current_event sets it for a batch; Faust's tables read it to pick the partition.
+    class Item:
+        pass
+
+    item = Item()
+    before = _current_event.get(None)
+    with current_event(item):
+        ref = _current_event.get()
+        assert isinstance(ref, weakref.ref) and ref() is item
+    assert _current_event.get(None) is before
+    # A table write goes to the partition of the current event's message.
+    text = source(Collection.partition_for_key)
+    assert "current_event()" in text and "event.message.partition" in text
