@@ -70,6 +70,7 @@ from sklearn.preprocessing import StandardScaler
 
 from segflow.models.changes import SegmentChange
 from segflow.models.config import EngineConfig
+from segflow.models.errors import FirstError
 from segflow.models.events import Event, PurchaseEvent
 from segflow.models.features import CLUSTER_FEATURES, BehaviorTransform, profile_features
 from segflow.models.pages import ECOMMERCE_PAGE_STAGES
@@ -404,8 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = EngineConfig.model_validate({**ENGINES[args.dataset], **dict(args.engine)})
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        parser.error(f"--engine {'.'.join(map(str, first['loc']))}: {first['msg']}")
+        first = FirstError.of(error)
+        parser.error(first.line(f"--engine {first.path}"))
     if args.dataset == "taobao":
         result = run_taobao(path, config, args.order or "time")
     else:

@@ -33,7 +33,7 @@ from pydantic import (
     ValidationError,
 )
 
-from .errors import InvalidEventError
+from .errors import FirstError, InvalidEventError
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
 #: Largest order amount accepted, in absolute value.
@@ -108,19 +108,14 @@ _UNION_TAGS = frozenset({"str", "bool", "int", "float"})
 
 def describe_validation_error(error: ValidationError) -> tuple[str, str | None]:
     """One line naming the first failing field (and how many more failed), and that field."""
-    errors = error.errors(include_url=False)
     # A non-finite number in a union (a property value) also fails every other member
     # ("should be a valid string"); the finite-number error is the one that says why.
-    finite = [e for e in errors if e["type"] == "finite_number"]
-    first = finite[0] if finite else errors[0]
-    loc = list(first["loc"])
+    first = FirstError.of(error, prefer="finite_number")
+    loc = list(first.loc)
     while len(loc) > 1 and loc[-1] in _UNION_TAGS:
         loc.pop()  # pydantic names the union member tried; the field is what people need
     field = ".".join(str(part) for part in loc) or None
-    message = f"{field}: {first['msg']}" if field else str(first["msg"])
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more)"
-    return message, field
+    return first.line(field or "", first.message), field
 
 
 def decode_event(event_type: str, payload: bytes | str | Mapping[str, Any]) -> Event:

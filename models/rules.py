@@ -82,7 +82,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .errors import RulesError
+from .errors import FirstError, RulesError
 
 PropertyValue: TypeAlias = str | float | int | bool
 Scalar: TypeAlias = str | float | int | bool
@@ -902,12 +902,11 @@ _NO_INPUT_SHOWN = frozenset({"missing", "too_short", "string_too_short"})
 
 def describe_rules_error(error: ValidationError, data: object, source: str) -> str:
     """One line for the first error of validating ``data`` as a :class:`RuleSet`."""
-    errors = error.errors(include_url=False)
-    first = errors[0]
-    loc = [part for part in first["loc"] if part not in _TAG_OF_TYPE.values()]
-    reason = _GENERIC_MESSAGES.get(first["type"], first["msg"])
-    if first["type"] in _GENERIC_MESSAGES and first["type"] not in _NO_INPUT_SHOWN:
-        reason += f", got {_describe(first['input'])}"
+    first = FirstError.of(error)
+    loc = [part for part in first.loc if part not in _TAG_OF_TYPE.values()]
+    reason = _GENERIC_MESSAGES.get(first.type, first.message)
+    if first.type in _GENERIC_MESSAGES and first.type not in _NO_INPUT_SHOWN:
+        reason += f", got {_describe(first.input)}"
     prefix = source
     if len(loc) >= 2 and loc[0] == "segments" and isinstance(loc[1], int):
         prefix += f": {_rule_label(data, loc[1])}"
@@ -915,10 +914,7 @@ def describe_rules_error(error: ValidationError, data: object, source: str) -> s
     path = ""
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    message = f"{prefix}: {path}: {reason}" if path else f"{prefix}: {reason}"
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more)"
-    return message
+    return first.line(f"{prefix}: {path}" if path else prefix, reason)
 
 
 def _rule_label(data: object, index: int) -> str:

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from segflow.models.errors import ConfigError
+from segflow.models.errors import ConfigError, FirstError
 
 from .argtypes import non_negative_float, port, positive_float, positive_int
 from .errors import CommandError
@@ -200,10 +200,8 @@ def _simulation(args: argparse.Namespace) -> Any:
             settle_days=args.settle_days,
         )
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise UsageError(f"segflow: {where + ': ' if where else ''}{message}") from None
+        first = FirstError.of(error)
+        raise UsageError("segflow: " + first.line(first.path)) from None
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

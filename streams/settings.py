@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from segflow.models.config import EngineConfig
 from segflow.models.drift import DriftConfig
-from segflow.models.errors import ConfigError
+from segflow.models.errors import ConfigError, FirstError
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
@@ -288,12 +288,9 @@ def child_env(settings: Settings, base: dict[str, str] | None = None) -> dict[st
 
 def describe_settings_error(error: ValidationError) -> str:
     """One line naming the first bad setting as its environment variable."""
-    first = error.errors(include_url=False)[0]
-    loc = [str(part) for part in first["loc"]]
-    name = "SEGFLOW_" + "__".join(part.upper() for part in loc) if loc else "settings"
-    message = str(first["msg"]).removeprefix("Value error, ")
-    more = len(error.errors()) - 1
-    return f"{name}: {message}" + (f" (and {more} more)" if more else "")
+    first = FirstError.of(error)
+    loc = [str(part) for part in first.loc]
+    return first.line("SEGFLOW_" + "__".join(part.upper() for part in loc) if loc else "settings")
 
 
 def load_settings(**overrides: Any) -> Settings:
