@@ -53,7 +53,8 @@ def test_mypy_strict_on_the_package(tmp_path: Path) -> None:
 
 def _imports(path: Path, module: str, known: set[str]) -> set[str]:
     """The modules of ``known`` that ``module`` (the file ``path``) imports, at any level
-    (imports under ``TYPE_CHECKING`` count: a cycle there is a design cycle too)."""
+    (imports under ``TYPE_CHECKING`` count: a cycle there is a design cycle too). In
+    ``from package import module``, the module is what is imported, not the package."""
     tree = ast.parse(path.read_text())
     found: set[str] = set()
     for node in ast.walk(tree):
@@ -63,9 +64,8 @@ def _imports(path: Path, module: str, known: set[str]) -> set[str]:
                 base = base.rsplit(".", 1)[0]
             target = (f"{base}.{node.module}" if node.module else base) if node.level else ""
             target = target or (node.module or "")
-            found |= {
-                t for t in (target, *(f"{target}.{a.name}" for a in node.names)) if t in known
-            }
+            submodules = {f"{target}.{alias.name}" for alias in node.names} & known
+            found |= submodules or ({target} & known)
         elif isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name in known}
     return found - {module}

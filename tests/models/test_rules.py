@@ -16,7 +16,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from segflow.models import rules as rules_module
 from segflow.models.errors import RulesError, SegflowError
 from segflow.models.features import FEATURE_NAMES
 from segflow.models.rules import (
@@ -28,6 +27,7 @@ from segflow.models.rules import (
     load_rules,
     parse_rules,
 )
+from segflow.models.rules import compiler as rules_compiler
 from segflow.models.scoring import SCORE_NAMES
 
 DATA = Path(__file__).parent / "data" / "rules"
@@ -332,8 +332,8 @@ def test_conditions_are_compiled_at_load_not_per_call(monkeypatch: pytest.Monkey
     def fail(*args: object) -> None:
         raise AssertionError("compiled again")
 
-    monkeypatch.setattr(rules_module, "_compile", fail)
-    monkeypatch.setattr(rules_module, "_compile_comparison", fail)
+    monkeypatch.setattr(rules_compiler, "_compile", fail)
+    monkeypatch.setattr(rules_compiler, "_compile_comparison", fail)
     assert rules.evaluate({"spend": 10.0}, {}, {}) == {"mid-spender", "no-owner"}
 
 
