@@ -76,11 +76,12 @@ from segflow.models.model import SegmentModel
 from segflow.models.runner import replay
 from segflow.sources.simulator import SimulationConfig
 from segflow.streams.api import HEALTH_PATH
-from segflow.streams.app import METRICS_PATH, SNAPSHOT_KEY
+from segflow.streams.app import METRICS_PATH
 from segflow.streams.demo import fetch_stats
 from segflow.streams.producer import kafka_producer, produce_events
 from segflow.streams.runtime import SnapshotMeta, config_key, encode_snapshot, partition_of
 from segflow.streams.settings import Settings
+from segflow.streams.snapshots import SNAPSHOT_KEY
 from segflow.streams.topics import create_topics
 
 from .common import (

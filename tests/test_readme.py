@@ -33,3 +33,17 @@ def test_every_cli_command_in_the_readme_exists() -> None:
     named = set(re.findall(r"`(?:\.venv/bin/)?segflow ([a-z]+)", readme))
     subcommands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     assert named <= subcommands, named - subcommands
+
+
+def test_the_layout_table_names_every_module() -> None:
+    readme = (ROOT / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    missing = []
+    for folder in ("models", "sources", "streams"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path.name == "__init__.py":
+                continue
+            # `models/step.py`, `step.py`, or a package's `step` in its row
+            if f"{path.name}`" not in layout and f"`{path.stem}`" not in layout:
+                missing.append(str(path.relative_to(ROOT)))
+    assert missing == []

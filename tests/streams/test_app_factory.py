@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from segflow.streams.app import create_app, faust_options
+from segflow.streams.app import create_app
+from segflow.streams.faust_config import faust_options
 from segflow.streams.settings import Settings
 
 

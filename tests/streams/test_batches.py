@@ -25,7 +25,8 @@ from segflow.models.events import BaseEvent
 from segflow.models.profile import Profile
 from segflow.models.step import step
 from segflow.sources.simulator import SimulationConfig, iter_events
-from segflow.streams.app import HEADER_ORIGIN, HEADER_TYPE, Pipeline
+from segflow.streams.app import Pipeline
+from segflow.streams.ingest import HEADER_ORIGIN, HEADER_TYPE
 from segflow.streams.runtime import partition_of
 
 PARTITIONS = 4
@@ -199,7 +200,7 @@ def test_a_bad_message_in_a_batch_is_dead_lettered_and_the_rest_applied(tmp_path
 def test_the_first_batch_after_a_rebalance_loads_its_partitions_sizes_in_one_pass(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from segflow.streams import app as app_module
+    from segflow.streams import partitions as partitions_module
 
     clock = Clock(at(0).timestamp())
     pipeline = pipeline_knowing_partitions(tmp_path, clock)
@@ -210,7 +211,7 @@ def test_the_first_batch_after_a_rebalance_loads_its_partitions_sizes_in_one_pas
         pipeline.profiles[f"old{i}".encode()] = result.profile.to_json()
     mine = [f"old{i}" for i in range(400) if partition_of(f"old{i}".encode(), PARTITIONS) == 0]
 
-    monkeypatch.setattr(app_module, "LOAD_CHUNK", 10)
+    monkeypatch.setattr(partitions_module, "LOAD_CHUNK", 10)
     ticks = 0
 
     async def ticker() -> None:

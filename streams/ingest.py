@@ -1,0 +1,190 @@
+"""Ingest and routing: each message decoded once against the input contract; an event
+of the partition it arrived on is worked here, any other forwarded (keyed by its
+customer) to the repartition topic, an invalid one dead-lettered with its origin."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from segflow.models.errors import InvalidEventError
+from segflow.models.events import Event, check_event_time, decode_event
+from segflow.models.timeutil import DAY
+
+from .deadletters import INGEST, PROFILE
+from .runtime import (
+    partition_of,
+)
+from .worker_base import WorkerBase
+
+log = logging.getLogger("segflow.streams")
+
+#: Header on ``segflow-events``: the event type (the input topic it came from says it).
+HEADER_TYPE = "segflow-type"
+#: Header on ``segflow-events``: ``[topic, partition, offset]`` of the original message.
+HEADER_ORIGIN = "segflow-origin"
+#: Header on ``segflow-events``: when the profile agent first read it (epoch seconds, ASCII).
+HEADER_INGESTED = "segflow-ingested-at"
+
+
+@dataclass(slots=True)
+class Work:
+    """A valid event the profile agent applies here, with where it came from."""
+
+    #: The Faust event that carried it (made Faust's current event for table writes).
+    item: Any
+    #: Partition of the profile table (and of the message).
+    partition: int
+    customer: bytes
+    event: Event
+    #: Where the event first arrived (input topic, partition, offset).
+    origin: tuple[str, int, int]
+    key: bytes | None
+    raw: bytes | None
+    ingested_at: float | None
+    #: The topic it was read from here (an input topic or the repartition topic).
+    source: str = ""
+
+
+class Ingest(WorkerBase):
+    """Admission of input and repartitioned messages (a part of ``Pipeline``)."""
+
+    #: Input topic -> event type.
+    kinds: dict[str, str]
+    #: Partition count of each input topic, once known.
+    partition_counts: dict[str, int]
+    #: The repartition topic.
+    events: Any
+
+    async def admit(self, item: Any) -> Work | None:
+        """Decode one message: the work it makes here, or None (dead-lettered or forwarded)."""
+        message = item.message
+        headers: Mapping[str, bytes] = item.headers or {}
+        topic = str(message.topic)
+        raw: bytes | None = message.value
+        key: bytes | None = message.key
+        kind = self.kinds.get(topic)
+        ingested_at: float | None
+        if kind is not None:
+            origin = (topic, int(message.partition), int(message.offset))
+            stage, ingested_at = INGEST, self.clock()
+            self.stats.input_message(topic, kind)
+        else:
+            kind = headers.get(HEADER_TYPE, b"").decode("utf-8", "replace")
+            origin = _origin(message, headers)
+            stage, ingested_at = PROFILE, _ingested_at(headers)
+        try:
+            event = await self.decode(kind, raw, key, origin, stage, ingested_at)
+        except Exception as error:
+            log.exception("decoding failed on %s:%s:%s", *origin)
+            await self.send_dead_letter(
+                origin=origin,
+                key=key,
+                raw=raw,
+                error=repr(error),
+                reason="internal_error",
+                stage=stage,
+            )
+            return None
+        if event is None:
+            return None
+        customer = event.customer_id.encode()
+        partition = int(message.partition)
+        if stage == INGEST and not self.owns(topic, partition, customer):
+            await self.forward(kind, customer, raw, origin, ingested_at)
+            return None
+        return Work(item, partition, customer, event, origin, key, raw, ingested_at, topic)
+
+    def owns(self, topic: str, partition: int, customer: bytes) -> bool:
+        """Whether ``customer``'s profile lives in ``partition`` of the table, which is
+        read together with ``partition`` of ``topic`` (same partition count)."""
+        n = self.settings.partitions
+        if self.partition_counts.get(topic) != n:
+            with contextlib.suppress(Exception):
+                found = self.app.consumer.topic_partitions(topic)
+                if found is not None:
+                    self.partition_counts[topic] = int(found)
+            if self.partition_counts.get(topic) != n:
+                return False
+        return partition_of(customer, n) == partition
+
+    async def forward(
+        self,
+        kind: str,
+        customer: bytes,
+        raw: bytes | None,
+        origin: tuple[str, int, int],
+        ingested_at: float | None,
+    ) -> None:
+        """Send a valid input event on to the repartition topic, keyed by customer."""
+        self.stats.count("forwarded")
+        try:
+            await self.events.send(
+                key=customer,
+                value=raw,
+                headers={
+                    HEADER_TYPE: kind.encode(),
+                    HEADER_ORIGIN: orjson.dumps(list(origin)),
+                    HEADER_INGESTED: repr(ingested_at).encode(),
+                },
+            )
+        except Exception as exc:
+            await self.fatal(exc)
+
+    async def decode(
+        self,
+        kind: str,
+        raw: bytes | None,
+        key: bytes | None,
+        origin: tuple[str, int, int],
+        stage: str,
+        ingested_at: float | None = None,
+    ) -> Event | None:
+        """The event in ``raw``, or None once an invalid one is dead-lettered. At ingest,
+        an event time implausible against the ingest clock is invalid too
+        (``out_of_range``)."""
+        try:
+            if raw is None:
+                raise InvalidEventError("empty message (no value)", reason="empty")
+            event = decode_event(kind, raw)
+            if stage == INGEST:
+                bounds = self.settings.event_time
+                check_event_time(
+                    event,
+                    self.clock() if ingested_at is None else ingested_at,
+                    bounds.max_future_s,
+                    bounds.max_age_days * DAY,
+                )
+            return event
+        except InvalidEventError as error:
+            await self.send_dead_letter(
+                origin=origin,
+                key=key,
+                raw=raw,
+                error=str(error),
+                reason=error.reason,
+                field=error.field,
+                stage=stage,
+            )
+            return None
+
+
+def _ingested_at(headers: Mapping[str, bytes]) -> float | None:
+    try:
+        return float(headers[HEADER_INGESTED])
+    except Exception:
+        return None
+
+
+def _origin(message: Any, headers: Mapping[str, bytes]) -> tuple[str, int, int]:
+    """Where the event first arrived (input topic, partition, offset)."""
+    try:
+        topic, partition, offset = orjson.loads(headers[HEADER_ORIGIN])
+        return str(topic), int(partition), int(offset)
+    except Exception:
+        return str(message.topic), int(message.partition), int(message.offset)

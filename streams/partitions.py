@@ -1,0 +1,334 @@
+"""Partition work: a batch's events of one partition through the engine (sweep, step,
+reschedule), published (changes, drifts, samples), each profile written once; the
+partition's load after a rebalance and the moves out of retired segments."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import AsyncIterator, Callable, Container, Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from segflow.models.drift import DriftEvent, DriftMonitor
+from segflow.models.engine import Engine, Handled
+from segflow.models.lifecycle import RetiredSegments, members_of
+from segflow.models.profile import Profile
+from segflow.models.step import StepResult
+from segflow.models.sweep import Sweep
+from segflow.models.watermark import Watermarks
+
+from .api import WebState
+from .deadletters import PROFILE
+from .ingest import Work
+from .runtime import (
+    ModelHolder,
+    ProfileCache,
+    SegmentSizes,
+    TokenBucket,
+    partition_of,
+)
+from .worker_base import WorkerBase
+
+log = logging.getLogger("segflow.streams")
+
+#: How many profiles a partition load reads between yields to the event loop.
+LOAD_CHUNK = 2000
+
+
+class PartitionWork(WorkerBase):
+    """Processing of one partition's events (a part of ``Pipeline``)."""
+
+    engine: Engine
+    holder: ModelHolder
+    bucket: TokenBucket
+    sweep: Sweep
+    cache: ProfileCache
+    sizes: SegmentSizes
+    drift: DriftMonitor
+    watermarks: Watermarks
+    retired: RetiredSegments
+    retiring: dict[int, set[bytes]]
+    profiles: Any
+    changes: Any
+    training: Any
+    drift_topic: Any
+    recent_changes: collections.deque[dict[str, Any]]
+    recent_drifts: collections.deque[dict[str, Any]]
+    web_state: WebState
+
+    def profile_of(self, customer: bytes, dirty: Mapping[bytes, Profile]) -> Profile | None:
+        """The customer's current profile: written in this batch, cached, or from the table."""
+        profile = dirty.get(customer) or self.cache.get(customer)
+        if profile is None:
+            stored = self.profiles.get(customer)
+            if stored is not None:
+                profile = Profile.from_json(stored)
+                self.cache.put(customer, profile)
+        return profile
+
+    async def process_partition(self, partition: int, items: list[Work]) -> None:
+        """Apply the events of one partition in order through the engine (which sweeps
+        the silent customers due first); publish changes, samples and drifts; then write
+        each customer's profile once."""
+        dirty: dict[bytes, Profile] = {}
+        await self.move_retired(partition, dirty)
+        for work in items:
+            watermark = None
+            if self.settings.sweep:
+                self.watermarks.observe(
+                    partition, work.source, work.event.occurred_at.timestamp(), self.clock()
+                )
+                watermark = self.watermarks.watermark(partition, self.clock())
+            done: list[Handled] = []
+            failed: Exception | None = None
+            try:
+                self.engine.handle(
+                    partition,
+                    work.event,
+                    self.holder.model,
+                    lambda customer: self.profile_of(customer.encode(), dirty),
+                    self.keeper(partition, dirty, done),
+                    lambda t: self.now(),
+                    watermark=watermark,
+                    on_sweep_error=self.sweep_failed,
+                )
+            except Exception as error:
+                log.exception("processing failed on %s:%s:%s", *work.origin)
+                failed = error
+            for handled in done:
+                await self.publish_handled(handled, work)
+            if failed is not None:
+                await self.send_dead_letter(
+                    origin=work.origin,
+                    key=work.key,
+                    raw=work.raw,
+                    error=f"processing error: {failed!r}",
+                    reason="processing_error",
+                    stage=PROFILE,
+                )
+        try:
+            for customer, profile in dirty.items():
+                self.profiles[customer] = profile.to_json()
+                self.cache.put(customer, profile)
+        except Exception as exc:
+            await self.fatal(exc)
+
+    def keeper(
+        self, partition: int, dirty: dict[bytes, Profile], done: list[Handled]
+    ) -> Callable[[Handled], None]:
+        """The engine's sink for one event: the new profile joins the batch's ``dirty``
+        ones at once (the engine's next lookup sees it), the rest waits in ``done``."""
+
+        def keep(handled: Handled) -> None:
+            done.append(handled)
+            result = handled.result
+            if handled.cause == "event" and result.outcome != "applied":
+                return
+            self.sizes.update(partition, handled.before, result.profile)
+            if handled.cause != "inactivity" or result.profile != handled.before:
+                dirty[handled.customer.encode()] = result.profile
+
+        return keep
+
+    def sweep_failed(self, customer: str, error: Exception) -> None:
+        log.error("sweep of customer %s failed: %r", customer, error)
+        self.stats.count("sweep_errors")
+
+    async def publish_handled(self, handled: Handled, work: Work | None) -> None:
+        """Count and publish what the engine did to one customer while handling ``work``
+        (None: a retirement move)."""
+        result = handled.result
+        customer = handled.customer.encode()
+        if handled.cause == "event" and work is not None:
+            self.stats.event(result.outcome)
+            if result.outcome == "late":
+                lateness = self.settings.engine.max_lateness_hours
+                await self.send_dead_letter(
+                    origin=work.origin,
+                    key=work.key,
+                    raw=work.raw,
+                    error=f"occurred_at is more than {lateness:g} h before the customer's "
+                    "newest event",
+                    reason="late",
+                    field="occurred_at",
+                    stage=PROFILE,
+                )
+            if result.outcome != "applied":
+                return
+        elif handled.cause == "inactivity":
+            self.stats.swept()
+        else:
+            self.stats.count("retired_moves")
+        drifts = self.watch_drift(result) if handled.cause == "event" else []
+        try:
+            ingested_at = (
+                work.ingested_at if work is not None and handled.cause == "event" else None
+            )
+            await self.publish_changes(customer, result.changes, ingested_at)
+            await self.publish_drifts(drifts)
+            await self.send_sample(result)
+        except Exception as exc:
+            await self.fatal(exc)
+
+    async def send_sample(self, result: StepResult) -> None:
+        """Send the sample a step or a sweep handed out to the trainer (rate-limited)."""
+        if result.sample is None:
+            return
+        allowed = self.bucket.allow()
+        self.stats.sample(allowed)
+        if allowed:
+            await self.training.send(value=orjson.dumps({"x": result.sample, "t": result.t}))
+
+    async def publish_changes(
+        self, customer: bytes, changes: list[Any], ingested_at: float | None = None
+    ) -> None:
+        for change in changes:
+            await self.changes.send(key=customer, value=change.model_dump_json().encode())
+            self.stats.change(change, ingested_at)
+            self.recent_changes.append(change.model_dump(mode="json"))
+            self.web_state.change(self.clock(), change.kind, change.from_segment, change.to_segment)
+
+    # -- drift --------------------------------------------------------------------------
+
+    def watch_drift(self, result: StepResult) -> list[DriftEvent]:
+        """Feed one assignment to the drift monitor; the drifts it completes (never raises)."""
+        model = self.holder.model
+        segment = result.profile.segment
+        if segment is None or not model.is_ready:
+            return []
+        try:
+            return self.drift.observe(
+                segment,
+                result.distance,
+                model_version=model.version,
+                detected_at=self.clock(),
+                names=model.segment_names(),
+            )
+        except Exception:
+            log.exception("drift detection failed")
+            self.stats.count("drift_errors")
+            return []
+
+    async def publish_drifts(self, drifts: list[DriftEvent]) -> None:
+        for drift in drifts:
+            log.warning(
+                "drift: %s %s %.4g -> %.4g (model %s)",
+                drift.segment,
+                drift.statistic,
+                drift.old_level,
+                drift.new_level,
+                drift.model_version,
+            )
+            await self.drift_topic.send(
+                key=drift.segment.encode(), value=drift.model_dump_json().encode()
+            )
+            self.stats.drift(drift.segment, drift.statistic)
+            self.recent_drifts.append(drift.model_dump(mode="json"))
+
+    # -- the inactivity sweep -----------------------------------------------------------
+
+    async def load_partitions(self, partitions: Iterable[int]) -> None:
+        """On the first batch with events of a partition since a rebalance: read the
+        profiles of every such partition from the table, in one pass, into the sweep's
+        schedule and the segment sizes (never raises).
+
+        The pass yields to the event loop every :data:`LOAD_CHUNK` profiles, so a
+        worker holding a million profiles keeps heartbeating (and its group seat).
+        """
+        wanted = {
+            p
+            for p in partitions
+            if not self.sizes.loaded(p) or (self.settings.sweep and not self.sweep.loaded(p))
+        }
+        if not wanted:
+            return
+        held = dict.fromkeys(wanted, 0)
+        for partition in wanted:  # streamed in below, never held in a list
+            if self.settings.sweep and not self.sweep.loaded(partition):
+                self.sweep.load(partition, [])
+            if not self.sizes.loaded(partition):
+                self.sizes.load(partition, [])
+        try:
+            async for key, partition, profile in self.stored_profiles(held):
+                held[partition] += 1
+                if self.settings.sweep:
+                    self.sweep.schedule(partition, profile)
+                self.sizes.update(partition, None, profile)
+                if len(self.cache) < self.cache.size:
+                    self.cache.put(key, profile)
+        except Exception:
+            log.exception("loading partitions %s failed", sorted(wanted))
+            self.stats.count("sweep_errors")
+            self.sweep.reset()  # every partition loads again with the next batch
+            self.sizes.reset()
+            return
+        for partition, count in sorted(held.items()):
+            log.info("partition %s has %s customers", partition, count)
+
+    async def move_retired(self, partition: int, dirty: dict[bytes, Profile]) -> None:
+        """Re-assess the customers of ``partition`` whose segment the model in force
+        retired (changes with reason ``retired``; never raises).
+
+        The first batch after such a model finds the members of every local partition
+        in one pass over the table; each partition moves its own at its next batch,
+        so the table writes land on its changelog.
+        """
+        model = self.holder.model
+        gone = self.retired.since_last(model)
+        if gone:
+            await self.find_retired(gone)
+        customers = self.retiring.pop(partition, None)
+        if not customers:
+            return
+        at = self.watermarks.watermark(partition, self.clock()) or 0.0
+        members = []
+        for customer in sorted(customers):
+            profile = self.profile_of(customer, dirty)
+            if profile is not None and profile.segment not in model.segment_ids():
+                members.append(profile)  # (else moved by an event since it was found)
+        done: list[Handled] = []
+        try:
+            self.engine.retire(
+                partition,
+                members,
+                model,
+                at,
+                self.keeper(partition, dirty, done),
+                lambda t: self.now(),
+            )
+        except Exception:
+            log.exception("moving customers out of retired segments %s failed", sorted(customers))
+            self.stats.count("sweep_errors")
+        for handled in done:
+            await self.publish_handled(handled, None)
+
+    async def stored_profiles(
+        self, partitions: Container[int] | None = None
+    ) -> AsyncIterator[tuple[bytes, int, Profile]]:
+        """(key, partition, profile) of every profile in the table (of ``partitions``
+        only, when given), yielding to the event loop every :data:`LOAD_CHUNK`, so a
+        worker holding a million profiles keeps heartbeating."""
+        n = self.settings.partitions
+        for i, (key, value) in enumerate(self.profiles.items()):
+            if i % LOAD_CHUNK == LOAD_CHUNK - 1:
+                await asyncio.sleep(0)
+            if value is None:
+                continue
+            partition = partition_of(key, n)
+            if partitions is None or partition in partitions:
+                yield key, partition, self.cache.get(key) or Profile.from_json(value)
+
+    async def find_retired(self, gone: frozenset[str]) -> None:
+        """Queue, per partition, the local customers in the segments ``gone``."""
+        try:
+            async for key, partition, profile in self.stored_profiles():
+                if any(members_of([profile], gone)):
+                    self.retiring.setdefault(partition, set()).add(key)
+        except Exception:
+            log.exception("finding the members of retired segments %s failed", sorted(gone))
+            self.stats.count("sweep_errors")
+
+    # -- the shared model ---------------------------------------------------------------

@@ -1,0 +1,70 @@
+"""The snapshot follower: every worker reads the model topic (its tail, then follows
+it) into its model holder, so every worker assigns with the same, latest model."""
+
+from __future__ import annotations
+
+import logging
+
+from segflow.models.drift import centroid_shifts
+
+from .runtime import ModelHolder, Stats
+from .settings import Settings
+
+log = logging.getLogger("segflow.streams")
+
+#: Key of every message on the snapshot topic (compaction keeps the latest).
+SNAPSHOT_KEY = b"model"
+#: How many records before the end of the snapshot topic a follower starts reading.
+SNAPSHOT_TAIL = 16
+
+
+async def follow_snapshots(settings: Settings, holder: ModelHolder, stats: Stats) -> None:
+    """Read the snapshot topic (its tail, then follow it) into the holder; never returns.
+
+    Every worker runs this, with its own group-less consumer, so every worker
+    assigns with the same, latest model.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped,unused-ignore]
+
+    tp = TopicPartition(settings.topics.snapshots, 0)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers.split(","),
+        client_id=f"{settings.app_id}-snapshots",
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        begin = (await consumer.beginning_offsets([tp]))[tp]
+        end = (await consumer.end_offsets([tp]))[tp]
+        consumer.seek(tp, max(begin, end - SNAPSHOT_TAIL))
+        while True:
+            batches = await consumer.getmany(tp, timeout_ms=500)
+            for record in batches.get(tp, []):
+                if record.value is None:
+                    continue
+                rejected = holder.rejected
+                previous = holder.model
+                if holder.offer(record.value):
+                    try:
+                        shifts = centroid_shifts(previous, holder.model)
+                    except Exception:
+                        log.exception("centroid shift failed")
+                        shifts = {}
+                    stats.model(holder, shifts)
+                elif holder.rejected > rejected:
+                    log.error(
+                        "model snapshot at offset %s rejected: not a snapshot, or learned "
+                        "under other engine settings (SEGFLOW_ENGINE__*) than this worker's",
+                        record.offset,
+                    )
+                    stats.count("snapshots_rejected")
+            if not holder.ready.is_set() and not batches and await consumer.position(tp) >= end:
+                holder.ready.set()
+                log.info("model recovered: seq %s", holder.seq)
+    finally:
+        await consumer.stop()
