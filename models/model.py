@@ -139,9 +139,10 @@ class SegmentModel:
             return 0.0
         return self.transform.inverse_one(feature, float(c.mean[c.features.index(feature)]))
 
-    def zscores(self, x: Mapping[str, float]) -> dict[str, float]:
+    def zscores(self, x: Mapping[str, float], evidence_only: bool = True) -> dict[str, float]:
         """How many standard deviations transformed features ``x`` sit from the mean, for
-        the features with evidence in the population (see :meth:`evidence`)."""
+        the features with evidence in the population (see :meth:`evidence`; all of
+        them with ``evidence_only`` false)."""
         c = self.clusterer
         if c.mean is None or c.features is None:
             return {}
@@ -149,7 +150,7 @@ class SegmentModel:
         return {
             name: (float(x.get(name, c.mean[i])) - float(c.mean[i])) / float(scale[i])
             for i, name in enumerate(c.features)
-            if scale[i] > EVIDENCE_SPREAD
+            if scale[i] > EVIDENCE_SPREAD or not evidence_only
         }
 
     def evidence(self) -> frozenset[str]:
@@ -210,9 +211,15 @@ class SegmentModel:
             }
             for cid, centroid in centroids.items()
         }
+        # Dormancy (which the lapse gate acts on) reads every feature, as the policy
+        # always has; names speak only of the features with evidence.
+        dormant = {
+            cid
+            for cid, centroid in centroids.items()
+            if reads_dormant(self.zscores(centroid, evidence_only=False))
+        }
         zscores = {cid: self.zscores(centroid) for cid, centroid in centroids.items()}
-        self._names = name_segments(zscores, levels, groups)
-        dormant = (cid for cid, z in zscores.items() if reads_dormant(z))
+        self._names = name_segments(zscores, levels, groups, dormant)
         self._dormant = frozenset(segment_key(cid) for cid in dormant)
         self._names_key = key
 

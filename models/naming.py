@@ -11,7 +11,7 @@ recency); the two strongest groups make the name.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 #: Per group: (feature, phrase when high, phrase when low or None), strongest feature wins.
 GROUPS: dict[str, tuple[tuple[str, str, str | None], ...]] = {
@@ -92,12 +92,14 @@ def name_segments(
     zscores: Mapping[int, Mapping[str, float]],
     levels: Mapping[int, Mapping[str, str]] | None = None,
     groups: Groups = GROUPS,
+    dormant: Collection[int] | None = None,
 ) -> dict[int, str]:
     """A distinct readable name per segment, from its centroid's z-scores per feature.
 
     Segments that the strongest phrases cannot tell apart are told apart by the feature
     on which they differ most, in readable units when ``levels`` (per segment, feature
-    -> text such as ``"2.1 orders/month"``) has it, else by a number.
+    -> text such as ``"2.1 orders/month"``) has it, else by a number. ``dormant`` names
+    the segments read as dormant (default: :func:`reads_dormant` of their z-scores).
 
     >>> name_segments({1: {"purchases": 0.1}, 2: {"purchases": 0.3}},
     ...               {1: {"purchases": "1 order/month"}, 2: {"purchases": "3 orders/month"}})
@@ -110,7 +112,7 @@ def name_segments(
         phrases = [phrase for _, phrase in describe(zscores[cid], groups)]
         if not phrases:
             phrases = ["average activity"]
-        if reads_dormant(zscores[cid]):
+        if (cid in dormant) if dormant is not None else reads_dormant(zscores[cid]):
             phrases = ["dormant", *[p for p in phrases if p not in _SAID_BY_DORMANT]]
         name = ", ".join(phrases[:2])
         for extra in range(2, len(phrases)):

@@ -1,4 +1,4 @@
-"""Names, operators and the checks a rule's parts share (see :mod:`.`)."""
+"""Names, operators and the checks a rule's parts share (see :mod:`segflow.models.rules`)."""
 
 from __future__ import annotations
 
