@@ -344,3 +344,18 @@ def test_names_come_from_features_with_evidence_in_the_business_words() -> None:
     x = shop.transform.transform_one(features)
     reasons = standout_reasons(shop, features, x)
     assert reasons and all(r.feature in shop.evidence() for r in reasons)
+
+
+def test_dormancy_reads_every_feature_though_names_read_only_the_evident_ones() -> None:
+    # Purchase-only data (a shop's order log): every other feature is constant. The
+    # buyers who order least are not a dormant segment for the lapse gate (it would
+    # bar active customers from it): dormancy is read on all features, as the policy
+    # always did, while the names speak only of orders.
+    model = SegmentModel.create(EngineConfig(n_segments=3, warmup_samples=90, warmup_days=0))
+    for i in range(300):
+        orders = (0.2, 2.0, 8.0)[i % 3] * (1 + 0.1 * ((i * 7) % 5))
+        model.learn_one({"purchases": orders, "open_rate": 0.2}, t=T0.timestamp() + i)
+    assert model.is_ready
+    assert "purchases" in model.evidence() and "open_rate" not in model.evidence()
+    assert model.dormant_segments() == frozenset()
+    assert all("dormant" not in name for name in model.segment_names().values())
