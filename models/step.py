@@ -139,93 +139,111 @@ def evaluate(
     look), but never before the customer's previous change: a late event or a look
     behind the customer's latest change cannot make its changes run backwards.
     """
-    # Scores go only into changes and rules: most looks of the sweep need neither.
-    scored: dict[str, float] | None = None
+    look = _Assessment(profile, features, model, occurred, now, cause_event_id, reason)
+    distance = look.behavioral(at) if model.is_ready else None
+    if model.rules is not None:
+        look.rules()
+    return look.changes, distance
 
-    def scores() -> dict[str, float]:
-        nonlocal scored
-        if scored is None:
-            scored = model.scores(features)
-        return scored
 
-    changes: list[SegmentChange] = []
-    distance: float | None = None
-    x = model.transform.transform_one(features)
+class _Assessment:
+    """One evaluation of one customer: the changes it finds, stamped alike."""
 
-    def new_change(
-        kind: Literal["behavioral", "rule"],
-        transition: tuple[str | None, str | None],
-        names: dict[str, str],
-        model_version: int | None,
-        reasons: list[Reason],
-    ) -> SegmentChange:
-        before, to = transition
-        profile.seq += 1
-        when = occurred
-        if profile.changed_at is not None and occurred.timestamp() < profile.changed_at:
-            when = from_epoch(profile.changed_at)
-        profile.changed_at = when.timestamp()
-        return SegmentChange(
-            change_id=change_id(profile.customer_id, kind, profile.seq),
-            customer_id=profile.customer_id,
-            kind=kind,
-            from_segment=before,
-            to_segment=to,
-            from_name=names.get(before) if before else None,
-            to_name=names.get(to) if to else None,
-            model_version=model_version,
-            occurred_at=when,
-            emitted_at=now,
-            cause_event_id=cause_event_id,
-            scores=scores(),
-            reasons=reasons,
-            reason=reason,
-        )
+    def __init__(
+        self,
+        profile: Profile,
+        features: dict[str, float],
+        model: SegmentModel,
+        occurred: datetime,
+        now: datetime,
+        cause_event_id: str | None,
+        reason: ChangeReason,
+    ) -> None:
+        self.profile, self.features, self.model = profile, features, model
+        self.occurred, self.now = occurred, now
+        self.cause_event_id, self.reason = cause_event_id, reason
+        self.x = model.transform.transform_one(features)
+        self.changes: list[SegmentChange] = []
+        # Scores go only into changes and rules: most looks of the sweep need neither.
+        self._scores: dict[str, float] | None = None
 
-    if model.is_ready:
+    def scores(self) -> dict[str, float]:
+        if self._scores is None:
+            self._scores = self.model.scores(self.features)
+        return self._scores
+
+    def behavioral(self, at: float) -> float | None:
+        """Decide the learned segment at ``at``; the distance to the segment kept."""
+        profile, model, config = self.profile, self.model, self.model.config
+        lapsed = min(self.features["presence"], self.features["email_presence"])
         distances = lapse_gated(
-            model.distances(x),
-            model.dormant_segments(),
-            lapsed=min(features["presence"], features["email_presence"]) < model.config.lapse_gate,
+            model.distances(self.x), model.dormant_segments(), lapsed < config.lapse_gate
         )
         decision = decide(
             profile.segment,
             profile.pending,
             profile.pending_count,
             distances,
-            model.config.hysteresis_margin,
-            model.config.dwell,
+            config.hysteresis_margin,
+            config.dwell,
             at,
-            model.config.dwell_hours * 3_600.0,
+            config.dwell_hours * 3_600.0,
             profile.pending_since,
         )
         previous = profile.segment
         profile.segment = decision.segment
         profile.pending, profile.pending_count = decision.pending, decision.pending_count
         profile.pending_since = decision.pending_since
-        if decision.segment is not None:
-            distance = distances.get(decision.segment)
         if decision.moved:
-            names = model.segment_names()
-            changes.append(
-                new_change(
-                    "behavioral",
-                    (previous, decision.segment),
-                    names,
-                    model.version,
-                    behavioral_reasons(model, features, x, previous, decision.segment),
-                )
-            )
-    if model.rules is not None:
-        after = model.rules.evaluate(features, scores(), profile.properties)
-        transitions = rule_transitions(profile.rule_segments, after)
+            reasons = behavioral_reasons(model, self.features, self.x, previous, decision.segment)
+            transition = (previous, decision.segment)
+            self.add("behavioral", transition, model.segment_names(), model.version, reasons)
+        return distances.get(decision.segment) if decision.segment is not None else None
+
+    def rules(self) -> None:
+        """Enter and leave the rule segments whose conditions changed."""
+        assert self.model.rules is not None
+        after = self.model.rules.evaluate(self.features, self.scores(), self.profile.properties)
+        transitions = rule_transitions(self.profile.rule_segments, after)
         if transitions:
-            reasons = standout_reasons(model, features, x)
-            names = model.rules.names
+            reasons = standout_reasons(self.model, self.features, self.x)
             for transition in transitions:
-                changes.append(new_change("rule", transition, names, None, reasons))
-            profile.rule_segments = sorted(after)
-    return changes, distance
+                self.add("rule", transition, self.model.rules.names, None, reasons)
+            self.profile.rule_segments = sorted(after)
+
+    def add(
+        self,
+        kind: Literal["behavioral", "rule"],
+        transition: tuple[str | None, str | None],
+        names: dict[str, str],
+        model_version: int | None,
+        reasons: list[Reason],
+    ) -> None:
+        profile = self.profile
+        before, to = transition
+        profile.seq += 1
+        when = self.occurred
+        if profile.changed_at is not None and when.timestamp() < profile.changed_at:
+            when = from_epoch(profile.changed_at)
+        profile.changed_at = when.timestamp()
+        self.changes.append(
+            SegmentChange(
+                change_id=change_id(profile.customer_id, kind, profile.seq),
+                customer_id=profile.customer_id,
+                kind=kind,
+                from_segment=before,
+                to_segment=to,
+                from_name=names.get(before) if before else None,
+                to_name=names.get(to) if to else None,
+                model_version=model_version,
+                occurred_at=when,
+                emitted_at=self.now,
+                cause_event_id=self.cause_event_id,
+                scores=self.scores(),
+                reasons=reasons,
+                reason=self.reason,
+            )
+        )
 
 
 def reassess(
