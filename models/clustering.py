@@ -41,20 +41,21 @@ import math
 import random
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from river import base
 from scipy.optimize import linear_sum_assignment
 
-#: What ``predict_one`` answers before the model has seeded its centres.
-NO_CLUSTER = -1
+from .centroids import NO_CLUSTER as NO_CLUSTER
+from .centroids import CentroidReader, _View
+from .kmeans import kmeans_pp, lloyd, radii, sq_dist_matrix, weighted_choice
+
 #: The warm-up's clock starts at this quantile of the warm-up points' times.
 WARMUP_START_QUANTILE = 0.1
 
 
-class SegmentClusterer(base.Clusterer):
+class SegmentClusterer(CentroidReader, base.Clusterer):
     """Online k-means with a half-life, k-means++ seeding and stable ids.
 
     Parameters
@@ -302,8 +303,8 @@ class SegmentClusterer(base.Clusterer):
         rng = self._rng()
         best: tuple[float, np.ndarray, np.ndarray] | None = None
         for _ in range(self.n_init):
-            centers = _kmeans_pp(points, self.n_clusters, rng, w)
-            centers, counts, inertia = _lloyd(points, centers, 10, w)
+            centers = kmeans_pp(points, self.n_clusters, rng, w)
+            centers, counts, inertia = lloyd(points, centers, 10, w)
             if best is None or inertia < best[0]:
                 best = (inertia, centers, counts)
         assert best is not None
@@ -314,11 +315,11 @@ class SegmentClusterer(base.Clusterer):
         assert self.centers is not None
         assert self.weights is not None
         inertia, centers, counts, points, w = self._fit_recent()
-        current = float((_sq_dist_matrix(points, self.centers / self.scale).min(axis=1) * w).sum())
+        current = float((sq_dist_matrix(points, self.centers / self.scale).min(axis=1) * w).sum())
         if inertia > (1.0 - self.refit_gain) * current:
             return
         old = self.centers / self.scale
-        gaps = np.sqrt(_sq_dist_matrix(centers, old))
+        gaps = np.sqrt(sq_dist_matrix(centers, old))
         ids: list[int | None] = [None] * self.n_clusters
         for new_j, old_j in zip(*linear_sum_assignment(gaps), strict=True):
             if gaps[new_j, old_j] <= self.match_distance:
@@ -333,14 +334,14 @@ class SegmentClusterer(base.Clusterer):
         self.ids = [int(cid) for cid in ids if cid is not None]
         self.centers = centers * self.scale
         self.weights = np.maximum(counts * total / float(w.sum()), 1.0)
-        self.r2 = _radii(points, centers)
+        self.r2 = radii(points, centers)
         self.refits += 1
 
     def _seed(self) -> None:
         _, centers, counts, points, _ = self._fit_recent()
         self.centers = centers * self.scale
         self.weights = np.maximum(counts, 1.0)
-        self.r2 = _radii(points, centers)
+        self.r2 = radii(points, centers)
         self.ids = list(range(self.next_id, self.next_id + self.n_clusters))
         self.next_id += self.n_clusters
         self.births += self.n_clusters
@@ -383,9 +384,9 @@ class SegmentClusterer(base.Clusterer):
         source = self.outliers if from_outliers else self.ring
         points = np.array(source) / self.scale
         keep = [i for i in range(self.n_clusters) if i != j]
-        d2 = _sq_dist_matrix(points, self.centers[keep] / self.scale).min(axis=1)
+        d2 = sq_dist_matrix(points, self.centers[keep] / self.scale).min(axis=1)
         rng = self._rng()
-        candidates = {_weighted_choice(d2, rng) for _ in range(2 + int(math.log(self.n_clusters)))}
+        candidates = {weighted_choice(d2, rng) for _ in range(2 + int(math.log(self.n_clusters)))}
         pick = min(
             candidates,
             key=lambda c: float(np.minimum(d2, ((points - points[c]) ** 2).sum(axis=1)).sum()),
@@ -404,72 +405,6 @@ class SegmentClusterer(base.Clusterer):
         self.next_id += 1
         self.births += 1
         self.deaths += 1
-
-    # -- prediction -------------------------------------------------------------------
-
-    def _sq_distances(self, v: np.ndarray) -> np.ndarray:
-        assert self.centers is not None
-        diff = (self.centers - v) / self.scale
-        return np.einsum("ij,ij->i", diff, diff)  # type: ignore[no-any-return]
-
-    def _prediction_view(self) -> _View:
-        """The centres in standard units as Python lists, built once per model state.
-
-        A dozen features and a handful of centres are too few for numpy to pay off per
-        point: ``math.dist`` over lists is several times faster. ``learn_one`` drops
-        the view; the arrays it was built from are kept to notice replaced ones.
-        """
-        view = self._view
-        if view is not None and view.centers is self.centers and view.m2 is self.m2:
-            return view
-        assert self.centers is not None and self.features is not None and self.mean is not None
-        inverse = 1.0 / self.scale
-        view = _View(
-            centers=self.centers,
-            m2=self.m2,
-            features=tuple(self.features),
-            inverse_scale=inverse.tolist(),
-            mean=self.mean.tolist(),
-            scaled=[row.tolist() for row in self.centers * inverse],
-            ids=list(self.ids),
-        )
-        self._view = view
-        return view
-
-    def _scaled_point(self, view: _View, x: Mapping[Any, Any]) -> list[float]:
-        # A missing feature takes the running mean: it pulls towards no cluster.
-        return [
-            float(x[name]) * inverse if name in x else mean * inverse
-            for name, inverse, mean in zip(
-                view.features, view.inverse_scale, view.mean, strict=True
-            )
-        ]
-
-    def predict_one(self, x: dict[Any, Any]) -> int:
-        """The id of the nearest cluster; ``NO_CLUSTER`` (-1) before the centres are seeded."""
-        if self.centers is None:
-            return NO_CLUSTER
-        distances = self.distances(x)
-        return min(distances, key=distances.__getitem__)
-
-    def distances(self, x: Mapping[Any, Any]) -> dict[int, float]:
-        """Distance (standard units) from ``x`` to every cluster, by id; empty before seeding."""
-        if self.centers is None:
-            return {}
-        view = self._prediction_view()
-        point = self._scaled_point(view, x)
-        return {cid: math.dist(row, point) for cid, row in zip(view.ids, view.scaled, strict=True)}
-
-    def contributions(self, x: Mapping[Any, Any], cid: int) -> dict[str, float]:
-        """Squared standardized gap to cluster ``cid`` per feature."""
-        assert self.centers is not None and self.features is not None
-        diff = (self.centers[self.ids.index(cid)] - self._vector(x)) / self.scale
-        return {name: float(d * d) for name, d in zip(self.features, diff, strict=True)}
-
-    def centroid(self, cid: int) -> dict[str, float]:
-        """The centre of cluster ``cid`` in input units."""
-        assert self.centers is not None and self.features is not None
-        return dict(zip(self.features, self.centers[self.ids.index(cid)].tolist(), strict=True))
 
     # -- state ------------------------------------------------------------------------
 
@@ -533,69 +468,3 @@ class SegmentClusterer(base.Clusterer):
         model.deaths = state["deaths"]
         model.refits = state["refits"]
         return model
-
-
-@dataclass(frozen=True, slots=True)
-class _View:
-    """What prediction reads from a :class:`SegmentClusterer` in one state."""
-
-    centers: np.ndarray
-    m2: np.ndarray | None
-    features: tuple[str, ...]
-    inverse_scale: list[float]
-    mean: list[float]
-    scaled: list[list[float]]
-    ids: list[int]
-
-
-def _sq_dist_matrix(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    return ((points[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)  # type: ignore[no-any-return]
-
-
-def _radii(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Mean squared distance of each cluster's points to its centre."""
-    d2 = _sq_dist_matrix(points, centers)
-    labels = d2.argmin(axis=1)
-    spread = float(d2.min(axis=1).mean()) or 1.0
-    return np.array(
-        [
-            float(d2[labels == j, j].mean()) if (labels == j).any() else spread
-            for j in range(len(centers))
-        ]
-    )
-
-
-def _weighted_choice(weights: np.ndarray, rng: random.Random) -> int:
-    total = float(weights.sum())
-    if total <= 0:
-        return rng.randrange(len(weights))
-    target = rng.random() * total
-    return min(int(np.searchsorted(np.cumsum(weights), target, side="right")), len(weights) - 1)
-
-
-def _kmeans_pp(points: np.ndarray, k: int, rng: random.Random, w: np.ndarray) -> np.ndarray:
-    """k-means++ seeding: each next centre drawn with probability proportional to w * D^2."""
-    centers = [points[_weighted_choice(w, rng)]]
-    d2 = ((points - centers[0]) ** 2).sum(axis=1)
-    for _ in range(1, k):
-        centers.append(points[_weighted_choice(w * d2, rng)])
-        d2 = np.minimum(d2, ((points - centers[-1]) ** 2).sum(axis=1))
-    return np.array(centers)
-
-
-def _lloyd(
-    points: np.ndarray, centers: np.ndarray, iterations: int, w: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """A few weighted Lloyd passes; an empty cluster keeps its centre."""
-    centers = centers.copy()
-    for _ in range(iterations):
-        labels = _sq_dist_matrix(points, centers).argmin(axis=1)
-        for j in range(len(centers)):
-            mask = labels == j
-            total = float(w[mask].sum())
-            if total > 0:
-                centers[j] = (points[mask] * w[mask, None]).sum(axis=0) / total
-    d2 = _sq_dist_matrix(points, centers)
-    labels = d2.argmin(axis=1)
-    counts = np.bincount(labels, weights=w, minlength=len(centers))
-    return centers, counts, float((d2.min(axis=1) * w).sum())
