@@ -75,7 +75,6 @@ from segflow.models.events import Event
 from segflow.models.model import SegmentModel
 from segflow.models.runner import replay
 from segflow.sources.simulator import SimulationConfig
-from segflow.streams.api import HEALTH_PATH
 from segflow.streams.app import METRICS_PATH
 from segflow.streams.demo import fetch_stats
 from segflow.streams.producer import kafka_producer, produce_events
@@ -83,6 +82,7 @@ from segflow.streams.runtime import SnapshotMeta, config_key, encode_snapshot, p
 from segflow.streams.settings import Settings
 from segflow.streams.snapshots import SNAPSHOT_KEY
 from segflow.streams.topics import create_topics
+from segflow.streams.views import HEALTH_PATH
 
 from .common import (
     BENCH_ENGINE,

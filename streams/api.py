@@ -17,18 +17,41 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from datetime import datetime
 from importlib import resources
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import orjson
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from segflow.models.features import profile_features
 from segflow.models.profile import Profile
 from segflow.models.timeutil import DAY, from_epoch
 
 from .runtime import ModelHolder, SegmentSizes
+from .views import (
+    CUSTOMER_PATH,
+    DASHBOARD_DATA_PATH,
+    DASHBOARD_PATH,
+    HEALTH_PATH,
+    HISTORY_EVERY_S,
+    HISTORY_KEEP_S,
+    LOCAL_PATH,
+    OPENAPI_PATH,
+    PEER_TIMEOUT_S,
+    SEGMENTS_PATH,
+    TRANSITION_WINDOW_S,
+    CustomerView,
+    DashboardView,
+    ErrorView,
+    HealthView,
+    LocalView,
+    SegmentRef,
+    SegmentsView,
+    SegmentView,
+    SizePoint,
+    Transition,
+    openapi_document,
+)
 
 
 class Pipeline(Protocol):
@@ -51,114 +74,6 @@ class Pipeline(Protocol):
 
 
 log = logging.getLogger("segflow.streams")
-
-CUSTOMER_PATH = "/customers/{customer_id}"
-SEGMENTS_PATH = "/segments"
-HEALTH_PATH = "/healthz"
-DASHBOARD_PATH = "/"
-DASHBOARD_DATA_PATH = "/dashboard/data"
-LOCAL_PATH = "/segflow/local/"
-OPENAPI_PATH = "/openapi.json"
-#: How long a worker waits for a peer's part of a fan-out.
-PEER_TIMEOUT_S = 3.0
-#: Transitions are counted over this window.
-TRANSITION_WINDOW_S = 3600.0
-#: Segment sizes are sampled this often, and kept this long.
-HISTORY_EVERY_S = 5.0
-HISTORY_KEEP_S = 3600.0
-
-
-class SegmentRef(BaseModel):
-    """A segment's id and readable name."""
-
-    id: str
-    name: str | None
-
-
-class CustomerView(BaseModel):
-    """``GET /customers/{customer_id}``."""
-
-    customer_id: str
-    as_of: datetime = Field(description="Event time of the customer's newest event.")
-    first_seen: datetime
-    features: dict[str, float] = Field(description="Readable features at as_of.")
-    scores: dict[str, float]
-    segment: SegmentRef | None = Field(description="Behavioral segment (null: none yet).")
-    pending_segment: SegmentRef | None
-    rule_segments: list[SegmentRef]
-    event_counts: dict[str, int]
-    properties: dict[str, str | int | float | bool]
-    model_version: int
-    served_by: str = Field(description="host:port of the worker that owns the customer.")
-
-
-class SegmentView(BaseModel):
-    id: str
-    name: str
-    size: int = Field(description="Customers currently assigned, over all workers answering.")
-    share: float = Field(description="Share of the model's decayed weight.")
-    centroid: dict[str, float] = Field(description="Centroid in readable feature units.")
-
-
-class SegmentsView(BaseModel):
-    """``GET /segments``."""
-
-    model_version: int
-    model_seq: int
-    complete: bool = Field(description="Whether every worker answered (sizes are sums).")
-    workers: int
-    segments: list[SegmentView]
-
-
-class HealthView(BaseModel):
-    """``GET /healthz`` (200 healthy, 503 not yet)."""
-
-    status: Literal["ok", "starting"]
-    model_ready: bool
-    rebalancing: bool
-    recovering: bool
-
-
-class ErrorView(BaseModel):
-    detail: str
-
-
-class Transition(BaseModel):
-    kind: str
-    from_segment: str | None
-    to_segment: str | None
-    count: int
-
-
-class SizePoint(BaseModel):
-    t: float = Field(description="Epoch seconds (processing time).")
-    sizes: dict[str, int]
-
-
-class LocalView(BaseModel):
-    """``GET /segflow/local/``: one worker's own part of the deployment's state."""
-
-    worker: str
-    sizes: dict[str, int]
-    history: list[SizePoint]
-    transitions: list[Transition]
-    changes: list[dict[str, Any]]
-    drifts: list[dict[str, Any]]
-
-
-class DashboardView(BaseModel):
-    """``GET /dashboard/data``: every worker's part, merged."""
-
-    generated_at: float
-    model_version: int
-    names: dict[str, str]
-    workers: int
-    complete: bool
-    sizes: dict[str, int]
-    history: list[SizePoint]
-    transitions: list[Transition]
-    changes: list[dict[str, Any]]
-    drifts: list[dict[str, Any]]
 
 
 class WebState:
@@ -307,74 +222,6 @@ def merge_dashboard(
         changes=changes[:50],
         drifts=drifts[:50],
     )
-
-
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 description of the API routes (schemas from the pydantic models)."""
-    from pydantic.json_schema import models_json_schema
-
-    models: list[type[BaseModel]] = [
-        CustomerView,
-        SegmentsView,
-        HealthView,
-        ErrorView,
-        DashboardView,
-    ]
-    _, defs = models_json_schema(
-        [(m, "serialization") for m in models], ref_template="#/components/schemas/{model}"
-    )
-
-    def response(model: type[BaseModel], text: str) -> dict[str, Any]:
-        ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-        return {"description": text, "content": {"application/json": {"schema": ref}}}
-
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "segflow worker API", "version": "1"},
-        "paths": {
-            CUSTOMER_PATH: {
-                "get": {
-                    "summary": "One customer's profile features, scores and segments "
-                    "(answered by the worker owning the customer's partition).",
-                    "parameters": [
-                        {
-                            "name": "customer_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
-                    "responses": {
-                        "200": response(CustomerView, "The customer."),
-                        "404": response(ErrorView, "Unknown customer."),
-                    },
-                }
-            },
-            SEGMENTS_PATH: {
-                "get": {
-                    "summary": "Every behavioral segment: id, name, size, centroid, model.",
-                    "responses": {"200": response(SegmentsView, "The segments.")},
-                }
-            },
-            HEALTH_PATH: {
-                "get": {
-                    "summary": "Healthy once the worker joined its group, recovered its "
-                    "tables and read the shared model.",
-                    "responses": {
-                        "200": response(HealthView, "Healthy."),
-                        "503": response(HealthView, "Not yet."),
-                    },
-                }
-            },
-            DASHBOARD_DATA_PATH: {
-                "get": {
-                    "summary": "What the dashboard at / shows, merged over all workers.",
-                    "responses": {"200": response(DashboardView, "Dashboard data.")},
-                }
-            },
-        },
-        "components": {"schemas": defs["$defs"]},
-    }
 
 
 def register_api(app: Any, pipeline: Pipeline) -> WebState:

@@ -22,7 +22,10 @@ from kafkatest import WorkerProc, isolated_settings, prepare, send_events, wait_
 from segflow.models.config import EngineConfig
 from segflow.models.events import BaseEvent, ClickEvent, EmailEvent
 from segflow.streams import metrics
-from segflow.streams.api import (
+from segflow.streams.broker import LocalBroker
+from segflow.streams.runtime import partition_of
+from segflow.streams.settings import Settings
+from segflow.streams.views import (
     CustomerView,
     DashboardView,
     ErrorView,
@@ -30,9 +33,6 @@ from segflow.streams.api import (
     SegmentsView,
     openapi_document,
 )
-from segflow.streams.broker import LocalBroker
-from segflow.streams.runtime import partition_of
-from segflow.streams.settings import Settings
 
 CHROMIUM = "/usr/bin/chromium"
 OPENAPI_FILE = Path(__file__).resolve().parents[2] / "streams" / "static" / "openapi.json"
