@@ -55,6 +55,24 @@ from .kmeans import kmeans_pp, lloyd, radii, sq_dist_matrix, weighted_choice
 WARMUP_START_QUANTILE = 0.1
 
 
+#: The state ``to_state`` keeps: plain values, lists, lists of points, numpy arrays.
+_PLAIN = (
+    "n_updates",
+    "last_t",
+    "next_id",
+    "outlier_weight",
+    "scale_weight",
+    "first_t",
+    "span_count",
+    "births",
+    "deaths",
+    "refits",
+)
+_LISTS = ("ids", "stamps")
+_ROWS = ("outliers", "ring")
+_ARRAYS = ("centers", "weights", "r2", "mean", "m2")
+
+
 class SegmentClusterer(CentroidReader, base.Clusterer):
     """Online k-means with a half-life, k-means++ seeding and stable ids.
 
@@ -410,61 +428,24 @@ class SegmentClusterer(CentroidReader, base.Clusterer):
 
     def to_state(self) -> dict[str, Any]:
         """A JSON-serializable snapshot; ``from_state`` rebuilds an equal model."""
-
-        def arr(a: np.ndarray | None) -> list[float] | list[list[float]] | None:
-            return None if a is None else a.tolist()
-
-        return {
-            "params": self._get_params(),
-            "n_updates": self.n_updates,
-            "last_t": self.last_t,
-            "next_id": self.next_id,
-            "ids": self.ids,
-            "centers": arr(self.centers),
-            "weights": arr(self.weights),
-            "r2": arr(self.r2),
-            "outliers": self.outliers,
-            "outlier_weight": self.outlier_weight,
-            "mean": arr(self.mean),
-            "m2": arr(self.m2),
-            "scale_weight": self.scale_weight,
-            "first_t": self.first_t,
-            "ring": self.ring,
-            "stamps": self.stamps,
-            "span_count": self.span_count,
-            "births": self.births,
-            "deaths": self.deaths,
-            "refits": self.refits,
-            "features": self.features,
-        }
+        state: dict[str, Any] = {"params": self._get_params(), "features": self.features}
+        state.update({name: getattr(self, name) for name in (*_PLAIN, *_LISTS, *_ROWS)})
+        for name in _ARRAYS:
+            value = getattr(self, name)
+            state[name] = None if value is None else value.tolist()
+        return state
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> SegmentClusterer:
         """The model ``to_state`` described."""
-        params = dict(state["params"])
-        params["features"] = state["features"]
-        model = cls(**params)
-
-        def arr(a: Any) -> np.ndarray | None:
-            return None if a is None else np.array(a, dtype=float)
-
-        model.n_updates = state["n_updates"]
-        model.last_t = state["last_t"]
-        model.next_id = state["next_id"]
-        model.ids = list(state["ids"])
-        model.centers = arr(state["centers"])
-        model.weights = arr(state["weights"])
-        model.r2 = arr(state["r2"])
-        model.outliers = [list(p) for p in state["outliers"]]
-        model.outlier_weight = state["outlier_weight"]
-        model.mean = arr(state["mean"])
-        model.m2 = arr(state["m2"])
-        model.scale_weight = state["scale_weight"]
-        model.first_t = state["first_t"]
-        model.ring = [list(p) for p in state["ring"]]
-        model.stamps = list(state["stamps"])
-        model.span_count = state["span_count"]
-        model.births = state["births"]
-        model.deaths = state["deaths"]
-        model.refits = state["refits"]
+        model = cls(**{**state["params"], "features": state["features"]})
+        for name in _PLAIN:
+            setattr(model, name, state[name])
+        for name in _LISTS:
+            setattr(model, name, list(state[name]))
+        for name in _ROWS:
+            setattr(model, name, [list(p) for p in state[name]])
+        for name in _ARRAYS:
+            value = state[name]
+            setattr(model, name, None if value is None else np.array(value, dtype=float))
         return model

@@ -21,6 +21,7 @@ from .model import SegmentModel
 from .profile import Profile
 from .step import reassess
 from .timeutil import from_epoch
+from .watermark import InputClock
 
 Clock = Callable[[], datetime]
 #: The outcome a look or a move is counted as.
@@ -89,34 +90,19 @@ def replay(
             for change in result.changes:
                 on_change(change)
 
-    last_t = None
-    behind = 0.0
+    input_clock = InputClock()
     for event in events:
-        t = event.occurred_at.timestamp()
-        # The sweep's clock is a watermark: the newest event time less the most the input
-        # has run out of order so far. On time-ordered input it is the event time; on a
-        # file grouped by customer it stays behind until the end, so no look judges a
-        # customer silent whose events are merely further down the file.
-        if last_t is not None:
-            behind = max(behind, last_t - t)
-        watermark = max(t, last_t or t) - behind
+        watermark = input_clock.observe(event.occurred_at.timestamp())
         now = clock() if clock is not None else event.occurred_at
         engine.handle(0, event, model, profiles.get, keep, stamp, watermark=watermark, now=now)
-        last_t = t if last_t is None else max(last_t, t)
-    end = until if until is not None else last_t
+    end = until if until is not None else input_clock.newest
     if sweep and end is not None:
         engine.sweep(0, end, model, profiles.get, keep, stamp)
         # Whoever the model could not assess yet (its events all came before the model
         # was ready, and its next look is after the end) is assessed at the end.
         if model.is_ready:
             for profile in [p for p in profiles.values() if p.segment is None]:
-                keep(
-                    Handled(
-                        profile.customer_id,
-                        profile,
-                        reassess(profile, model, end, stamp(end)),
-                        "inactivity",
-                    )
-                )
+                result = reassess(profile, model, end, stamp(end))
+                keep(Handled(profile.customer_id, profile, result, "inactivity"))
     outcomes["unassessed"] = sum(1 for p in profiles.values() if p.segment is None)
     return ReplayResult(changes, profiles, model, outcomes)

@@ -53,3 +53,31 @@ class Watermarks:
         if active:
             return min(active)
         return max(newest for newest, _ in sources.values())
+
+
+class InputClock:
+    """The sweep's clock over one input of unknown order (the in-memory runner's): the
+    newest event time less the most the input has run out of order so far. On
+    time-ordered input it is the event time; on a file grouped by customer it stays
+    behind until the end, so no look judges a customer silent whose events are merely
+    further down the file.
+
+    >>> clock = InputClock()
+    >>> [clock.observe(t) for t in (10.0, 20.0, 5.0, 30.0)]
+    [10.0, 20.0, 5.0, 15.0]
+    >>> clock.newest
+    30.0
+    """
+
+    def __init__(self) -> None:
+        self.newest: float | None = None
+        self.behind = 0.0
+
+    def observe(self, t: float) -> float:
+        """Take an event at ``t``; the watermark after it."""
+        if self.newest is None:
+            self.newest = t
+        else:
+            self.behind = max(self.behind, self.newest - t)
+            self.newest = max(self.newest, t)
+        return self.newest - self.behind
