@@ -43,8 +43,11 @@ class RetiredSegments:
         return gone
 
 
+def is_member(profile: Profile, segments: frozenset[str]) -> bool:
+    """Whether the customer's behavioral segment (or pending move) is one of ``segments``."""
+    return profile.segment in segments or profile.pending in segments
+
+
 def members_of(profiles: Iterable[Profile], segments: frozenset[str]) -> Iterator[Profile]:
-    """The profiles whose behavioral segment (or pending move) is one of ``segments``."""
-    for profile in profiles:
-        if profile.segment in segments or profile.pending in segments:
-            yield profile
+    """The profiles that are members (:func:`is_member`) of one of ``segments``."""
+    return (profile for profile in profiles if is_member(profile, segments))

@@ -2,9 +2,9 @@
 
 Decay alone can carry a customer who sends nothing across a boundary;
 :func:`~segflow.models.step.due_at` says when to re-assess one. The schedule keeps,
-per partition, a heap of (due time, customer) and a watermark (the newest event
-time seen there); everything due at or before the watermark comes out, so the
-cost of a sweep follows the number of customers due, not the number held. A look
+per partition, a heap of (due time, customer); everything due at or before the
+caller's watermark (see :mod:`.watermark`) comes out, so the cost of a sweep
+follows the number of customers due, not the number held. A look
 overdue by more than one interval (after a restart, or a gap in the traffic) is
 taken once, at the watermark, not once per interval missed. The in-memory runner
 uses one partition; a worker one per partition it owns.
@@ -44,13 +44,11 @@ class Sweep:
         self.config = config
         self._heaps: dict[int, list[tuple[float, str]]] = {}
         self._scheduled: dict[str, float] = {}
-        self._watermarks: dict[int, float] = {}
 
     def reset(self) -> None:
         """Forget everything (after a rebalance: partitions may have moved)."""
         self._heaps.clear()
         self._scheduled.clear()
-        self._watermarks.clear()
 
     def loaded(self, partition: int) -> bool:
         return partition in self._heaps
@@ -70,8 +68,8 @@ class Sweep:
         self._scheduled[profile.customer_id] = when
         heapq.heappush(self._heaps.setdefault(partition, []), (when, profile.customer_id))
 
-    def due(self, partition: int, event_time: float) -> Iterator[tuple[float, str]]:
-        """Set the partition's watermark to ``event_time``; yield (when, customer) due.
+    def due(self, partition: int, watermark: float) -> Iterator[tuple[float, str]]:
+        """(when, customer) of every look due on ``partition`` by ``watermark``.
 
         ``when`` is the due time, or the watermark for a look overdue by more than one
         interval. The caller re-assesses each at ``when`` and calls :meth:`schedule`
@@ -79,8 +77,6 @@ class Sweep:
         found to be further out of order than thought), and nothing is due until it
         passes the due times again.
         """
-        watermark = event_time
-        self._watermarks[partition] = watermark
         heap = self._heaps.get(partition, [])
         overdue = watermark - look_interval(self.config)
         while heap and heap[0][0] <= watermark:

@@ -14,7 +14,7 @@ import orjson
 
 from segflow.models.drift import DriftEvent, DriftMonitor
 from segflow.models.engine import Engine, Handled
-from segflow.models.lifecycle import RetiredSegments, members_of
+from segflow.models.lifecycle import RetiredSegments, is_member
 from segflow.models.profile import Profile
 from segflow.models.step import StepResult
 from segflow.models.sweep import Sweep
@@ -78,10 +78,10 @@ class PartitionWork(WorkerBase):
         for work in items:
             watermark = None
             if self.settings.sweep:
-                self.watermarks.observe(
-                    partition, work.source, work.event.occurred_at.timestamp(), self.clock()
-                )
-                watermark = self.watermarks.watermark(partition, self.clock())
+                now = self.clock()
+                t = work.event.occurred_at.timestamp()
+                self.watermarks.observe(partition, work.source, t, now)
+                watermark = self.watermarks.watermark(partition, now)
             done: list[Handled] = []
             failed: Exception | None = None
             try:
@@ -325,7 +325,7 @@ class PartitionWork(WorkerBase):
         """Queue, per partition, the local customers in the segments ``gone``."""
         try:
             async for key, partition, profile in self.stored_profiles():
-                if any(members_of([profile], gone)):
+                if is_member(profile, gone):
                     self.retiring.setdefault(partition, set()).add(key)
         except Exception:
             log.exception("finding the members of retired segments %s failed", sorted(gone))
