@@ -9,14 +9,18 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from sklearn.cluster import KMeans
+from sklearn.preprocessing import StandardScaler
+
 from segflow.models.config import EngineConfig
 from segflow.models.events import Event
+from segflow.models.features import CLUSTER_FEATURES
 from segflow.sources.simulator import SimulationConfig, iter_events
 from segflow.streams.broker import LocalBroker, free_port
 from segflow.streams.demo import WorkerProcess, fetch_stats, processed
@@ -185,3 +189,10 @@ def inclusive_share(stacks: collections.Counter[tuple[str, ...]], function: str)
     total = sum(stacks.values())
     inside = sum(count for stack, count in stacks.items() if any(map(named, stack)))
     return round(inside / total, 3) if total else 0.0
+
+
+def batch_kmeans(final: Sequence[Mapping[str, float]], k: int, seed: int) -> list[int]:
+    """scikit-learn k-means labels of the standardized clustering views ``final``."""
+    matrix = StandardScaler().fit_transform([[x[f] for f in CLUSTER_FEATURES] for x in final])
+    labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(matrix)
+    return [int(label) for label in labels]

@@ -41,16 +41,15 @@ from datetime import timedelta
 from typing import Any
 
 from river import cluster, compose, preprocessing
-from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
-from sklearn.preprocessing import StandardScaler
 
+from bench.common import batch_kmeans
 from bench.worlds import Switch, generate
 from segflow.models.changes import SegmentChange
 from segflow.models.claims import consistency_report, parse_name
 from segflow.models.config import EngineConfig
 from segflow.models.events import Event
-from segflow.models.features import CLUSTER_FEATURES, BehaviorTransform, profile_features
+from segflow.models.features import BehaviorTransform, profile_features
 from segflow.models.model import SegmentModel
 from segflow.models.profile import Profile
 from segflow.models.runner import replay
@@ -161,13 +160,6 @@ def readable_features(
 ) -> list[dict[str, float]]:
     """Each customer's readable features at ``end`` (or its last event, when later)."""
     return [profile_features(profiles[c], max(end, profiles[c].as_of), half_life) for c in ids]
-
-
-def batch_kmeans(final: Sequence[Mapping[str, float]], k: int, seed: int) -> list[int]:
-    """scikit-learn k-means labels of the standardized clustering views ``final``."""
-    matrix = StandardScaler().fit_transform([[x[f] for f in CLUSTER_FEATURES] for x in final])
-    labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(matrix)
-    return [int(label) for label in labels]
 
 
 def detections(

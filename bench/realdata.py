@@ -64,15 +64,14 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
-from sklearn.preprocessing import StandardScaler
 
+from bench.common import batch_kmeans
 from segflow.models.changes import SegmentChange
 from segflow.models.config import EngineConfig
 from segflow.models.errors import FirstError
 from segflow.models.events import Event, PurchaseEvent
-from segflow.models.features import CLUSTER_FEATURES, BehaviorTransform, profile_features
+from segflow.models.features import BehaviorTransform, profile_features
 from segflow.models.pages import ECOMMERCE_PAGE_STAGES
 from segflow.models.runner import ReplayResult, replay
 from segflow.models.timeutil import DAY
@@ -182,7 +181,7 @@ def replay_dataset(stream: DatasetStream, config: EngineConfig) -> Replayed:
     return Replayed(stream, config, result, customers, seconds, final, names)
 
 
-def batch_kmeans(replayed: Replayed) -> tuple[float, float]:
+def batch_agreement(replayed: Replayed) -> tuple[float, float]:
     """ARI of segflow's final segments against batch k-means on the final features, and
     the ARI of that k-means against one with the next seed."""
     profiles, config = replayed.result.profiles, replayed.config
@@ -190,14 +189,8 @@ def batch_kmeans(replayed: Replayed) -> tuple[float, float]:
     half_life = config.half_life_days * DAY
     transform = BehaviorTransform()
     final = [transform.transform_one(profile_features(profiles[c], end, half_life)) for c in ids]
-    matrix = StandardScaler().fit_transform([[x[f] for f in CLUSTER_FEATURES] for x in final])
-
-    def kmeans(seed: int) -> list[int]:
-        batch = KMeans(n_clusters=config.n_segments, n_init=10, random_state=seed)
-        labels: list[int] = batch.fit_predict(matrix).tolist()
-        return labels
-
-    reference, other = kmeans(config.seed), kmeans(config.seed + 1)
+    k = config.n_segments
+    reference, other = batch_kmeans(final, k, config.seed), batch_kmeans(final, k, config.seed + 1)
     labels = [str(replayed.final.get(c)) for c in ids]
     ari = float(adjusted_rand_score(reference, labels))
     return ari, float(adjusted_rand_score(reference, other))
@@ -269,7 +262,7 @@ def measure(
     replayed: Replayed, describe: Callable[[list[_Customer]], dict[str, Any]]
 ) -> dict[str, Any]:
     """The JSON object described above, from a replay and the dataset's segment columns."""
-    ari, seed_agreement = batch_kmeans(replayed)
+    ari, seed_agreement = batch_agreement(replayed)
     flaps, moves = flapping(replayed.result.changes)
     profiles, model = replayed.result.profiles, replayed.result.model
     alive = {segment.id for segment in model.segments()}

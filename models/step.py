@@ -135,7 +135,7 @@ def evaluate(
     """Re-assess ``profile`` (in place) against the model and rules: the changes that
     follow, and the distance to the segment it is in afterwards (None: none).
 
-    A change occurs at ``occurred`` (epoch s: the cause event's time, or the sweep's
+    A change occurs at ``occurred`` (the cause event's time, or the time of the sweep's
     look), but never before the customer's previous change: a late event or a look
     behind the customer's latest change cannot make its changes run backwards.
     """
