@@ -22,7 +22,7 @@ is published as snapshot 1 on the model topic, so the worker assigns with it.
 For each N, on fresh topics and a fresh app id (a fresh local Tansu unless
 ``--broker``): the N profiles are written to the table's changelog topic
 (``<app_id>-profiles-changelog``) in 1 MiB aiokafka batches, key = customer id bytes,
-partition = murmur2 as Faust's (``segflow.streams.runtime.partition_of``); each
+partition = murmur2 as Faust's (``segflow.streams.partitioning.partition_of``); each
 partition ends with a one-record batch, so Faust's recovery reads all of it on Tansu
 too (Tansu gives a partition's end offset as its last batch's base offset + 1).
 One worker (store ``rocksdb://``, the default of ``Settings``; ``single_record_batches``
@@ -77,8 +77,9 @@ from segflow.models.runner import replay
 from segflow.sources.simulator import SimulationConfig
 from segflow.streams.app import METRICS_PATH
 from segflow.streams.demo import fetch_stats
+from segflow.streams.model_holder import SnapshotMeta, config_key, encode_snapshot
+from segflow.streams.partitioning import partition_of
 from segflow.streams.producer import kafka_producer, produce_events
-from segflow.streams.runtime import SnapshotMeta, config_key, encode_snapshot, partition_of
 from segflow.streams.settings import Settings
 from segflow.streams.snapshots import SNAPSHOT_KEY
 from segflow.streams.topics import create_topics

@@ -27,7 +27,8 @@ from segflow.models.features import profile_features
 from segflow.models.profile import Profile
 from segflow.models.timeutil import DAY, from_epoch
 
-from .runtime import ModelHolder, SegmentSizes
+from .local_state import SegmentSizes
+from .model_holder import ModelHolder
 from .views import (
     CUSTOMER_PATH,
     DASHBOARD_DATA_PATH,

@@ -29,7 +29,6 @@ lose it): bad input goes to the dead-letter topic with its origin and is counted
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import os
 import socket
@@ -38,7 +37,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from segflow.models.drift import DriftMonitor
 from segflow.models.engine import Engine
@@ -49,17 +48,14 @@ from .api import WebState, register_api
 from .faust_config import faust_options, rocksdb_options
 from .faust_patches import SegflowApp, current_event, drain_before_commit
 from .ingest import Ingest, Work
-from .metrics import faust_sensor
+from .local_state import ProfileCache, SegmentSizes
+from .metrics import Metrics, faust_sensor
+from .model_holder import ModelHolder
+from .ops_pages import register_ops_pages
 from .partitions import PartitionWork
-from .runtime import (
-    ModelHolder,
-    ProfileCache,
-    SegmentSizes,
-    Stats,
-    TokenBucket,
-)
 from .settings import Settings
 from .snapshots import SNAPSHOT_KEY, follow_snapshots
+from .throttle import TokenBucket
 from .trainer import Trainer
 
 log = logging.getLogger("segflow.streams")
@@ -71,11 +67,22 @@ RECENT_DRIFTS = 100
 MODEL_READY_TIMEOUT_S = 30.0
 #: Faust's producer buffer (default 100), which holds the table's changelog writes.
 PRODUCER_BUFFER_MESSAGES = 2000
-#: Web paths of a worker.
-STATS_PATH = "/segflow/stats/"
-METRICS_PATH = "/metrics"
 
 Clock = Callable[[], float]
+
+
+def profile_table(app: Any, settings: Settings) -> Any:
+    """The ``profiles`` table: ``Profile.to_json`` by customer id, backed by a changelog."""
+    return app.Table(
+        "profiles",
+        default=None,
+        partitions=settings.partitions,
+        key_type=bytes,
+        value_type=bytes,
+        schema=faust.Schema(key_serializer="raw", value_serializer="raw"),
+        help="Customer profiles (Profile.to_json) by customer_id.",
+        options=rocksdb_options(settings) if settings.store == "rocksdb://" else None,
+    )
 
 
 class Pipeline(Ingest, PartitionWork):
@@ -91,7 +98,10 @@ class Pipeline(Ingest, PartitionWork):
         self.app = app
         self.settings = settings
         self.clock = clock
-        self.stats = Stats(registry)
+        self.started = clock()
+        self.metrics = Metrics(
+            registry if registry is not None else CollectorRegistry(auto_describe=True)
+        )
         self.holder = ModelHolder(settings.engine)
         self.bucket = TokenBucket(settings.training_rate)
         #: The per-event loop (sweep, step, reschedule) the runner shares; this class adds
@@ -112,6 +122,19 @@ class Pipeline(Ingest, PartitionWork):
             maxlen=RECENT_DRIFTS
         )
         self.web_state = WebState()
+        self._declare_topics(app, settings)
+        self.trainer = Trainer(
+            self.holder,
+            self.metrics,
+            clock,
+            f"{socket.gethostname()}:{os.getpid()}",
+            lambda snapshot: self.snapshots.send(key=SNAPSHOT_KEY, value=snapshot),
+            self.fatal,
+        )
+        self._wire_metrics(app)
+        self.profiles = profile_table(app, settings)
+
+    def _declare_topics(self, app: Any, settings: Settings) -> None:
         names = settings.topics
         raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
         #: Input topic -> event type.
@@ -125,31 +148,15 @@ class Pipeline(Ingest, PartitionWork):
         self.dead_letters = app.topic(names.dead_letters, **raw)
         self.training = app.topic(names.training, partitions=1, internal=True, **raw)
         self.snapshots = app.topic(names.snapshots, **raw)
-        self.trainer = Trainer(
-            self.holder,
-            self.stats,
-            clock,
-            f"{socket.gethostname()}:{os.getpid()}",
-            lambda snapshot: self.snapshots.send(key=SNAPSHOT_KEY, value=snapshot),
-            self.fatal,
-        )
         self.drift_topic = app.topic(names.drift, **raw)
-        callbacks = self.stats.metrics.callbacks
+
+    def _wire_metrics(self, app: Any) -> None:
+        callbacks = self.metrics.callbacks
         callbacks.sizes = self.sizes.totals
         callbacks.names = self.segment_names
         callbacks.shares = self.model_shares
         callbacks.ready = self.healthy
         callbacks.faust_monitor = lambda: getattr(app, "monitor", None)
-        self.profiles = app.Table(
-            "profiles",
-            default=None,
-            partitions=settings.partitions,
-            key_type=bytes,
-            value_type=bytes,
-            schema=faust.Schema(key_serializer="raw", value_serializer="raw"),
-            help="Customer profiles (Profile.to_json) by customer_id.",
-            options=rocksdb_options(settings) if settings.store == "rocksdb://" else None,
-        )
 
     # -- state for metrics and pages ------------------------------------------------------
 
@@ -177,8 +184,6 @@ class Pipeline(Ingest, PartitionWork):
             )
         except Exception:
             return False
-
-    # -- dead letters -----------------------------------------------------------------
 
     # -- the profile agent: one batch of input and repartitioned messages ---------------
 
@@ -220,7 +225,7 @@ def create_app(
         settings.app_id, fetch_max_wait_ms=settings.fetch_max_wait_ms, **faust_options(settings)
     )
     pipeline = Pipeline(app, settings, clock, registry)
-    app.sensors.add(faust_sensor(pipeline.stats.metrics))
+    app.sensors.add(faust_sensor(pipeline.metrics))
     app.segflow = pipeline  # type: ignore[attr-defined]  # for tests and introspection
 
     async def on_partitions_assigned(
@@ -249,28 +254,11 @@ def create_app(
             await pipeline.trainer.train(values)
 
     async def snapshot_follower() -> None:
-        await follow_snapshots(settings, pipeline.holder, pipeline.stats)
-
-    async def stats_view(view: Any, request: Any) -> Any:
-        data = pipeline.stats.as_json(pipeline.holder)
-        assignment: dict[str, list[int]] = {}
-        with contextlib.suppress(Exception):
-            for tp in app.consumer.assignment():
-                assignment.setdefault(tp.topic, []).append(tp.partition)
-        data["assigned_partitions"] = sum(len(p) for p in assignment.values())
-        data["assignment"] = {topic: sorted(parts) for topic, parts in assignment.items()}
-        return view.json(data)
-
-    async def metrics_view(view: Any, request: Any) -> Any:
-        return view.bytes(
-            generate_latest(pipeline.stats.registry),
-            content_type=CONTENT_TYPE_LATEST.split(";")[0],
-        )
+        await follow_snapshots(settings, pipeline.holder, pipeline.metrics)
 
     app.agent(pipeline.sources, name=f"{settings.app_id}.profiles")(profile_agent)
     app.agent(pipeline.training, name=f"{settings.app_id}.trainer")(trainer_agent)
     app.task(snapshot_follower)
-    app.page(STATS_PATH)(stats_view)
-    app.page(METRICS_PATH)(metrics_view)
+    register_ops_pages(app, pipeline)
     register_api(app, pipeline)
     return app

@@ -27,9 +27,9 @@ import orjson
 from segflow.models.changes import SegmentChange
 from segflow.sources.simulator import SimulationConfig, iter_events
 
-from .app import STATS_PATH
 from .broker import LocalBroker, free_port
 from .errors import CommandError
+from .ops_pages import STATS_PATH
 from .procs import parent_death_signal, stop_process
 from .producer import ProduceProgress, produce_events
 from .settings import Settings, child_env

@@ -17,9 +17,7 @@ from segflow.models.events import Event, check_event_time, decode_event
 from segflow.models.timeutil import DAY
 
 from .deadletters import INGEST, PROFILE
-from .runtime import (
-    partition_of,
-)
+from .partitioning import partition_of
 from .worker_base import WorkerBase
 
 log = logging.getLogger("segflow.streams")
@@ -73,7 +71,7 @@ class Ingest(WorkerBase):
         if kind is not None:
             origin = (topic, int(message.partition), int(message.offset))
             stage, ingested_at = INGEST, self.clock()
-            self.stats.input_message(topic, kind)
+            self.metrics.consumed(topic, kind)
         else:
             kind = headers.get(HEADER_TYPE, b"").decode("utf-8", "replace")
             origin = _origin(message, headers)
@@ -122,7 +120,7 @@ class Ingest(WorkerBase):
         ingested_at: float | None,
     ) -> None:
         """Send a valid input event on to the repartition topic, keyed by customer."""
-        self.stats.count("forwarded")
+        self.metrics.forwarded()
         try:
             await self.events.send(
                 key=customer,

@@ -23,13 +23,10 @@ from segflow.models.watermark import Watermarks
 from .api import WebState
 from .deadletters import PROFILE
 from .ingest import Work
-from .runtime import (
-    ModelHolder,
-    ProfileCache,
-    SegmentSizes,
-    TokenBucket,
-    partition_of,
-)
+from .local_state import ProfileCache, SegmentSizes
+from .model_holder import ModelHolder
+from .partitioning import partition_of
+from .throttle import TokenBucket
 from .worker_base import WorkerBase
 
 log = logging.getLogger("segflow.streams")
@@ -135,7 +132,7 @@ class PartitionWork(WorkerBase):
 
     def sweep_failed(self, customer: str, error: Exception) -> None:
         log.error("sweep of customer %s failed: %r", customer, error)
-        self.stats.count("sweep_errors")
+        self.metrics.error("sweep")
 
     async def publish_handled(self, handled: Handled, work: Work | None) -> None:
         """Count and publish what the engine did to one customer while handling ``work``
@@ -143,7 +140,7 @@ class PartitionWork(WorkerBase):
         result = handled.result
         customer = handled.customer.encode()
         if handled.cause == "event" and work is not None:
-            self.stats.event(result.outcome)
+            self.metrics.event(result.outcome)
             if result.outcome == "late":
                 lateness = self.settings.engine.max_lateness_hours
                 await self.send_dead_letter(
@@ -159,9 +156,9 @@ class PartitionWork(WorkerBase):
             if result.outcome != "applied":
                 return
         elif handled.cause == "inactivity":
-            self.stats.swept()
+            self.metrics.swept()
         else:
-            self.stats.count("retired_moves")
+            self.metrics.retirement_move()
         drifts = self.watch_drift(result) if handled.cause == "event" else []
         try:
             ingested_at = (
@@ -178,7 +175,7 @@ class PartitionWork(WorkerBase):
         if result.sample is None:
             return
         allowed = self.bucket.allow()
-        self.stats.sample(allowed)
+        self.metrics.sample(allowed)
         if allowed:
             await self.training.send(value=orjson.dumps({"x": result.sample, "t": result.t}))
 
@@ -187,7 +184,7 @@ class PartitionWork(WorkerBase):
     ) -> None:
         for change in changes:
             await self.changes.send(key=customer, value=change.model_dump_json().encode())
-            self.stats.change(change, ingested_at)
+            self.metrics.change(change, ingested_at)
             self.recent_changes.append(change.model_dump(mode="json"))
             self.web_state.change(self.clock(), change.kind, change.from_segment, change.to_segment)
 
@@ -209,7 +206,7 @@ class PartitionWork(WorkerBase):
             )
         except Exception:
             log.exception("drift detection failed")
-            self.stats.count("drift_errors")
+            self.metrics.error("drift")
             return []
 
     async def publish_drifts(self, drifts: list[DriftEvent]) -> None:
@@ -225,7 +222,7 @@ class PartitionWork(WorkerBase):
             await self.drift_topic.send(
                 key=drift.segment.encode(), value=drift.model_dump_json().encode()
             )
-            self.stats.drift(drift.segment, drift.statistic)
+            self.metrics.drift(drift.segment, drift.statistic)
             self.recent_drifts.append(drift.model_dump(mode="json"))
 
     # -- the inactivity sweep -----------------------------------------------------------
@@ -261,7 +258,7 @@ class PartitionWork(WorkerBase):
                     self.cache.put(key, profile)
         except Exception:
             log.exception("loading partitions %s failed", sorted(wanted))
-            self.stats.count("sweep_errors")
+            self.metrics.error("sweep")
             self.sweep.reset()  # every partition loads again with the next batch
             self.sizes.reset()
             return
@@ -301,7 +298,7 @@ class PartitionWork(WorkerBase):
             )
         except Exception:
             log.exception("moving customers out of retired segments %s failed", sorted(customers))
-            self.stats.count("sweep_errors")
+            self.metrics.error("sweep")
         for handled in done:
             await self.publish_handled(handled, None)
 
@@ -329,6 +326,6 @@ class PartitionWork(WorkerBase):
                     self.retiring.setdefault(partition, set()).add(key)
         except Exception:
             log.exception("finding the members of retired segments %s failed", sorted(gone))
-            self.stats.count("sweep_errors")
+            self.metrics.error("sweep")
 
     # -- the shared model ---------------------------------------------------------------

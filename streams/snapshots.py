@@ -7,7 +7,8 @@ import logging
 
 from segflow.models.drift import centroid_shifts
 
-from .runtime import ModelHolder, Stats
+from .metrics import Metrics
+from .model_holder import ModelHolder
 from .settings import Settings
 
 log = logging.getLogger("segflow.streams")
@@ -18,7 +19,7 @@ SNAPSHOT_KEY = b"model"
 SNAPSHOT_TAIL = 16
 
 
-async def follow_snapshots(settings: Settings, holder: ModelHolder, stats: Stats) -> None:
+async def follow_snapshots(settings: Settings, holder: ModelHolder, metrics: Metrics) -> None:
     """Read the snapshot topic (its tail, then follow it) into the holder; never returns.
 
     Every worker runs this, with its own group-less consumer, so every worker
@@ -55,14 +56,14 @@ async def follow_snapshots(settings: Settings, holder: ModelHolder, stats: Stats
                     except Exception:
                         log.exception("centroid shift failed")
                         shifts = {}
-                    stats.model(holder, shifts)
+                    metrics.model_update(holder.seq, holder.model.version, shifts)
                 elif holder.rejected > rejected:
                     log.error(
                         "model snapshot at offset %s rejected: not a snapshot, or learned "
                         "under other engine settings (SEGFLOW_ENGINE__*) than this worker's",
                         record.offset,
                     )
-                    stats.count("snapshots_rejected")
+                    metrics.snapshot_rejected()
             if not holder.ready.is_set() and not batches and await consumer.position(tp) >= end:
                 holder.ready.set()
                 log.info("model recovered: seq %s", holder.seq)

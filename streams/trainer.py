@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 
-from .runtime import ModelHolder, SnapshotMeta, Stats, encode_snapshot
+from .metrics import Metrics
+from .model_holder import ModelHolder, SnapshotMeta, encode_snapshot
 
 log = logging.getLogger("segflow.streams")
 
@@ -26,14 +27,14 @@ class Trainer:
     def __init__(
         self,
         holder: ModelHolder,
-        stats: Stats,
+        metrics: Metrics,
         clock: Callable[[], float],
         publisher: str,
         publish: Callable[[bytes], Awaitable[None]],
         fatal: Callable[[BaseException], Awaitable[None]],
     ) -> None:
         self.holder = holder
-        self.stats = stats
+        self.metrics = metrics
         self.clock = clock
         self.publisher = publisher
         self.publish = publish
@@ -58,12 +59,12 @@ class Trainer:
                 self.trainer_model.learn_one(x, float(sample["t"]))
             except Exception:
                 log.exception("bad training sample ignored")
-                self.stats.count("trainer_bad_samples")
+                self.metrics.error("training_sample")
                 continue
             learned += 1
         if not learned:
             return
-        self.stats.learned(learned)
+        self.metrics.learned.inc(learned)
         self.trainer_seq += 1
         meta = SnapshotMeta(
             seq=self.trainer_seq,
@@ -77,4 +78,4 @@ class Trainer:
             await self.publish(snapshot)
         except Exception as exc:
             await self.fatal(exc)
-        self.stats.published()
+        self.metrics.published.inc()

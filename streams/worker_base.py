@@ -10,9 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .deadletters import INGEST, dead_letter, encode_dead_letter
-from .runtime import (
-    Stats,
-)
+from .metrics import Metrics
 from .settings import Settings
 
 log = logging.getLogger("segflow.streams")
@@ -26,7 +24,7 @@ class WorkerBase:
     app: Any
     settings: Settings
     clock: Clock
-    stats: Stats
+    metrics: Metrics
     dead_letters: Any
 
     def now(self) -> datetime:
@@ -62,7 +60,7 @@ class WorkerBase:
             await self.dead_letters.send(key=key, value=encode_dead_letter(record))
         except Exception as exc:  # the producer is broken: stop rather than lose input
             await self.fatal(exc)
-        self.stats.dead_letter(topic, reason, stage)
+        self.metrics.dead_letter(topic, reason, stage)
 
     async def fatal(self, exc: BaseException) -> None:
         """Crash the worker without acknowledging the current message (at-least-once)."""

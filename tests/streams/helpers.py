@@ -13,7 +13,7 @@ from segflow.models.config import EngineConfig
 from segflow.models.events import ClickEvent, EmailEvent
 from segflow.models.model import SegmentModel
 from segflow.streams.app import Pipeline, create_app
-from segflow.streams.runtime import SnapshotMeta, encode_snapshot
+from segflow.streams.model_holder import SnapshotMeta, encode_snapshot
 from segflow.streams.settings import EventTimeBounds, Settings
 
 ENGINE = EngineConfig(warmup_samples=10, warmup_days=0, max_lateness_hours=24 * 365.0)

@@ -27,7 +27,7 @@ from segflow.models.step import step
 from segflow.sources.simulator import SimulationConfig, iter_events
 from segflow.streams.app import Pipeline
 from segflow.streams.ingest import HEADER_ORIGIN, HEADER_TYPE
-from segflow.streams.runtime import partition_of
+from segflow.streams.partitioning import partition_of
 
 PARTITIONS = 4
 

@@ -13,7 +13,7 @@ from test_batches import PARTITIONS, input_message
 from segflow.models.model import SegmentModel
 from segflow.models.profile import Profile
 from segflow.streams.app import Pipeline
-from segflow.streams.runtime import partition_of
+from segflow.streams.partitioning import partition_of
 
 
 def same_partition_customers(n: int) -> list[str]:

@@ -21,9 +21,9 @@ from kafkatest import WorkerProc, isolated_settings, prepare, send_events, wait_
 
 from segflow.models.config import EngineConfig
 from segflow.models.events import BaseEvent, ClickEvent, EmailEvent
-from segflow.streams import metrics
+from segflow.streams import metric_names as metrics
 from segflow.streams.broker import LocalBroker
-from segflow.streams.runtime import partition_of
+from segflow.streams.partitioning import partition_of
 from segflow.streams.settings import Settings
 from segflow.streams.views import (
     CustomerView,

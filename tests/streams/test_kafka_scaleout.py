@@ -23,7 +23,7 @@ from segflow.models.changes import SegmentChange
 from segflow.models.config import EngineConfig
 from segflow.sources.simulator import SimulationConfig, simulate
 from segflow.streams.broker import LocalBroker
-from segflow.streams.runtime import partition_of
+from segflow.streams.partitioning import partition_of
 from segflow.streams.settings import Settings
 
 pytestmark = pytest.mark.kafka

@@ -20,10 +20,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from segflow.models.drift import DriftEvent
 from segflow.models.events import BaseEvent
-from segflow.streams import metrics as m
+from segflow.streams import metric_names as m
 from segflow.streams.app import Pipeline
 from segflow.streams.metrics import Metrics, faust_sensor
-from segflow.streams.runtime import partition_of
+from segflow.streams.ops_pages import stats
+from segflow.streams.partitioning import partition_of
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -120,7 +121,7 @@ def test_counts_after_a_known_sequence(tmp_path: Path) -> None:
     assert value(registry, m.READY) == 0  # never started: not healthy
 
     # The JSON stats view still counts.
-    data = pipeline.stats.as_json(pipeline.holder)
+    data = stats(pipeline)
     assert data["counts"]["events_applied"] == 4
     assert data["counts"]["changes"] == n
 
@@ -137,7 +138,7 @@ def test_model_update_drift_and_faust_metrics(tmp_path: Path) -> None:
     from segflow.models.drift import centroid_shifts
 
     shifts = centroid_shifts(previous, pipeline.holder.model)
-    pipeline.stats.model(pipeline.holder, shifts)
+    pipeline.metrics.model_update(pipeline.holder.seq, pipeline.holder.model.version, shifts)
     assert value(registry, m.MODEL_VERSION) == 90
     assert value(registry, m.MODEL_SEQ) == 2
     assert value(registry, m.MODEL_UPDATES + "_total") == 1

@@ -1,4 +1,4 @@
-"""Worker state without Kafka: snapshot envelopes, the model holder, rate limit, stats."""
+"""Worker state without Kafka: snapshot envelopes, the model holder, rate limit, counts."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import pytest
 
 from segflow.models.config import EngineConfig
 from segflow.models.model import SegmentModel
-from segflow.streams.runtime import (
+from segflow.streams.metrics import Metrics, json_counts
+from segflow.streams.model_holder import (
     ModelHolder,
     SnapshotMeta,
-    Stats,
-    TokenBucket,
     config_key,
     decode_snapshot,
     encode_snapshot,
 )
+from segflow.streams.throttle import TokenBucket
 
 CONFIG = EngineConfig(warmup_samples=10, warmup_days=0)
 
@@ -104,22 +104,31 @@ def test_token_bucket_limits_the_rate() -> None:
     assert all(unlimited.allow() for _ in range(1000))
 
 
-def test_stats_count_and_export() -> None:
-    from prometheus_client import generate_latest
+def test_json_counts_are_read_from_the_registry() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
 
-    stats = Stats()
-    holder = ModelHolder(CONFIG)
-    stats.event("applied")
-    stats.event("applied")
-    stats.dead_letter("clicks", "not_json")
-    stats.sample(sent=False)
-    data = stats.as_json(holder)
-    assert data["counts"]["events_applied"] == 2
-    assert data["counts"]["dead_letters_not_json"] == 1
-    assert data["model"]["seq"] == 0
-    text = generate_latest(stats.registry).decode()
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    metrics.event("applied")
+    metrics.event("applied")
+    metrics.dead_letter("clicks", "not_json", "ingest")
+    metrics.dead_letter("emails", "invalid", "ingest")
+    metrics.sample(sent=False)
+    metrics.error("sweep")
+    counts = json_counts(registry)
+    assert counts["events_applied"] == 2
+    assert counts["dead_letters"] == 2
+    assert counts["dead_letters_not_json"] == 1
+    assert counts["samples_throttled"] == 1
+    assert counts["errors_sweep"] == 1
+    assert counts["forwarded"] == 0
+    assert "events_late" not in counts  # a label value never seen is not a count
+    text = generate_latest(registry).decode()
     assert 'segflow_dead_letters_total{reason="not_json",source_topic="clicks"} 1.0' in text
     assert 'segflow_training_samples_total{status="throttled"} 1.0' in text
+    # One source of truth: a count bumped in the registry shows in the JSON.
+    metrics.events.labels(outcome="late").inc(3)
+    assert json_counts(registry)["events_late"] == 3
 
 
 @pytest.mark.parametrize("data", [b"", b"SGF1", b"XXXX\x00\x00\x00\x02{}"])

@@ -1,0 +1,115 @@
+"""A worker's in-memory views of the profiles of its partitions (not Faust tables).
+
+- :class:`ProfileCache`: the most recently used profiles, decoded;
+- :class:`SegmentSizes`: customers per segment, per partition, for the metrics and pages.
+
+Both are rebuilt from the profile table after a rebalance.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable
+
+from segflow.models.profile import Profile
+
+
+class ProfileCache:
+    """The most recently used profiles, decoded, in front of the profile table.
+
+    Only the worker that owns a partition writes its profiles, so a cached profile is
+    the table's value as long as the partition stays here: the worker clears the
+    cache on every rebalance. ``size`` 0 turns it off.
+
+    >>> cache = ProfileCache(2)
+    >>> for key in (b"a", b"b", b"c"):
+    ...     cache.put(key, Profile.new(key.decode(), as_of=0.0))
+    >>> cache.get(b"a") is None, cache.get(b"c").customer_id
+    (True, 'c')
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._profiles: collections.OrderedDict[bytes, Profile] = collections.OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._profiles)
+
+    def get(self, key: bytes) -> Profile | None:
+        profile = self._profiles.get(key)
+        if profile is not None:
+            self._profiles.move_to_end(key)
+        return profile
+
+    def put(self, key: bytes, profile: Profile) -> None:
+        if self.size <= 0:
+            return
+        self._profiles[key] = profile
+        self._profiles.move_to_end(key)
+        if len(self._profiles) > self.size:
+            self._profiles.popitem(last=False)
+
+    def clear(self) -> None:
+        self._profiles.clear()
+
+
+class SegmentSizes:
+    """Customers per segment among this worker's profiles, kept per partition.
+
+    A partition is counted once loaded (from the table, when the worker first
+    handles it after a rebalance) and then updated on every profile write.
+
+    >>> sizes = SegmentSizes()
+    >>> sizes.load(0, [])
+    >>> a = Profile.new("c1", as_of=0.0); b = a.copy(); b.segment = "seg-1"
+    >>> sizes.update(0, None, a); sizes.update(0, a, b)
+    >>> sizes.totals()
+    ({('behavioral', 'seg-1'): 1}, 1)
+    """
+
+    def __init__(self) -> None:
+        self._parts: dict[int, dict[tuple[str, str], int]] = {}
+        self._profiles: dict[int, int] = {}
+
+    def reset(self) -> None:
+        self._parts.clear()
+        self._profiles.clear()
+
+    def loaded(self, partition: int) -> bool:
+        return partition in self._parts
+
+    def load(self, partition: int, profiles: Iterable[Profile]) -> None:
+        self._parts[partition] = {}
+        self._profiles[partition] = 0
+        for profile in profiles:
+            self.update(partition, None, profile)
+
+    @staticmethod
+    def _keys(profile: Profile) -> list[tuple[str, str]]:
+        keys = [("rule", segment) for segment in profile.rule_segments]
+        if profile.segment is not None:
+            keys.append(("behavioral", profile.segment))
+        return keys
+
+    def update(self, partition: int, before: Profile | None, after: Profile) -> None:
+        """A profile of ``partition`` went from ``before`` (None: new) to ``after``."""
+        counts = self._parts.get(partition)
+        if counts is None:
+            return  # not loaded yet: the load will count it
+        if before is None:
+            self._profiles[partition] += 1
+        else:
+            for key in self._keys(before):
+                counts[key] = counts.get(key, 0) - 1
+                if counts[key] <= 0:
+                    del counts[key]
+        for key in self._keys(after):
+            counts[key] = counts.get(key, 0) + 1
+
+    def totals(self) -> tuple[dict[tuple[str, str], int], int]:
+        """(kind, segment) -> customers, and the number of profiles, over loaded partitions."""
+        out: dict[tuple[str, str], int] = {}
+        for counts in self._parts.values():
+            for key, n in counts.items():
+                out[key] = out.get(key, 0) + n
+        return out, sum(self._profiles.values())
