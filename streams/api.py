@@ -225,6 +225,41 @@ def merge_dashboard(
     )
 
 
+def segments_view(pipeline: Pipeline, parts: list[LocalView], complete: bool) -> SegmentsView:
+    """``GET /segments``: the model's segments with their sizes summed over ``parts``."""
+    sizes: collections.Counter[str] = collections.Counter()
+    for part in parts:
+        sizes.update(part.sizes)
+    holder = pipeline.holder
+    return SegmentsView(
+        model_version=holder.model.version,
+        model_seq=holder.seq,
+        complete=complete,
+        workers=len(parts),
+        segments=[
+            SegmentView(
+                id=s.id,
+                name=s.name,
+                size=sizes.get(s.id, 0),
+                share=round(s.share, 6),
+                centroid=s.centroid,
+            )
+            for s in holder.model.segments()
+        ],
+    )
+
+
+def health_view(pipeline: Pipeline) -> HealthView:
+    """``GET /healthz``: ``status`` is ``ok`` when the worker is healthy."""
+    app = pipeline.app
+    return HealthView(
+        status="ok" if pipeline.healthy() else "starting",
+        model_ready=pipeline.holder.ready.is_set(),
+        rebalancing=bool(getattr(app, "rebalancing", False)),
+        recovering=bool(getattr(app, "in_recovery", False)),
+    )
+
+
 def register_api(app: Any, pipeline: Pipeline) -> WebState:
     """Add the API routes, the dashboard and the size-history timer to ``app``."""
     state = pipeline.web_state
@@ -241,38 +276,11 @@ def register_api(app: Any, pipeline: Pipeline) -> WebState:
             return _json(view, ErrorView(detail=repr(error)), 500)
 
     async def segments(view: Any, request: Any) -> Any:
-        parts, complete = await gather_local(pipeline, state)
-        sizes: collections.Counter[str] = collections.Counter()
-        for part in parts:
-            sizes.update(part.sizes)
-        holder = pipeline.holder
-        body = SegmentsView(
-            model_version=holder.model.version,
-            model_seq=holder.seq,
-            complete=complete,
-            workers=len(parts),
-            segments=[
-                SegmentView(
-                    id=s.id,
-                    name=s.name,
-                    size=sizes.get(s.id, 0),
-                    share=round(s.share, 6),
-                    centroid=s.centroid,
-                )
-                for s in holder.model.segments()
-            ],
-        )
-        return _json(view, body)
+        return _json(view, segments_view(pipeline, *await gather_local(pipeline, state)))
 
     async def healthz(view: Any, request: Any) -> Any:
-        healthy = pipeline.healthy()
-        body = HealthView(
-            status="ok" if healthy else "starting",
-            model_ready=pipeline.holder.ready.is_set(),
-            rebalancing=bool(getattr(app, "rebalancing", False)),
-            recovering=bool(getattr(app, "in_recovery", False)),
-        )
-        return _json(view, body, 200 if healthy else 503)
+        body = health_view(pipeline)
+        return _json(view, body, 200 if body.status == "ok" else 503)
 
     async def local(view: Any, request: Any) -> Any:
         return _json(view, local_view(pipeline, state))
@@ -296,11 +304,14 @@ def register_api(app: Any, pipeline: Pipeline) -> WebState:
 
     routed = app.table_route(table=pipeline.profiles, match_info="customer_id")(customer)
     app.page(CUSTOMER_PATH)(routed)
-    app.page(SEGMENTS_PATH)(segments)
-    app.page(HEALTH_PATH)(healthz)
-    app.page(LOCAL_PATH)(local)
-    app.page(DASHBOARD_DATA_PATH)(dashboard_data)
-    app.page(DASHBOARD_PATH)(dashboard)
-    app.page(OPENAPI_PATH)(openapi)
+    for path, page in (
+        (SEGMENTS_PATH, segments),
+        (HEALTH_PATH, healthz),
+        (LOCAL_PATH, local),
+        (DASHBOARD_DATA_PATH, dashboard_data),
+        (DASHBOARD_PATH, dashboard),
+        (OPENAPI_PATH, openapi),
+    ):
+        app.page(path)(page)
     app.timer(HISTORY_EVERY_S)(sample_sizes)
     return state

@@ -1,8 +1,10 @@
-"""The ``segflow`` command: worker, demo, simulate, tail, topics create.
+"""The ``segflow`` command: worker, demo, simulate, tail, topics create, replay.
 
 Settings come from ``SEGFLOW_*`` environment variables; options given on the
-command line override them. A bad argument or setting is answered with one
-line on stderr and exit code 2; an unreachable broker with one line and exit 1.
+command line override them. Each command is added by a function here (replay by
+:mod:`.replay`) and run through :func:`.cli_common.run_command`: a bad argument or
+setting is answered with one line on stderr and exit code 2; an unreachable broker
+with one line and exit 1.
 """
 
 from __future__ import annotations
@@ -11,37 +13,26 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 from pydantic import ValidationError
 
 from segflow.models.errors import ConfigError, FirstError
 
 from .argtypes import non_negative_float, port, positive_float, positive_int
-from .errors import CommandError
-from .replay import add_replay_parser, run_replay
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-#: How long commands wait for the broker to answer (a worker waits longer).
-BROKER_TIMEOUT_S = 5.0
-WORKER_BROKER_TIMEOUT_S = 30.0
-
-
-class UsageError(Exception):
-    """A bad command line: reported as one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message} (see --help)")
-
-
-def _add_broker(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--broker",
-        metavar="HOST:PORT",
-        help="Kafka bootstrap servers (env SEGFLOW_BROKER; default localhost:9092)",
-    )
+from .cli_common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    WORKER_BROKER_TIMEOUT_S,
+    BrokerUnavailable,
+    Parser,
+    UsageError,
+    add_broker,
+    require_broker,
+    run_command,
+    settings_from,
+)
+from .replay import add_replay_parser
 
 
 def _add_simulation(parser: argparse.ArgumentParser, *, customers: int, rate: float) -> None:
@@ -83,22 +74,13 @@ def _add_simulation(parser: argparse.ArgumentParser, *, customers: int, rate: fl
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``segflow``."""
-    parser = _Parser(
-        prog="segflow",
-        description="Live behavioral customer segmentation on Kafka.",
-        epilog="Settings: SEGFLOW_* environment variables (e.g. SEGFLOW_BROKER, "
-        "SEGFLOW_PARTITIONS, SEGFLOW_ENGINE__N_SEGMENTS); options override them.",
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
+def _add_worker(commands: Any) -> None:
     worker = commands.add_parser(
         "worker",
         help="run a worker (joins the consumer group; run several to scale out)",
         description="Run a segflow worker until Ctrl-C or SIGTERM. Creates missing topics.",
     )
-    _add_broker(worker)
+    add_broker(worker)
     worker.add_argument("--store", choices=["rocksdb://", "memory://"], help="profile store")
     worker.add_argument(
         "--data-dir", help="state directory (one per worker on a host; env SEGFLOW_DATA_DIR)"
@@ -111,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--no-create-topics", action="store_true", help="do not create missing topics"
     )
+    worker.set_defaults(handler=cmd_worker)
 
+
+def _add_demo(commands: Any) -> None:
     demo = commands.add_parser(
         "demo",
         help="local broker + worker + simulator with a live view",
@@ -119,28 +104,34 @@ def build_parser() -> argparse.ArgumentParser:
         "create the topics, run a worker and the simulator, and show segment sizes, the "
         "latest changes and events/s until Ctrl-C or --duration. Stops all it started.",
     )
-    _add_broker(demo)
+    add_broker(demo)
     demo.add_argument(
         "--duration", type=positive_float, help="stop after this many seconds (default: Ctrl-C)"
     )
     _add_simulation(demo, customers=300, rate=500.0)
+    demo.set_defaults(handler=cmd_demo)
 
+
+def _add_simulate(commands: Any) -> None:
     simulate = commands.add_parser(
         "simulate",
         help="produce simulated traffic to the input topics",
         description="Produce simulator traffic (events in time order, keyed by customer).",
     )
-    _add_broker(simulate)
+    add_broker(simulate)
     simulate.add_argument("--duration", type=positive_float, help="stop after this many seconds")
     simulate.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_simulation(simulate, customers=1000, rate=1000.0)
+    simulate.set_defaults(handler=cmd_simulate)
 
+
+def _add_tail(commands: Any) -> None:
     tail = commands.add_parser(
         "tail",
         help="print segment changes as they happen",
         description="Print the changes on segment-changes (from the beginning) readably.",
     )
-    _add_broker(tail)
+    add_broker(tail)
     tail.add_argument("--json", action="store_true", help="one JSON object per line")
     tail.add_argument("--customer", help="only this customer id")
     tail.add_argument("--segment", help="only changes from/to this segment id or name part")
@@ -153,37 +144,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit after this many seconds without a change (default: run until Ctrl-C)",
     )
     tail.add_argument("--max", type=positive_int, help="exit after printing this many")
+    tail.set_defaults(handler=cmd_tail)
 
+
+def _add_topics(commands: Any) -> None:
     topics = commands.add_parser(
         "topics", help="manage topics", description="Manage segflow's topics."
     )
     topic_commands = topics.add_subparsers(
-        dest="topics_command", metavar="ACTION", parser_class=_Parser
+        dest="topics_command", metavar="ACTION", parser_class=Parser
     )
     create = topic_commands.add_parser(
         "create",
         help="create all topics (idempotent)",
         description="Create every segflow topic with its partitions and configs.",
     )
-    _add_broker(create)
+    add_broker(create)
     create.add_argument("--partitions", type=positive_int, help="partitions (env; default 4)")
+    create.set_defaults(handler=cmd_topics_create)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``segflow``: each command sets its ``handler``."""
+    parser = Parser(
+        prog="segflow",
+        description="Live behavioral customer segmentation on Kafka.",
+        epilog="Settings: SEGFLOW_* environment variables (e.g. SEGFLOW_BROKER, "
+        "SEGFLOW_PARTITIONS, SEGFLOW_ENGINE__N_SEGMENTS); options override them.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for add in (_add_worker, _add_demo, _add_simulate, _add_tail, _add_topics):
+        add(commands)
     add_replay_parser(commands)
     return parser
-
-
-def _settings(args: argparse.Namespace, **extra: Any) -> Any:
-    from .settings import load_settings
-
-    overrides = {"broker": getattr(args, "broker", None), **extra}
-    return load_settings(**overrides)
-
-
-def _reachable(settings: Any, timeout: float | None = None) -> None:
-    from .broker import wait_for_broker
-
-    timeout = BROKER_TIMEOUT_S if timeout is None else timeout
-    if not wait_for_broker(settings.bootstrap_servers, timeout):
-        raise BrokerUnavailable(f"{settings.bootstrap_servers} (no answer within {timeout:g} s)")
 
 
 def _simulation(args: argparse.Namespace) -> Any:
@@ -207,7 +200,7 @@ def _simulation(args: argparse.Namespace) -> Any:
 def cmd_worker(args: argparse.Namespace) -> int:
     from .worker import run_worker
 
-    settings = _settings(
+    settings = settings_from(
         args,
         store=args.store,
         data_dir=args.data_dir,
@@ -215,15 +208,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
         partitions=args.partitions,
         log_level=args.log_level,
     )
-    _reachable(settings, WORKER_BROKER_TIMEOUT_S)
+    require_broker(settings, WORKER_BROKER_TIMEOUT_S)
     run_worker(settings, create=not args.no_create_topics)
 
 
 def cmd_topics_create(args: argparse.Namespace) -> int:
     from .topics import check_copartitioned, create_topics
 
-    settings = _settings(args, partitions=args.partitions)
-    _reachable(settings)
+    settings = settings_from(args, partitions=args.partitions)
+    require_broker(settings)
     try:
         statuses = create_topics(settings)
     except Exception as error:
@@ -264,9 +257,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .producer import produce_events
     from .worker import ensure_topics
 
-    settings = _settings(args)
+    settings = settings_from(args)
     config = _simulation(args)
-    _reachable(settings)
+    require_broker(settings)
     ensure_topics(settings)
     show_progress = not args.no_progress and sys.stderr.isatty()
     tick = _progress_bar(config.days, config.start) if show_progress else None
@@ -293,8 +286,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_tail(args: argparse.Namespace) -> int:
     from .tail import change_json, format_change, iter_changes, matches
 
-    settings = _settings(args)
-    _reachable(settings)
+    settings = settings_from(args)
+    require_broker(settings)
     printed = 0
 
     def invalid(raw: bytes) -> None:
@@ -328,7 +321,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import DEMO_ENGINE, DemoOptions, run_demo
 
     local = args.broker is None and not os.environ.get("SEGFLOW_BROKER")
-    settings = _settings(
+    settings = settings_from(
         args,
         store="memory://",
         session_timeout_s=6.0,
@@ -346,7 +339,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if local:
         settings = settings.model_copy(update={"single_record_batches": True})
     else:
-        _reachable(settings)
+        require_broker(settings)
     options = DemoOptions(
         duration=args.duration,
         simulation=_simulation(args),
@@ -356,43 +349,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(options, settings)
 
 
-class BrokerUnavailable(CommandError):
-    """The broker cannot be reached: one line, exit code 1."""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``segflow`` console script."""
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
+
+    def dispatch(args: argparse.Namespace) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
         if args.command == "topics" and args.topics_command is None:
             raise UsageError("segflow topics: an action is required: create (see --help)")
-        handler: Callable[[argparse.Namespace], int] = {
-            "worker": cmd_worker,
-            "demo": cmd_demo,
-            "simulate": cmd_simulate,
-            "tail": cmd_tail,
-            "topics": cmd_topics_create,
-            "replay": run_replay,
-        }[args.command]
+        handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
-    except UsageError as error:
-        print(str(error), file=sys.stderr)
-        return EXIT_USAGE
-    except ConfigError as error:
-        print(f"segflow: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except BrokerUnavailable as error:
-        print(f"segflow: cannot reach the broker at {error}", file=sys.stderr)
-        return EXIT_FAILURE
-    except CommandError as error:
-        print(f"segflow: {error}", file=sys.stderr)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        return 130
+
+    def parse_and_run(_: argparse.Namespace) -> int:
+        return dispatch(parser.parse_args(argv))
+
+    return run_command(parse_and_run, argparse.Namespace())
 
 
 if __name__ == "__main__":

@@ -242,6 +242,122 @@ class RateMeter:
         return (total - first) / (now - start) if now > start else 0.0
 
 
+class _DemoRun:
+    """One run of the demo: what it started (broker, worker, threads) and what it saw."""
+
+    def __init__(self, options: DemoOptions, settings: Settings, out: IO[str]) -> None:
+        self.options = options
+        self.settings = settings
+        self.out = out
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.broker: LocalBroker | None = None
+        self.worker: WorkerProcess | None = None
+        self.workdir = Path(tempfile.mkdtemp(prefix="segflow-demo-"))
+        self.board = ChangeBoard()
+        self.progress = ProduceProgress()
+        self.stats: dict[str, Any] | None = None
+        self.started_at: float | None = None
+
+    def start(self, note: Callable[[str], None]) -> WorkerProcess:
+        """Start the broker (if local), create the topics, start a worker and wait for it."""
+        if self.options.local_broker:
+            note("starting a local Tansu broker ...")
+            self.broker = LocalBroker(log_path=self.workdir / "tansu.log").start()
+            self.settings = self.settings.model_copy(update={"broker": self.broker.url})
+        port = free_port()
+        # Faust creates its data directory even with the memory store: keep it in ours.
+        self.settings = self.settings.model_copy(
+            update={"web_port": port, "data_dir": self.workdir / "data"}
+        )
+        ensure_topics(self.settings)
+        note(
+            f"broker {self.settings.bootstrap_servers}; starting a worker (log: {self.workdir}) ..."
+        )
+        worker = self.worker = WorkerProcess(self.settings, self.workdir / "worker.log")
+        worker.start()
+        wait_for_worker(worker, port, WORKER_START_TIMEOUT_S)
+        return worker
+
+    def start_threads(self) -> None:
+        """The simulator producing events, and a reader of the changes for the board."""
+        settings, options = self.settings, self.options
+
+        def simulate() -> None:
+            produce_events(
+                settings,
+                iter_events(options.simulation),
+                rate=options.rate,
+                stop=self.stop,
+                progress=self.progress,
+            )
+
+        def watch() -> None:
+            for change in iter_changes(settings, stop=self.stop):
+                self.board.add(change)
+
+        for target in (simulate, watch):
+            thread = threading.Thread(target=target, name=f"demo-{target.__name__}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def show(self, worker: WorkerProcess) -> None:
+        """Redraw the view until the duration is over (or Ctrl-C); the worker must live."""
+        started = self.started_at = time.monotonic()
+        sent_meter, done_meter = RateMeter(), RateMeter()
+        next_print = started
+        duration = self.options.duration
+        interactive = self.out.isatty()
+        while duration is None or time.monotonic() - started < duration:
+            now = time.monotonic()
+            if not worker.alive():
+                raise DemoError(f"the worker exited: {worker.log_tail()}")
+            self.stats = fetch_stats(self.settings.web_port) or self.stats
+            rates = (
+                sent_meter.add(now, self.progress.sent),
+                done_meter.add(now, processed(self.stats)),
+            )
+            elapsed = f"{now - started:.0f} s" + (
+                f" of {duration:g} s" if duration else " (Ctrl-C to stop)"
+            )
+            header = f"segflow demo   broker {self.settings.bootstrap_servers}   {elapsed}"
+            frame = self.frame(rates, header)
+            if interactive:
+                self.out.write("\x1b[H\x1b[2J" + frame + "\n")
+            elif now >= next_print:
+                self.out.write(frame + "\n\n")
+                next_print = now + 5.0
+            self.out.flush()
+            time.sleep(self.options.refresh_s)
+
+    def frame(self, rates: tuple[float, float], header: str) -> str:
+        return render(
+            board=self.board, stats=self.stats, progress=self.progress, rates=rates, header=header
+        )
+
+    def shut_down(self) -> None:
+        """Stop the threads, read the worker's last stats, stop what was started."""
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=10)
+        worker = self.worker
+        final = fetch_stats(self.settings.web_port) if worker and worker.alive() else None
+        self.stats = final or self.stats
+        if worker is not None:
+            worker.stop()
+        if self.broker is not None:
+            self.broker.stop()
+
+    def summary(self, interrupted: bool) -> None:
+        """The final view, with average rates over the run; removes the work folder."""
+        header = "segflow demo: final state" + (" (interrupted)" if interrupted else "")
+        ran = max(time.monotonic() - (self.started_at or time.monotonic()), 1e-6)
+        averages = (self.progress.sent / ran, processed(self.stats) / ran)
+        self.out.write(self.frame(averages, header) + "\n")
+        self.out.flush()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
 def run_demo(
     options: DemoOptions,
     settings: Settings,
@@ -251,91 +367,16 @@ def run_demo(
 ) -> int:
     """Run the demo until ``options.duration`` or Ctrl-C; return the exit code."""
     note = say or (lambda text: print(text, file=sys.stderr, flush=True))
-    interactive = out.isatty()
-    stop = threading.Event()
-    threads: list[threading.Thread] = []
-    broker: LocalBroker | None = None
-    worker: WorkerProcess | None = None
-    workdir = Path(tempfile.mkdtemp(prefix="segflow-demo-"))
-    board = ChangeBoard()
-    progress = ProduceProgress()
-    stats: dict[str, Any] | None = None
+    run = _DemoRun(options, settings, out)
     interrupted = False
-    started_at: float | None = None
     try:
-        if options.local_broker:
-            note("starting a local Tansu broker ...")
-            broker = LocalBroker(log_path=workdir / "tansu.log").start()
-            settings = settings.model_copy(update={"broker": broker.url})
-        port = free_port()
-        # Faust creates its data directory even with the memory store: keep it in ours.
-        settings = settings.model_copy(update={"web_port": port, "data_dir": workdir / "data"})
-        ensure_topics(settings)
-        note(f"broker {settings.bootstrap_servers}; starting a worker (log: {workdir}) ...")
-        worker = WorkerProcess(settings, workdir / "worker.log")
-        worker.start()
-        wait_for_worker(worker, port, WORKER_START_TIMEOUT_S)
+        worker = run.start(note)
         note("worker ready; starting the simulator")
-
-        def simulate() -> None:
-            produce_events(
-                settings,
-                iter_events(options.simulation),
-                rate=options.rate,
-                stop=stop,
-                progress=progress,
-            )
-
-        def watch() -> None:
-            for change in iter_changes(settings, stop=stop):
-                board.add(change)
-
-        for target in (simulate, watch):
-            thread = threading.Thread(target=target, name=f"demo-{target.__name__}", daemon=True)
-            thread.start()
-            threads.append(thread)
-
-        started = started_at = time.monotonic()
-        sent_meter, done_meter = RateMeter(), RateMeter()
-        next_print = started
-        while True:
-            now = time.monotonic()
-            if options.duration is not None and now - started >= options.duration:
-                break
-            if not worker.alive():
-                raise DemoError(f"the worker exited: {worker.log_tail()}")
-            stats = fetch_stats(port) or stats
-            rates = (sent_meter.add(now, progress.sent), done_meter.add(now, processed(stats)))
-            elapsed = f"{now - started:.0f} s" + (
-                f" of {options.duration:g} s" if options.duration else " (Ctrl-C to stop)"
-            )
-            header = f"segflow demo   broker {settings.bootstrap_servers}   {elapsed}"
-            frame = render(board=board, stats=stats, progress=progress, rates=rates, header=header)
-            if interactive:
-                out.write("\x1b[H\x1b[2J" + frame + "\n")
-                out.flush()
-            elif now >= next_print:
-                out.write(frame + "\n\n")
-                out.flush()
-                next_print = now + 5.0
-            time.sleep(options.refresh_s)
+        run.start_threads()
+        run.show(worker)
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=10)
-        final = fetch_stats(settings.web_port) if worker and worker.alive() else None
-        stats = final or stats
-        if worker is not None:
-            worker.stop()
-        if broker is not None:
-            broker.stop()
-    header = "segflow demo: final state" + (" (interrupted)" if interrupted else "")
-    ran = max(time.monotonic() - (started_at or time.monotonic()), 1e-6)
-    averages = (progress.sent / ran, processed(stats) / ran)
-    out.write(render(board=board, stats=stats, progress=progress, rates=averages, header=header))
-    out.write("\n")
-    out.flush()
-    shutil.rmtree(workdir, ignore_errors=True)
+        run.shut_down()
+    run.summary(interrupted)
     return 0

@@ -18,9 +18,9 @@ there were, and which rows were skipped and why (malformed rows with their line
 numbers). A bad argument is one line on stderr and exit code 2; an unreachable
 broker or an unreadable file halfway through, one line and exit code 1.
 
-The command body lives here; ``streams/cli.py`` adds it with
-:func:`add_replay_parser` and calls :func:`run_replay`. ``python -m
-segflow.streams.replay`` runs it on its own.
+The command lives here; ``streams/cli.py`` adds it with :func:`add_replay_parser`
+and runs :func:`run_replay` with the plumbing every command shares
+(:mod:`.cli_common`).
 """
 
 from __future__ import annotations
@@ -30,26 +30,37 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 from segflow.models.changes import SegmentChange
 from segflow.models.errors import ConfigError
 from segflow.models.events import Event
 from segflow.sources.datasets import DATASETS, DatasetStream, default_path, open_dataset
-from segflow.streams.argtypes import non_negative_float, positive_int
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from .argtypes import non_negative_float, positive_int
+from .cli_common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    add_broker,
+    require_broker,
+    settings_from,
+)
+from .errors import CommandError
+
 #: Environment variable naming the folder of the dataset files. (Not ``SEGFLOW_DATA_DIR``:
 #: that one is the worker's RocksDB state directory.)
 DATASETS_DIR_ENV = "SEGFLOW_DATASETS_DIR"
 PROG = "segflow replay"
 #: Malformed rows listed in the summary (all are counted).
 SHOWN_PROBLEMS = 10
-#: How long the command waits for the broker to answer.
-BROKER_TIMEOUT_S = 5.0
+
+
+def _usage(message: str) -> UsageError:
+    return UsageError(f"{PROG}: {message}")
 
 
 def datasets_folder(environ: Mapping[str, str] = os.environ) -> Path:
@@ -83,12 +94,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         metavar="FILE",
         help="with --offline: write the changes as JSON lines to FILE (default: stdout)",
     )
-    parser.add_argument(
-        "--broker",
-        metavar="HOST:PORT",
-        help="without --offline: Kafka bootstrap servers "
-        "(env SEGFLOW_BROKER; default localhost:9092)",
-    )
+    add_broker(parser, "without --offline: ")
     parser.add_argument(
         "--speed",
         type=non_negative_float,
@@ -120,15 +126,8 @@ def add_replay_parser(subparsers: Any) -> argparse.ArgumentParser:
         "visit click, conversion purchase; synthetic times in the 14-day window). "
         "Engine settings: SEGFLOW_ENGINE__* (e.g. SEGFLOW_ENGINE__HALF_LIFE_DAYS=30).",
     )
+    parser.set_defaults(handler=run_replay)
     return configure_parser(parser)
-
-
-class _Usage(Exception):
-    """A bad argument: one line, exit code 2."""
-
-
-class _Failure(Exception):
-    """Something the command could not do: one line, exit code 1."""
 
 
 def paced(
@@ -194,11 +193,11 @@ def _open_stream(args: argparse.Namespace) -> DatasetStream:
         stream = open_dataset(args.dataset, path, seed=args.seed, limit=args.limit)
     except FileNotFoundError as error:
         hint = "" if args.path else f" (give --path, or set {DATASETS_DIR_ENV})"
-        raise _Usage(f"{error}{hint}") from None
+        raise _usage(f"{error}{hint}") from None
     try:
         stream.check()
     except ValueError as error:
-        raise _Usage(str(error)) from None
+        raise _usage(str(error)) from None
     return stream
 
 
@@ -227,19 +226,10 @@ def _summary(
         print(f"{report.out_of_order:,} events came earlier than one before them", file=out)
 
 
-def _engine() -> Any:
-    from .settings import load_settings
-
-    try:
-        return load_settings().engine
-    except ConfigError as error:
-        raise _Usage(str(error)) from None
-
-
 def _offline(args: argparse.Namespace, stream: DatasetStream) -> int:
     from segflow.models.runner import replay
 
-    config = _engine()
+    config = settings_from(args).engine
     changes: Counter[str] = Counter()
     tally = _Tally()
     with ExitStack() as stack:
@@ -249,7 +239,7 @@ def _offline(args: argparse.Namespace, stream: DatasetStream) -> int:
             try:
                 sink = stack.enter_context(Path(args.output).open("w", encoding="utf-8"))
             except OSError as error:
-                raise _Usage(f"--output: cannot write {args.output}: {error.strerror}") from None
+                raise _usage(f"--output: cannot write {args.output}: {error.strerror}") from None
             info = sys.stdout
 
         def write(change: SegmentChange) -> None:
@@ -265,7 +255,7 @@ def _offline(args: argparse.Namespace, stream: DatasetStream) -> int:
             interrupted = True
         except (OSError, EOFError, UnicodeDecodeError, ValueError) as error:
             sink.flush()
-            raise _Failure(f"reading {stream.path}: {error}") from None
+            raise CommandError(f"reading {stream.path}: {error}") from None
         sink.flush()
     _summary(stream, tally, time.monotonic() - started, info, interrupted)
     where = "stdout" if args.output in (None, "-") else args.output
@@ -275,29 +265,15 @@ def _offline(args: argparse.Namespace, stream: DatasetStream) -> int:
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 
-def _broker_settings(args: argparse.Namespace) -> Any:
-    from .settings import load_settings
-
-    try:
-        return load_settings(broker=args.broker)
-    except ConfigError as error:
-        raise _Usage(str(error)) from None
-
-
 def _online(settings: Any, args: argparse.Namespace, stream: DatasetStream) -> int:
-    from .broker import wait_for_broker
     from .producer import ProduceProgress, produce_events
     from .worker import ensure_topics
 
-    if not wait_for_broker(settings.bootstrap_servers, BROKER_TIMEOUT_S):
-        raise _Failure(
-            f"cannot reach the broker at {settings.bootstrap_servers} "
-            f"(no answer within {BROKER_TIMEOUT_S:g} s)"
-        )
+    require_broker(settings)
     try:
         ensure_topics(settings)
     except ConfigError as error:
-        raise _Failure(str(error)) from None
+        raise CommandError(str(error)) from None
     tally = _Tally()
     progress = ProduceProgress()
     show = sys.stderr.isatty()
@@ -319,10 +295,10 @@ def _online(settings: Any, args: argparse.Namespace, stream: DatasetStream) -> i
     except KeyboardInterrupt:
         interrupted = True
     except (OSError, EOFError, UnicodeDecodeError, ValueError) as error:
-        raise _Failure(f"reading {stream.path}: {error}") from None
+        raise CommandError(f"reading {stream.path}: {error}") from None
     except Exception as error:
         if type(error).__module__.startswith("kafka"):
-            raise _Failure(f"producing to {settings.bootstrap_servers}: {error}") from None
+            raise CommandError(f"producing to {settings.bootstrap_servers}: {error}") from None
         raise
     if show:
         sys.stderr.write("\n")
@@ -337,44 +313,13 @@ def _online(settings: Any, args: argparse.Namespace, stream: DatasetStream) -> i
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    """Run ``segflow replay`` with parsed ``args``; the exit code (errors: one line on stderr)."""
-    try:
-        if args.offline and args.broker:
-            raise _Usage("--broker and --offline exclude each other")
-        if args.output and not args.offline:
-            raise _Usage("--output needs --offline (changes are written by the workers)")
-        if args.offline:
-            return _offline(args, _open_stream(args))
-        settings = _broker_settings(args)
-        return _online(settings, args, _open_stream(args))
-    except _Usage as error:
-        print(f"{PROG}: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except _Failure as error:
-        print(f"{PROG}: {error}", file=sys.stderr)
-        return EXIT_FAILURE
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: {message} (see --help)", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``segflow replay`` on its own (``python -m segflow.streams.replay``)."""
-    parser = configure_parser(
-        _Parser(prog=PROG, description="Stream a real public dataset into segflow.")
-    )
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as stop:
-        return int(stop.code or 0)
-    try:
-        return run_replay(args)
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    """Run ``segflow replay`` with parsed ``args``; its exit code. Bad arguments raise
+    :class:`~.cli_common.UsageError`, what it cannot do a
+    :class:`~.errors.CommandError` (one line each, see :func:`~.cli_common.run_command`)."""
+    if args.offline and args.broker:
+        raise _usage("--broker and --offline exclude each other")
+    if args.output and not args.offline:
+        raise _usage("--output needs --offline (changes are written by the workers)")
+    if args.offline:
+        return _offline(args, _open_stream(args))
+    return _online(settings_from(args), args, _open_stream(args))

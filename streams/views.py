@@ -117,6 +117,55 @@ class DashboardView(BaseModel):
     drifts: list[dict[str, Any]]
 
 
+#: The documented GET routes: path, summary, and the response model and text by status.
+ROUTES: tuple[tuple[str, str, dict[str, tuple[type[BaseModel], str]]], ...] = (
+    (
+        CUSTOMER_PATH,
+        "One customer's profile features, scores and segments "
+        "(answered by the worker owning the customer's partition).",
+        {"200": (CustomerView, "The customer."), "404": (ErrorView, "Unknown customer.")},
+    ),
+    (
+        SEGMENTS_PATH,
+        "Every behavioral segment: id, name, size, centroid, model.",
+        {"200": (SegmentsView, "The segments.")},
+    ),
+    (
+        HEALTH_PATH,
+        "Healthy once the worker joined its group, recovered its tables and read the shared model.",
+        {"200": (HealthView, "Healthy."), "503": (HealthView, "Not yet.")},
+    ),
+    (
+        DASHBOARD_DATA_PATH,
+        "What the dashboard at / shows, merged over all workers.",
+        {"200": (DashboardView, "Dashboard data.")},
+    ),
+)
+
+
+def _operation(
+    path: str, summary: str, responses: dict[str, tuple[type[BaseModel], str]]
+) -> dict[str, Any]:
+    """One route's OpenAPI ``get`` operation; ``{name}`` in the path is a string parameter."""
+    operation: dict[str, Any] = {"summary": summary}
+    names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+    if names:
+        operation["parameters"] = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in names
+        ]
+    operation["responses"] = {
+        status: {
+            "description": text,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+            },
+        }
+        for status, (model, text) in responses.items()
+    }
+    return {"get": operation}
+
+
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 description of the API routes (schemas from the pydantic models)."""
     from pydantic.json_schema import models_json_schema
@@ -131,55 +180,9 @@ def openapi_document() -> dict[str, Any]:
     _, defs = models_json_schema(
         [(m, "serialization") for m in models], ref_template="#/components/schemas/{model}"
     )
-
-    def response(model: type[BaseModel], text: str) -> dict[str, Any]:
-        ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-        return {"description": text, "content": {"application/json": {"schema": ref}}}
-
     return {
         "openapi": "3.1.0",
         "info": {"title": "segflow worker API", "version": "1"},
-        "paths": {
-            CUSTOMER_PATH: {
-                "get": {
-                    "summary": "One customer's profile features, scores and segments "
-                    "(answered by the worker owning the customer's partition).",
-                    "parameters": [
-                        {
-                            "name": "customer_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
-                    "responses": {
-                        "200": response(CustomerView, "The customer."),
-                        "404": response(ErrorView, "Unknown customer."),
-                    },
-                }
-            },
-            SEGMENTS_PATH: {
-                "get": {
-                    "summary": "Every behavioral segment: id, name, size, centroid, model.",
-                    "responses": {"200": response(SegmentsView, "The segments.")},
-                }
-            },
-            HEALTH_PATH: {
-                "get": {
-                    "summary": "Healthy once the worker joined its group, recovered its "
-                    "tables and read the shared model.",
-                    "responses": {
-                        "200": response(HealthView, "Healthy."),
-                        "503": response(HealthView, "Not yet."),
-                    },
-                }
-            },
-            DASHBOARD_DATA_PATH: {
-                "get": {
-                    "summary": "What the dashboard at / shows, merged over all workers.",
-                    "responses": {"200": response(DashboardView, "Dashboard data.")},
-                }
-            },
-        },
+        "paths": {path: _operation(path, text, answers) for path, text, answers in ROUTES},
         "components": {"schemas": defs["$defs"]},
     }

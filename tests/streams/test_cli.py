@@ -59,7 +59,7 @@ def test_bad_environment_setting_gets_one_line(
 def test_unreachable_broker_gets_one_line_and_exit_1(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("segflow.streams.cli.BROKER_TIMEOUT_S", 0.5)
+    monkeypatch.setattr("segflow.streams.cli_common.BROKER_TIMEOUT_S", 0.5)
     port = free_port()
     assert main(["topics", "create", "--broker", f"127.0.0.1:{port}"]) == 1
     err = capsys.readouterr().err

@@ -16,17 +16,23 @@ import pytest
 from segflow.models.changes import SegmentChange
 from segflow.models.events import ClickEvent, decode_event
 from segflow.sources.datasets import default_path, open_dataset
-from segflow.streams import replay as replay_cmd
+from segflow.streams import cli_common
 from segflow.streams.broker import LocalBroker
+from segflow.streams.cli import main as segflow_main
 from segflow.streams.replay import (
     DATASETS_DIR_ENV,
     add_replay_parser,
     datasets_folder,
-    main,
     paced,
     run_replay,
 )
 from segflow.streams.settings import TopicNames
+
+
+def main(argv: list[str]) -> int:
+    """``segflow replay ARGV...``."""
+    return segflow_main(["replay", *argv])
+
 
 RETAIL_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
 #: Small models so that a few hundred events give segment changes.
@@ -168,7 +174,7 @@ def test_unreachable_broker_is_one_line_and_exit_1(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     real("cdnow")
-    monkeypatch.setattr(replay_cmd, "BROKER_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(cli_common, "BROKER_TIMEOUT_S", 0.3)
     assert main(["cdnow", "--limit", "5", "--broker", "127.0.0.1:1"]) == 1
     err = capsys.readouterr().err
     assert "cannot reach the broker at 127.0.0.1:1" in err
