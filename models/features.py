@@ -171,14 +171,41 @@ def profile_features(profile: Profile, at: float, half_life: float) -> dict[str,
     customer leaves them, a lapse takes them toward zero. Email counters and rates
     decay in real time; the open rate is discounted by :func:`still_opening`.
     """
+    features = profile.values(at, half_life)
+    alive = _hold_site_counters(profile, features, at, half_life)
+    _site_totals(features)
+    still = _email_rates(profile, features, at, half_life)
+    days = profile.days_since_active(at)
+    features["days_since_active"] = (
+        RECENCY_CAP_DAYS if days is None else min(days, RECENCY_CAP_DAYS)
+    )
+    features["active_days_28d"] = float(profile.active_days_in_window(at))
+    features["presence"] = alive
+    # A customer who never opened an email has no opening habit to lapse from.
+    features["email_presence"] = still if profile.last_open is not None else 1.0
+    features["bounced"] = 1.0 if profile.flags & BOUNCED else 0.0
+    features["unsubscribed"] = 1.0 if profile.flags & (UNSUBSCRIBED | COMPLAINED) else 0.0
+    features["activity"] = sum(weight * features[name] for name, weight in ACTIVITY_WEIGHTS.items())
+    return features
+
+
+def _hold_site_counters(
+    profile: Profile, features: dict[str, float], at: float, half_life: float
+) -> float:
+    """Scale the site counters of ``features`` in place (see :func:`profile_features`);
+    return the customer's :func:`presence`."""
     rate = site_rate(profile, half_life)
     alive = presence(profile, at, half_life, rate)
     away = at - (profile.last_site if profile.last_site is not None else at)
     held_days = max(away, 0.0) * min(1.0, rate / HOLD_FULL_RATE)
     hold = alive * decay_factor(-held_days, half_life)
-    features = profile.values(at, half_life)
     for name in SITE_COUNTERS:
         features[name] *= hold
+    return alive
+
+
+def _site_totals(features: dict[str, float]) -> None:
+    """Pages outside the journey stages, downloads of every stage, clicks per session."""
     features["pages_other"] = max(
         0.0,
         features["clicks"]
@@ -194,11 +221,20 @@ def profile_features(profile: Profile, at: float, half_life: float) -> dict[str,
         + features["downloads_other"]
     )
     features["clicks_per_session"] = (features["clicks"] + 1.0) / (features["sessions"] + 1.0)
-    # Rates come from the long-memory counters, smoothed toward a prior. The open rate is
-    # the customer's rate as of its last open (the prior fades with the counts since, so
-    # sends left unopened do not pull the rate toward the prior), discounted by how
-    # unlikely those sends are for a customer who still opens at that rate (its
-    # ``email_presence``, the email counterpart of ``presence``).
+
+
+def _email_rates(
+    profile: Profile, features: dict[str, float], at: float, half_life: float
+) -> float:
+    """Replace the rate counters of ``features`` by ``open_rate`` and ``click_rate``;
+    return :func:`still_opening` of the held open rate.
+
+    Rates come from the long-memory counters, smoothed toward a prior. The open rate is
+    the customer's rate as of its last open (the prior fades with the counts since, so
+    sends left unopened do not pull the rate toward the prior), discounted by how
+    unlikely those sends are for a customer who still opens at that rate (its
+    ``email_presence``, the email counterpart of ``presence``).
+    """
     unopened = features.pop("rate_unopened")
     sent = features.pop("rate_sent")
     opens, clicks = features.pop("rate_opens"), features.pop("rate_clicks")
@@ -221,18 +257,7 @@ def profile_features(profile: Profile, at: float, half_life: float) -> dict[str,
     features["click_rate"] = min(
         1.0, (clicks + RATE_PRIOR_WEIGHT * CLICK_RATE_PRIOR) / (sent + RATE_PRIOR_WEIGHT)
     )
-    days = profile.days_since_active(at)
-    features["days_since_active"] = (
-        RECENCY_CAP_DAYS if days is None else min(days, RECENCY_CAP_DAYS)
-    )
-    features["active_days_28d"] = float(profile.active_days_in_window(at))
-    features["presence"] = alive
-    # A customer who never opened an email has no opening habit to lapse from.
-    features["email_presence"] = still if profile.last_open is not None else 1.0
-    features["bounced"] = 1.0 if profile.flags & BOUNCED else 0.0
-    features["unsubscribed"] = 1.0 if profile.flags & (UNSUBSCRIBED | COMPLAINED) else 0.0
-    features["activity"] = sum(weight * features[name] for name, weight in ACTIVITY_WEIGHTS.items())
-    return features
+    return still
 
 
 def still_opening(profile: Profile, open_rate: float, at: float) -> float:

@@ -1,0 +1,165 @@
+"""Seeding, refits and re-seeding of a clusterer's centres from its recent points.
+
+The part of :class:`~.clustering.SegmentClusterer` that replaces centres rather than
+moving them: the first k-means++ seeding after the warm-up, periodic refits that adopt
+a clearly better solution (ids kept by matching), and re-seeding of clusters that died
+out or merged, from the outlier buffer first.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .kmeans import kmeans_pp, lloyd, radii, sq_dist_matrix, weighted_choice
+
+
+class Reseeding:
+    """Replacing centres (a mixin of :class:`~.clustering.SegmentClusterer`, whose
+    hyperparameters and state it reads and writes)."""
+
+    n_clusters: int
+    halflife: float
+    n_init: int
+    refit_gain: float
+    match_distance: float
+    death_share: float
+    merge_distance: float
+    next_id: int
+    ids: list[int]
+    centers: np.ndarray | None
+    weights: np.ndarray | None
+    r2: np.ndarray | None
+    outliers: list[list[float]]
+    outlier_weight: float
+    ring: list[list[float]]
+    stamps: list[float]
+    births: int
+    deaths: int
+    refits: int
+
+    @property
+    def scale(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _rng(self) -> random.Random:
+        raise NotImplementedError
+
+    def _recent_weights(self) -> np.ndarray:
+        """Each recent point's weight under the half-life: the objective the centres follow."""
+        stamps = np.array(self.stamps)
+        now = float(stamps.max()) if len(stamps) else 0.0
+        return np.power(2.0, -(now - stamps) / self.halflife)
+
+    def _fit_recent(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Best of ``n_init`` weighted k-means++ and Lloyd runs over the recent points (scaled)."""
+        points = np.array(self.ring) / self.scale
+        w = self._recent_weights()
+        rng = self._rng()
+        best: tuple[float, np.ndarray, np.ndarray] | None = None
+        for _ in range(self.n_init):
+            centers = kmeans_pp(points, self.n_clusters, rng, w)
+            centers, counts, inertia = lloyd(points, centers, 10, w)
+            if best is None or inertia < best[0]:
+                best = (inertia, centers, counts)
+        assert best is not None
+        return best[0], best[1], best[2], points, w
+
+    def _refit(self) -> None:
+        """Adopt a fresh k-means solution over recent points when it is clearly better."""
+        assert self.centers is not None
+        assert self.weights is not None
+        inertia, centers, counts, points, w = self._fit_recent()
+        current = float((sq_dist_matrix(points, self.centers / self.scale).min(axis=1) * w).sum())
+        if inertia > (1.0 - self.refit_gain) * current:
+            return
+        old = self.centers / self.scale
+        gaps = np.sqrt(sq_dist_matrix(centers, old))
+        ids: list[int | None] = [None] * self.n_clusters
+        for new_j, old_j in zip(*linear_sum_assignment(gaps), strict=True):
+            if gaps[new_j, old_j] <= self.match_distance:
+                ids[int(new_j)] = self.ids[int(old_j)]
+        for j, cid in enumerate(ids):
+            if cid is None:
+                ids[j] = self.next_id
+                self.next_id += 1
+                self.births += 1
+                self.deaths += 1
+        total = float(self.weights.sum())
+        self.ids = [int(cid) for cid in ids if cid is not None]
+        self.centers = centers * self.scale
+        self.weights = np.maximum(counts * total / float(w.sum()), 1.0)
+        self.r2 = radii(points, centers)
+        self.refits += 1
+
+    def _seed(self) -> None:
+        _, centers, counts, points, _ = self._fit_recent()
+        self.centers = centers * self.scale
+        self.weights = np.maximum(counts, 1.0)
+        self.r2 = radii(points, centers)
+        self.ids = list(range(self.next_id, self.next_id + self.n_clusters))
+        self.next_id += self.n_clusters
+        self.births += self.n_clusters
+
+    def _maintain(self) -> None:
+        """Re-seed clusters that died out or merged into another one."""
+        assert self.centers is not None and self.weights is not None
+        mean_weight = float(self.weights.mean())
+        scaled = self.centers / self.scale
+        for j in range(self.n_clusters):
+            dead = self.weights[j] < self.death_share * mean_weight
+            others = [i for i in range(self.n_clusters) if i != j]
+            gaps = np.sqrt(((scaled[others] - scaled[j]) ** 2).sum(axis=1))
+            nearest = others[int(np.argmin(gaps))]
+            merged = gaps.min() < self.merge_distance and self.weights[j] <= self.weights[nearest]
+            if dead or merged:
+                if merged:
+                    total = self.weights[j] + self.weights[nearest]
+                    self.centers[nearest] = (
+                        self.centers[nearest] * self.weights[nearest]
+                        + self.centers[j] * self.weights[j]
+                    ) / total
+                    self.weights[nearest] = total
+                self._reseed(j, mean_weight)
+                scaled = self.centers / self.scale
+        weakest = int(np.argmin(self.weights))
+        if len(self.outliers) >= 10 and self.outlier_weight > self.weights[weakest]:
+            self._reseed(weakest, mean_weight)
+
+    def _reseed(self, j: int, mean_weight: float) -> None:
+        """Give slot ``j`` a new cluster: greedy k-means++ over the outliers (or recent points).
+
+        Of a few D^2-drawn candidates the one that cuts inertia most is kept; the new
+        centre is the mean of the points that the candidate would win.
+        """
+        assert self.centers is not None
+        assert self.weights is not None
+        assert self.r2 is not None
+        from_outliers = len(self.outliers) >= 10
+        source = self.outliers if from_outliers else self.ring
+        points = np.array(source) / self.scale
+        keep = [i for i in range(self.n_clusters) if i != j]
+        d2 = sq_dist_matrix(points, self.centers[keep] / self.scale).min(axis=1)
+        rng = self._rng()
+        candidates = {weighted_choice(d2, rng) for _ in range(2 + int(math.log(self.n_clusters)))}
+        pick = min(
+            candidates,
+            key=lambda c: float(np.minimum(d2, ((points - points[c]) ** 2).sum(axis=1)).sum()),
+        )
+        to_pick = ((points - points[pick]) ** 2).sum(axis=1)
+        won = to_pick < d2
+        members = np.array(source)[won]
+        self.centers[j] = members.mean(axis=0)
+        self.weights[j] = max(float(won.sum()), self.death_share * mean_weight * 2)
+        self.r2[j] = float(to_pick[won].mean()) if won.any() else float(np.median(self.r2))
+        if from_outliers:
+            share = float(won.sum()) / len(self.outliers)
+            self.outliers = [p for p, w in zip(self.outliers, won, strict=True) if not w]
+            self.outlier_weight *= 1.0 - share
+        self.ids[j] = self.next_id
+        self.next_id += 1
+        self.births += 1
+        self.deaths += 1
