@@ -47,6 +47,7 @@ def replay(
     on_sample: Callable[[dict[str, float], float], None] | None = None,
     sweep: bool = True,
     until: float | None = None,
+    learn: bool = True,
 ) -> ReplayResult:
     """Run ``events`` in order through the step and the learner; return every change.
 
@@ -58,9 +59,13 @@ def replay(
     ran out of order so far.
     ``on_change`` sees every change as it happens, ``on_sample`` every sample the
     model learns (with its event time). When the model retires a segment, its members
-    are re-assessed at once. ``outcomes`` counts the steps by outcome, the sweep's
-    looks (``swept``), the retirement moves (``retired``) and, at the end, the
-    customers with valid events that still have no segment (``unassessed``).
+    are re-assessed at once. Without ``learn`` the model is used as given (pinned),
+    as by workers that do not learn (``SEGFLOW_LEARN=false``) and assign with the
+    model on the snapshot topic: the step still takes its samples (a profile
+    remembers when it last fed the model), but none is learned nor passed to
+    ``on_sample``. ``outcomes`` counts the steps by outcome, the sweep's looks
+    (``swept``), the retirement moves (``retired``) and, at the end, the customers
+    with valid events that still have no segment (``unassessed``).
     """
     model = model or SegmentModel.create(config or EngineConfig())
     config = model.config
@@ -77,7 +82,7 @@ def replay(
         result = done.result
         outcomes[result.outcome if done.cause == "event" else _COUNTED[done.cause]] += 1
         profiles[done.customer] = result.profile
-        if result.sample is not None:
+        if learn and result.sample is not None:
             model.learn_one(result.sample, result.t)
             if on_sample is not None:
                 on_sample(result.sample, result.t)

@@ -171,8 +171,9 @@ class PartitionWork(WorkerBase):
             await self.fatal(exc)
 
     async def send_sample(self, result: StepResult) -> None:
-        """Send the sample a step or a sweep handed out to the trainer (rate-limited)."""
-        if result.sample is None:
+        """Send the sample a step or a sweep handed out to the trainer (rate-limited;
+        none when the worker does not learn)."""
+        if result.sample is None or not self.settings.learn:
             return
         allowed = self.bucket.allow()
         self.metrics.sample(allowed)

@@ -138,6 +138,12 @@ class Settings(BaseSettings):
     standby_replicas: int = Field(
         0, ge=0, le=8, description="Standby table copies per partition (0: recover from changelog)."
     )
+    learn: bool = Field(
+        True,
+        description="Send the samples the step hands out to the trainer (which learns them "
+        "and publishes the model). Off on every worker, the model stays the one on the "
+        "snapshot topic (learned offline, or pinned for a test).",
+    )
     training_rate: float = Field(
         200.0, ge=0, description="Max training samples/s one worker sends (0: no limit)."
     )

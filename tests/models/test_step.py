@@ -217,6 +217,30 @@ def test_every_customer_gets_a_segment_and_counts_match_what_was_sent() -> None:
     assert all(p.segment is not None for p in result.profiles.values())
 
 
+def test_the_runner_without_learning_uses_the_model_as_given(trained: SegmentModel) -> None:
+    sim = simulate(
+        SimulationConfig(customers=40, days=7.0, seed=4, warmup_days=2.0, settle_days=2.0)
+    )
+    before = trained.to_snapshot()
+    pinned = SegmentModel.from_snapshot(before, trained.config)
+    samples: list[float] = []
+    result = replay(sim.events, model=pinned, learn=False, on_sample=lambda x, t: samples.append(t))
+    assert result.model is pinned
+    assert pinned.version == trained.version and pinned.to_snapshot() == before
+    assert samples == []
+    assert result.changes
+    assert all(c.model_version == trained.version for c in result.changes)
+    # The step still takes its samples: profiles remember when they last fed the model.
+    assert any(p.learned_at is not None for p in result.profiles.values())
+    # The same events with the same pinned model give the same changes every time.
+    again = replay(
+        sim.events, model=SegmentModel.from_snapshot(before, trained.config), learn=False
+    )
+    assert [c.model_dump() for c in again.changes] == [c.model_dump() for c in result.changes]
+    learning = replay(sim.events, model=SegmentModel.from_snapshot(before, trained.config))
+    assert learning.model.version > trained.version
+
+
 def test_the_runner_stamps_changes_with_the_clock_it_is_given() -> None:
     sim = simulate(
         SimulationConfig(customers=60, days=14.0, seed=2, warmup_days=3.0, settle_days=3.0)

@@ -235,3 +235,21 @@ def test_the_first_batch_after_a_rebalance_loads_its_partitions_sizes_in_one_pas
     assert held == len(mine) + 1  # partition 0's customers and the new one, no other
     assert len(pipeline.sweep) == len(mine) + 1
     assert all(pipeline.cache.get(c.encode()) is not None for c in mine)
+
+
+@pytest.mark.parametrize("learn", [True, False])
+def test_a_worker_that_does_not_learn_sends_no_training_samples(
+    tmp_path: Path, learn: bool
+) -> None:
+    clock = Clock(at(0).timestamp())
+    pipeline = pipeline_knowing_partitions(tmp_path, clock, learn=learn, sweep=False)
+    # Seen for more than a day (the default learn_after): the second click is a sample.
+    events = [click("c1", 1, at(0)), click("c1", 2, at(30))]
+    asyncio.run(
+        pipeline.process_batch([input_message(pipeline, e, i) for i, e in enumerate(events)])
+    )
+    training = pipeline.training
+    assert isinstance(training, FakeTopic)
+    assert len(training.sent) == (1 if learn else 0)
+    # The step took its sample either way: the profile is the same.
+    assert stored(pipeline, "c1").learned_at == at(30).timestamp()
