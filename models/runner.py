@@ -68,46 +68,84 @@ def replay(
     with valid events that still have no segment (``unassessed``).
     """
     model = model or SegmentModel.create(config or EngineConfig())
-    config = model.config
-    profiles: dict[str, Profile] = {}
-    changes: list[SegmentChange] = []
-    outcomes: Counter[str] = Counter()
-    engine = Engine(config, sweep=sweep)
-    retired = RetiredSegments()
-
-    def stamp(t: float) -> datetime:
-        return clock() if clock is not None else from_epoch(t)
-
-    def keep(done: Handled) -> None:
-        result = done.result
-        outcomes[result.outcome if done.cause == "event" else _COUNTED[done.cause]] += 1
-        profiles[done.customer] = result.profile
-        if learn and result.sample is not None:
-            model.learn_one(result.sample, result.t)
-            if on_sample is not None:
-                on_sample(result.sample, result.t)
-            gone = retired.since_last(model)
-            if gone:
-                members = list(members_of(profiles.values(), gone))
-                engine.retire(0, members, model, result.t, keep, stamp)
-        changes.extend(result.changes)
-        if on_change is not None:
-            for change in result.changes:
-                on_change(change)
-
+    run = _Replay(model, clock, on_change, on_sample, sweep=sweep, learn=learn)
     input_clock = InputClock()
     for event in events:
-        watermark = input_clock.observe(event.occurred_at.timestamp())
-        now = clock() if clock is not None else event.occurred_at
-        engine.handle(0, event, model, profiles.get, keep, stamp, watermark=watermark, now=now)
+        run.handle(event, input_clock.observe(event.occurred_at.timestamp()))
     end = until if until is not None else input_clock.newest
     if sweep and end is not None:
-        engine.sweep(0, end, model, profiles.get, keep, stamp)
-        # Whoever the model could not assess yet (its events all came before the model
-        # was ready, and its next look is after the end) is assessed at the end.
-        if model.is_ready:
-            for profile in [p for p in profiles.values() if p.segment is None]:
-                result = reassess(profile, model, end, stamp(end))
-                keep(Handled(profile.customer_id, profile, result, "inactivity"))
-    outcomes["unassessed"] = sum(1 for p in profiles.values() if p.segment is None)
-    return ReplayResult(changes, profiles, model, outcomes)
+        run.finish(end)
+    return run.result()
+
+
+class _Replay:
+    """One replay's state: the profiles, the changes, the counts, the model learning."""
+
+    def __init__(
+        self,
+        model: SegmentModel,
+        clock: Clock | None,
+        on_change: Callable[[SegmentChange], None] | None,
+        on_sample: Callable[[dict[str, float], float], None] | None,
+        *,
+        sweep: bool,
+        learn: bool,
+    ) -> None:
+        self.model = model
+        self.clock = clock
+        self.on_change = on_change
+        self.on_sample = on_sample
+        self.learn = learn
+        self.profiles: dict[str, Profile] = {}
+        self.changes: list[SegmentChange] = []
+        self.outcomes: Counter[str] = Counter()
+        self.engine = Engine(model.config, sweep=sweep)
+        self.retired = RetiredSegments()
+
+    def stamp(self, t: float) -> datetime:
+        """Processing time of a change at event time ``t``: the clock, else ``t`` itself."""
+        return self.clock() if self.clock is not None else from_epoch(t)
+
+    def handle(self, event: Event, watermark: float) -> None:
+        now = self.clock() if self.clock is not None else event.occurred_at
+        self.engine.handle(
+            0,
+            event,
+            self.model,
+            self.profiles.get,
+            self.keep,
+            self.stamp,
+            watermark=watermark,
+            now=now,
+        )
+
+    def keep(self, done: Handled) -> None:
+        """The engine's sink: store the profile, learn the sample, collect the changes."""
+        result = done.result
+        self.outcomes[result.outcome if done.cause == "event" else _COUNTED[done.cause]] += 1
+        self.profiles[done.customer] = result.profile
+        if self.learn and result.sample is not None:
+            self.model.learn_one(result.sample, result.t)
+            if self.on_sample is not None:
+                self.on_sample(result.sample, result.t)
+            gone = self.retired.since_last(self.model)
+            if gone:
+                members = list(members_of(self.profiles.values(), gone))
+                self.engine.retire(0, members, self.model, result.t, self.keep, self.stamp)
+        self.changes.extend(result.changes)
+        if self.on_change is not None:
+            for change in result.changes:
+                self.on_change(change)
+
+    def finish(self, end: float) -> None:
+        """Sweep up to ``end``; then assess whoever the model could not assess yet (its
+        events all came before the model was ready, and its next look is after the end)."""
+        self.engine.sweep(0, end, self.model, self.profiles.get, self.keep, self.stamp)
+        if self.model.is_ready:
+            for profile in [p for p in self.profiles.values() if p.segment is None]:
+                result = reassess(profile, self.model, end, self.stamp(end))
+                self.keep(Handled(profile.customer_id, profile, result, "inactivity"))
+
+    def result(self) -> ReplayResult:
+        self.outcomes["unassessed"] = sum(1 for p in self.profiles.values() if p.segment is None)
+        return ReplayResult(self.changes, self.profiles, self.model, self.outcomes)

@@ -61,8 +61,8 @@ from segflow.models.runner import replay
 from segflow.sources.simulator import SimulationConfig, simulate
 from segflow.streams.broker import LocalBroker
 from segflow.streams.demo import processed
+from segflow.streams.model_holder import SnapshotMeta, config_key, encode_snapshot
 from segflow.streams.producer import produce_events
-from segflow.streams.runtime import SnapshotMeta, config_key, encode_snapshot
 from segflow.streams.settings import EventTimeBounds, Settings
 from segflow.streams.snapshots import SNAPSHOT_KEY
 
