@@ -1,19 +1,7 @@
 """The Faust app: built by :func:`create_app` from one :class:`Settings`, never at import.
 
-Data flow (topic names are the defaults)::
-
-    clicks, downloads,      profile agent (batches)                      segment-changes
-    emails, purchases  ---> decode once; customer in this partition? --yes--> step -->
-          ^                        | no: forward keyed by customer     Table "profiles"
-          |                        v                                   (changelog, one
-    segflow-events  <------- (repartition topic, read by the same agent)  write per
-                                   | invalid                          customer per batch)
-                                   v                                        | samples
-                             segflow-dead-letters                           v (rate-limited)
-                                                           segflow-training (1 partition)
-                                                                 | trainer agent (one worker)
-                                                                 v
-    every worker <---- snapshot follower <---- segflow-model (compacted, versioned snapshots)
+The data flow (topics, agents, the table) is drawn once, in the README's section
+"Streaming on Kafka".
 
 Input topics keyed by customer id (as segflow's producers do), with as many partitions
 as segflow's topics, need no repartition hop: partition p of every input topic, of the
@@ -128,8 +116,9 @@ class Pipeline(Ingest, PartitionWork):
             self.metrics,
             clock,
             f"{socket.gethostname()}:{os.getpid()}",
-            lambda snapshot: self.snapshots.send(key=SNAPSHOT_KEY, value=snapshot),
-            self.fatal,
+            lambda snapshot: self.send_or_stop(
+                self.snapshots.send(key=SNAPSHOT_KEY, value=snapshot)
+            ),
         )
         self._wire_metrics(app)
         self.profiles = profile_table(app, settings)

@@ -121,18 +121,12 @@ class Ingest(WorkerBase):
     ) -> None:
         """Send a valid input event on to the repartition topic, keyed by customer."""
         self.metrics.forwarded()
-        try:
-            await self.events.send(
-                key=customer,
-                value=raw,
-                headers={
-                    HEADER_TYPE: kind.encode(),
-                    HEADER_ORIGIN: orjson.dumps(list(origin)),
-                    HEADER_INGESTED: repr(ingested_at).encode(),
-                },
-            )
-        except Exception as exc:
-            await self.fatal(exc)
+        headers = {
+            HEADER_TYPE: kind.encode(),
+            HEADER_ORIGIN: orjson.dumps(list(origin)),
+            HEADER_INGESTED: repr(ingested_at).encode(),
+        }
+        await self.send_or_stop(self.events.send(key=customer, value=raw, headers=headers))
 
     async def decode(
         self,

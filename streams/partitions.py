@@ -160,15 +160,19 @@ class PartitionWork(WorkerBase):
         else:
             self.metrics.retirement_move()
         drifts = self.watch_drift(result) if handled.cause == "event" else []
-        try:
-            ingested_at = (
-                work.ingested_at if work is not None and handled.cause == "event" else None
-            )
-            await self.publish_changes(customer, result.changes, ingested_at)
-            await self.publish_drifts(drifts)
-            await self.send_sample(result)
-        except Exception as exc:
-            await self.fatal(exc)
+        ingested_at = work.ingested_at if work is not None and handled.cause == "event" else None
+        await self.send_or_stop(self._send_results(customer, result, drifts, ingested_at))
+
+    async def _send_results(
+        self,
+        customer: bytes,
+        result: StepResult,
+        drifts: list[DriftEvent],
+        ingested_at: float | None,
+    ) -> None:
+        await self.publish_changes(customer, result.changes, ingested_at)
+        await self.publish_drifts(drifts)
+        await self.send_sample(result)
 
     async def send_sample(self, result: StepResult) -> None:
         """Send the sample a step or a sweep handed out to the trainer (rate-limited;

@@ -22,7 +22,7 @@ TRAIN_CHUNK = 64
 
 class Trainer:
     """Learns batches of samples into the model and publishes it (``publish`` sends one
-    snapshot; ``fatal`` stops the worker when it cannot)."""
+    snapshot, and stops the worker when it cannot)."""
 
     def __init__(
         self,
@@ -31,14 +31,12 @@ class Trainer:
         clock: Callable[[], float],
         publisher: str,
         publish: Callable[[bytes], Awaitable[None]],
-        fatal: Callable[[BaseException], Awaitable[None]],
     ) -> None:
         self.holder = holder
         self.metrics = metrics
         self.clock = clock
         self.publisher = publisher
         self.publish = publish
-        self.fatal = fatal
         self.trainer_model: Any = None
         self.trainer_seq = 0
 
@@ -74,8 +72,5 @@ class Trainer:
             config=self.holder.config_key,
         )
         snapshot = encode_snapshot(meta, self.trainer_model.to_snapshot())
-        try:
-            await self.publish(snapshot)
-        except Exception as exc:
-            await self.fatal(exc)
+        await self.publish(snapshot)
         self.metrics.published.inc()

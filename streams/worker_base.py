@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,11 +56,16 @@ class WorkerBase:
             received_at=self.clock(),
             stage=stage,
         )
-        try:
-            await self.dead_letters.send(key=key, value=encode_dead_letter(record))
-        except Exception as exc:  # the producer is broken: stop rather than lose input
-            await self.fatal(exc)
+        await self.send_or_stop(self.dead_letters.send(key=key, value=encode_dead_letter(record)))
         self.metrics.dead_letter(topic, reason, stage)
+
+    async def send_or_stop(self, sending: Awaitable[Any]) -> None:
+        """Await ``sending`` (a send, or a coroutine of sends); if it fails, the producer
+        is broken: stop the worker rather than lose input (see :meth:`fatal`)."""
+        try:
+            await sending
+        except Exception as exc:
+            await self.fatal(exc)
 
     async def fatal(self, exc: BaseException) -> None:
         """Crash the worker without acknowledging the current message (at-least-once)."""
