@@ -13,8 +13,8 @@ Prints one JSON object::
 with, for Taobao, ``"order"`` too. How it is measured:
 
 - Every row of the file is read by the dataset's adapter
-  (:func:`segflow.sources.datasets.online_retail`: one purchase per invoice,
-  cancellations as refunds, guest lines skipped; :func:`segflow.sources.datasets.taobao`:
+  (:func:`segflow.sources.online_retail.online_retail`: one purchase per invoice,
+  cancellations as refunds, guest lines skipped; :func:`segflow.sources.taobao.taobao`:
   views, carts and favourites as clicks, buys as purchases of 1.0, the 35 stray rows
   from before the window kept) and replayed, streaming, through
   :func:`segflow.models.runner.replay` (step, learner and inactivity sweep).
@@ -75,7 +75,9 @@ from segflow.models.features import BehaviorTransform, profile_features
 from segflow.models.pages import ECOMMERCE_PAGE_STAGES
 from segflow.models.runner import ReplayResult, replay
 from segflow.models.timeutil import DAY
-from segflow.sources.datasets import DatasetStream, TaobaoOrder, default_path, online_retail, taobao
+from segflow.sources.datasets import DatasetStream, default_path
+from segflow.sources.online_retail import online_retail
+from segflow.sources.taobao import TaobaoOrder, taobao
 from segflow.streams.replay import datasets_folder
 
 #: Engine settings for a year of purchase-only retail data (the rest are the defaults).

@@ -27,7 +27,10 @@ def test_the_wheel_holds_only_the_segflow_package(tmp_path: Path) -> None:
     for shipped in (
         "segflow/models/py.typed",
         "segflow/sources/py.typed",
-        "segflow/sources/simulator.py",
+        "segflow/sources/simulator/__init__.py",
+        "segflow/sources/simulator/customer.py",
+        "segflow/sources/datasets.py",
+        "segflow/sources/taobao.py",
         "segflow/streams/py.typed",
         "segflow/streams/static/dashboard.html",
         "segflow/streams/static/openapi.json",

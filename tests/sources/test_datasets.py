@@ -11,18 +11,11 @@ from pathlib import Path
 import pytest
 
 from segflow.models.events import ClickEvent, EmailEvent, Event, PurchaseEvent, encode_event
-from segflow.sources.datasets import (
-    DATASETS,
-    HILLSTROM_START,
-    HILLSTROM_WINDOW,
-    TAOBAO_AMOUNT,
-    cdnow,
-    default_path,
-    hillstrom,
-    online_retail,
-    open_dataset,
-    taobao,
-)
+from segflow.sources.cdnow import cdnow
+from segflow.sources.datasets import DATASETS, default_path, open_dataset
+from segflow.sources.hillstrom import HILLSTROM_START, HILLSTROM_WINDOW, hillstrom
+from segflow.sources.online_retail import online_retail
+from segflow.sources.taobao import TAOBAO_AMOUNT, taobao
 from segflow.streams.replay import DATASETS_DIR_ENV, datasets_folder
 
 RETAIL_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
