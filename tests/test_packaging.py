@@ -38,3 +38,9 @@ def test_the_wheel_holds_only_the_segflow_package(tmp_path: Path) -> None:
         "segflow/streams/app.py",
     ):
         assert shipped in names
+    # Every module of the three folders is in the wheel (a subpackage left out of
+    # pyproject's ``packages`` would install without its modules).
+    for folder in ("models", "sources", "streams"):
+        for path in (ROOT / folder).rglob("*.py"):
+            shipped_path = f"segflow/{path.relative_to(ROOT).as_posix()}"
+            assert shipped_path in names, f"{shipped_path} is not in the wheel"
