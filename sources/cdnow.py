@@ -24,9 +24,9 @@ from .reading import (
     DatasetStream,
     Malformed,
     SkipReport,
-    data_rows,
     parse_float,
     parse_int,
+    parsed_rows,
     row_rng,
 )
 
@@ -60,12 +60,9 @@ def cdnow(path: str | Path, *, seed: int = 0, limit: int | None = None) -> Datas
 
 def _events(source: Path, report: SkipReport, seed: int, limit: int | None) -> Iterator[Event]:
     rows: list[tuple[datetime, int, str, int, float]] = []
-    for line, row in data_rows(source, report, CDNOW_HEADER, limit):
-        try:
-            midnight, customer, count, value = _parse(row)
-        except Malformed as problem:
-            report.malformed(line, problem.reason, str(problem))
-            continue
+    for line, (midnight, customer, count, value) in parsed_rows(
+        source, report, CDNOW_HEADER, limit, _parse
+    ):
         at = midnight + timedelta(seconds=row_rng("cdnow", seed, line).randrange(86_400))
         rows.append((at, line, customer, count, value))
     rows.sort()

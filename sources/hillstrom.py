@@ -30,10 +30,10 @@ from .reading import (
     DatasetStream,
     Malformed,
     SkipReport,
-    data_rows,
     parse_flag,
     parse_float,
     parse_int,
+    parsed_rows,
     row_rng,
 )
 
@@ -127,12 +127,9 @@ def _events(
     window = _Window.from_constants()
     plan: list[_Step] = []
     attributes: dict[int, tuple[_Properties, float]] = {}
-    for line, row in data_rows(source, report, HILLSTROM_HEADER, limit):
-        try:
-            properties, visit, conversion, spend = _parse(row)
-        except Malformed as problem:
-            report.malformed(line, problem.reason, str(problem))
-            continue
+    for line, (properties, visit, conversion, spend) in parsed_rows(
+        source, report, HILLSTROM_HEADER, limit, _parse
+    ):
         number = line - 1
         emailed = properties["segment"] != HILLSTROM_CONTROL or control_sent
         rng = row_rng("hillstrom", seed, number)

@@ -24,8 +24,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from segflow.models.events import Event
+
+T = TypeVar("T")
 
 __all__ = [
     "MAX_ID",
@@ -191,6 +194,24 @@ def data_rows(
                 )
                 continue
             yield reader.line_num, row
+
+
+def parsed_rows(
+    path: Path,
+    report: SkipReport,
+    header: tuple[str, ...],
+    limit: int | None,
+    parse: Callable[[list[str]], T],
+) -> Iterator[tuple[int, T]]:
+    """(line number, ``parse(fields)``) of each data row :func:`data_rows` yields; a row
+    whose ``parse`` raises :class:`Malformed` is reported in ``report`` and skipped."""
+    for line, row in data_rows(path, report, header, limit):
+        try:
+            parsed = parse(row)
+        except Malformed as problem:
+            report.malformed(line, problem.reason, str(problem))
+            continue
+        yield line, parsed
 
 
 def check_header(path: Path, first: list[str] | None, header: tuple[str, ...]) -> None:

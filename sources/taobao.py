@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from segflow.models.events import ClickEvent, Event, PurchaseEvent
 
-from .reading import DatasetStream, Malformed, SkipReport, check_id, data_rows, parse_int
+from .reading import DatasetStream, Malformed, SkipReport, check_id, parse_int, parsed_rows
 
 __all__ = ["TAOBAO_AMOUNT", "TAOBAO_BUY", "TAOBAO_HEADER", "TAOBAO_PAGES", "TaobaoOrder", "taobao"]
 
@@ -95,12 +95,9 @@ def _events(
 
 def _rows(source: Path, report: SkipReport, limit: int | None) -> Iterator[_Row]:
     """The well-formed rows in file order; the malformed ones are counted in ``report``."""
-    for line, row in data_rows(source, report, TAOBAO_HEADER, limit):
-        try:
-            seconds, at, user, item, category, behavior = _parse(row)
-        except Malformed as problem:
-            report.malformed(line, problem.reason, str(problem))
-            continue
+    for line, (seconds, at, user, item, category, behavior) in parsed_rows(
+        source, report, TAOBAO_HEADER, limit, _parse
+    ):
         yield seconds, line, at, user, item, category, behavior
 
 
