@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -254,14 +254,21 @@ class SegmentModel:
         )
 
     @classmethod
-    def from_snapshot(cls, data: bytes, config: EngineConfig) -> SegmentModel:
-        """The model a snapshot describes, with the rules of ``config``."""
+    def from_snapshot(
+        cls,
+        data: bytes,
+        config: EngineConfig,
+        rules: RuleSet | Literal["from_config"] | None = "from_config",
+    ) -> SegmentModel:
+        """The model a snapshot describes, with ``rules`` (by default, read from the file
+        ``config`` names; a worker decoding snapshot after snapshot passes the rules it
+        read once)."""
         raw = orjson.loads(data)
         return cls(
             config,
             SegmentClusterer.from_state(raw["clusterer"]),
             EngagementScorer.from_state(raw["engagement"]),
-            load_configured_rules(config),
+            load_configured_rules(config) if isinstance(rules, str) else rules,
         )
 
 

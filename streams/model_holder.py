@@ -102,6 +102,8 @@ class ModelHolder:
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
         self.model = SegmentModel.create(config)
+        #: The rule segments, read once from the file the settings name.
+        self.rules = self.model.rules
         self.meta: SnapshotMeta | None = None
         self.raw: bytes | None = None
         self.ready = asyncio.Event()
@@ -132,7 +134,7 @@ class ModelHolder:
             self.rejected += 1
             return False
         try:
-            model = SegmentModel.from_snapshot(raw, self.config)
+            model = SegmentModel.from_snapshot(raw, self.config, self.rules)
         except Exception:
             self.rejected += 1
             return False
@@ -143,7 +145,7 @@ class ModelHolder:
         """A private copy of the held model (for the trainer to learn on)."""
         if self.raw is None:
             return SegmentModel.create(self.config)
-        return SegmentModel.from_snapshot(self.raw, self.config)
+        return SegmentModel.from_snapshot(self.raw, self.config, self.rules)
 
     async def wait_ready(self, timeout: float) -> bool:
         """Wait until the start-up read of the snapshot topic is done (or ``timeout``)."""

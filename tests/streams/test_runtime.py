@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -72,6 +73,22 @@ def test_holder_rejects_a_snapshot_learned_under_other_settings() -> None:
     assert holder.rejected == 1 and holder.seq == 0
     own = SnapshotMeta(5, 30, 0.0, "here:1", config_key(CONFIG))
     assert holder.offer(encode_snapshot(own, model.to_snapshot()))
+
+
+def test_holder_reads_the_rules_file_once(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "segments:\n  - id: buyer\n    name: Buyer\n"
+        "    when: {field: features.purchases, op: gt, value: 0.5}\n"
+    )
+    config = EngineConfig(warmup_samples=10, warmup_days=0, rules_file=str(rules))
+    holder = ModelHolder(config)
+    rules.unlink()  # a snapshot decoded later must not go back to the file
+    model = learned_model(30)
+    assert holder.offer(published(1, model))
+    assert holder.model.rules is holder.rules is not None
+    assert [r.id for r in holder.rules.segments] == ["buyer"]
+    assert holder.fresh_copy().rules is holder.rules
 
 
 def test_trainer_copy_is_independent_of_the_held_model() -> None:
