@@ -8,7 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, FiniteFloat
 
-#: Namespace of change ids: uuid5 of (customer, kind, sequence number).
+#: Namespace of change ids: ``uuid5(CHANGE_NAMESPACE, f"{customer_id}\x1f{kind}\x1f{seq}")``
+#: (``\x1f`` is the ASCII unit separator). Published in the README's output contract
+#: so that a subscriber can recompute and check an id; never change it.
 CHANGE_NAMESPACE = uuid.UUID("6f6b0a59-8a3e-4f53-9a53-5e6a8f1f0c11")
 
 ChangeKind = Literal["behavioral", "rule"]
@@ -59,3 +61,7 @@ class SegmentChange(BaseModel):
     scores: dict[str, FiniteFloat]
     reasons: list[Reason]
     reason: ChangeReason = "event"
+    #: The customer's change sequence number (1, 2, ... over both kinds): with
+    #: ``customer_id`` and ``kind`` it gives ``change_id`` (see :func:`change_id`).
+    #: None on changes published before it was added.
+    seq: int | None = None

@@ -242,6 +242,7 @@ class _Assessment:
                 scores=self.scores(),
                 reasons=reasons,
                 reason=self.reason,
+                seq=profile.seq,
             )
         )
 

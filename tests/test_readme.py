@@ -47,3 +47,22 @@ def test_the_layout_table_names_every_module() -> None:
             if f"{path.name}`" not in layout and f"`{path.stem}`" not in layout:
                 missing.append(str(path.relative_to(ROOT)))
     assert missing == []
+
+
+def test_a_subscriber_can_recompute_change_ids_with_the_readme_recipe() -> None:
+    from segflow.models.config import EngineConfig
+    from segflow.models.runner import replay
+    from segflow.sources.simulator import SimulationConfig, simulate
+
+    readme = (ROOT / "README.md").read_text()
+    contract = readme.split("## Output contract", 1)[1].split("\n## ", 1)[0]
+    (recipe,) = re.findall(r"```python\n(.*?)```", contract, flags=re.S)
+    sim = simulate(
+        SimulationConfig(customers=40, days=30.0, warmup_days=7.0, settle_days=7.0, seed=3)
+    )
+    changes = replay(sim.events, EngineConfig(warmup_samples=50, warmup_days=1)).changes
+    assert {c.kind for c in changes} >= {"behavioral"}
+    for change in changes:
+        names = {"customer_id": change.customer_id, "kind": change.kind, "seq": change.seq}
+        exec(recipe, names)  # the README's code, as a subscriber would run it
+        assert names["change_id"] == change.change_id
