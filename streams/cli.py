@@ -28,6 +28,7 @@ from .cli_common import (
     Parser,
     UsageError,
     add_broker,
+    check_rules,
     require_broker,
     run_command,
     settings_from,
@@ -208,6 +209,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         partitions=args.partitions,
         log_level=args.log_level,
     )
+    check_rules(settings)
     require_broker(settings, WORKER_BROKER_TIMEOUT_S)
     run_worker(settings, create=not args.no_create_topics)
 
@@ -336,6 +338,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = settings.model_copy(
         update={"engine": settings.engine.model_copy(update=engine_updates)}
     )
+    check_rules(settings)
     if local:
         settings = settings.model_copy(update={"single_record_batches": True})
     else:

@@ -1,7 +1,9 @@
 """What every ``segflow`` subcommand shares: exit codes, one-line errors, the parser
 class, the ``--broker`` option, settings from the environment and the broker check.
 
-A command raises :class:`UsageError` (a bad argument or setting: exit 2),
+A command raises :class:`UsageError` (a bad argument: exit 2), a
+:class:`~segflow.models.errors.ConfigError` or
+:class:`~segflow.models.errors.RulesError` (a bad setting or rules file: exit 2),
 :class:`BrokerUnavailable` (exit 1) or another
 :class:`~segflow.streams.errors.CommandError` (exit 1); :func:`run_command` turns
 each into one line on stderr and its exit code, so no traceback reaches the user.
@@ -17,14 +19,14 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from segflow.models.errors import ConfigError
+from segflow.models.errors import ConfigError, RulesError
 
 from .errors import CommandError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: How long commands wait for the broker to answer (a worker waits longer).
 BROKER_TIMEOUT_S = 5.0
-WORKER_BROKER_TIMEOUT_S = 30.0
+WORKER_BROKER_TIMEOUT_S = 10.0
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -61,6 +63,14 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Any:
     return load_settings(broker=getattr(args, "broker", None), **extra)
 
 
+def check_rules(settings: Any) -> None:
+    """Read the rules file the engine settings name (raises :class:`RulesError`, one
+    line): a command that runs the engine checks it before it touches the broker."""
+    from segflow.models.model import load_configured_rules
+
+    load_configured_rules(settings.engine)
+
+
 def require_broker(settings: Any, timeout: float | None = None) -> None:
     """Raise :class:`BrokerUnavailable` unless the broker answers within ``timeout`` s
     (default :data:`BROKER_TIMEOUT_S`, read at call time)."""
@@ -78,7 +88,7 @@ def run_command(handler: Handler, args: argparse.Namespace) -> int:
     except UsageError as error:
         print(str(error), file=sys.stderr)
         return EXIT_USAGE
-    except ConfigError as error:
+    except (ConfigError, RulesError) as error:
         print(f"segflow: {error}", file=sys.stderr)
         return EXIT_USAGE
     except BrokerUnavailable as error:

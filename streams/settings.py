@@ -14,8 +14,10 @@ Command-line options override the environment.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -299,11 +301,53 @@ def describe_settings_error(error: ValidationError) -> str:
     return first.line("SEGFLOW_" + "__".join(part.upper() for part in loc) if loc else "settings")
 
 
+#: ``SEGFLOW_*`` variables that are not worker settings (each read by one command).
+OTHER_VARIABLES = frozenset({"SEGFLOW_DATASETS_DIR"})
+
+
+def known_variables() -> frozenset[str]:
+    """Every ``SEGFLOW_*`` variable segflow reads: one per setting, one per field of a
+    nested setting (``SEGFLOW_ENGINE__N_SEGMENTS``), and :data:`OTHER_VARIABLES`.
+
+    >>> {"SEGFLOW_PARTITIONS", "SEGFLOW_ENGINE__N_SEGMENTS"} <= known_variables()
+    True
+    """
+    names = set(OTHER_VARIABLES)
+    for field, info in Settings.model_fields.items():
+        names.add(f"SEGFLOW_{field.upper()}")
+        nested = info.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            names.update(f"SEGFLOW_{field.upper()}__{sub.upper()}" for sub in nested.model_fields)
+    return frozenset(names)
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """Raise :class:`ConfigError` naming the first ``SEGFLOW_*`` variable that is no
+    setting (a misspelt one would otherwise be ignored), with the closest known name.
+
+    >>> try:
+    ...     check_environment({"SEGFLOW_PARTITION": "8"})
+    ... except ConfigError as error:
+    ...     print(error)
+    unknown setting SEGFLOW_PARTITION (did you mean SEGFLOW_PARTITIONS?)
+    """
+    known = known_variables()
+    for name in sorted(environ):
+        if name.upper().startswith("SEGFLOW_") and name.upper() not in known:
+            close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.8)
+            hint = f" (did you mean {close[0]}?)" if close else " (see the README's settings)"
+            raise ConfigError(f"unknown setting {name}{hint}")
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with ``overrides`` (``None`` values ignored) on top.
 
-    Raises :class:`ConfigError` with one line naming the setting.
+    Raises :class:`ConfigError` with one line naming the setting, also for a
+    ``SEGFLOW_*`` variable that is no setting (:func:`check_environment`).
     """
+    import os
+
+    check_environment(os.environ)
     given = {key: value for key, value in overrides.items() if value is not None}
     try:
         return Settings(**given)

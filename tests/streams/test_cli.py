@@ -76,3 +76,68 @@ def test_installed_console_script_answers_without_traceback() -> None:
     assert done.stderr.strip().splitlines() == [
         "segflow simulate: argument --customers: must be >= 1: '0' (see --help)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        ("segments: [\n  - id: a\n    name: [unclosed\n", "not valid YAML"),
+        (
+            "segments:\n  - id: a\n    name: A\n"
+            "    when: {field: features.no_such_feature, op: gt, value: 1}\n",
+            "no_such_feature",
+        ),
+    ],
+    ids=["yaml-error", "unknown-feature"],
+)
+@pytest.mark.parametrize("command", [["worker"], ["demo", "--duration", "1"]])
+def test_a_bad_rules_file_is_one_line_before_the_broker_is_touched(
+    command: list[str],
+    rules: str,
+    expected: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(rules)
+    monkeypatch.setenv("SEGFLOW_ENGINE__RULES_FILE", str(path))
+    # A broker nobody answers on: had the command gone there first, it would say so.
+    assert main([*command, "--broker", f"127.0.0.1:{free_port()}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert str(path) in err and expected in err
+    assert "broker" not in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "expected"),
+    [
+        (
+            "SEGFLOW_PARTITION",
+            "unknown setting SEGFLOW_PARTITION (did you mean SEGFLOW_PARTITIONS?)",
+        ),
+        ("SEGFLOW_ENGINE__N_SEGMENT", "did you mean SEGFLOW_ENGINE__N_SEGMENTS?"),
+        ("SEGFLOW_FOO", "unknown setting SEGFLOW_FOO"),
+    ],
+)
+def test_an_unknown_segflow_variable_is_an_error(
+    variable: str,
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(variable, "8")
+    assert main(["topics", "create", "--broker", f"127.0.0.1:{free_port()}"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err
+    assert err.count("\n") == 1
+
+
+def test_a_worker_says_within_10_s_that_the_broker_is_unreachable(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    port = free_port()
+    assert main(["worker", "--broker", f"127.0.0.1:{port}"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"segflow: cannot reach the broker at 127.0.0.1:{port} (no answer within 10 s)\n"

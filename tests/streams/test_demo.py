@@ -18,7 +18,7 @@ SEGFLOW = str(Path(sys.executable).with_name("segflow"))
 
 
 def test_demo_runs_for_its_duration_and_cleans_up(tmp_path: Path) -> None:
-    marker = f"SEGFLOW_TEST_MARKER_{uuid.uuid4().hex}"
+    marker = f"SEGFLOWTEST_MARKER_{uuid.uuid4().hex}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEGFLOW_")}
     env[marker] = "1"  # inherited by every process the demo starts
     done = subprocess.run(
