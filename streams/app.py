@@ -234,6 +234,7 @@ def create_app(
         app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
         drain_before_commit(app.producer.buffer)
         await pipeline.holder.wait_ready(MODEL_READY_TIMEOUT_S)
+        await pipeline.fetch_partition_counts()
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait_s):
             await pipeline.process_batch(batch)
 

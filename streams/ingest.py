@@ -4,8 +4,10 @@ customer) to the repartition topic, an invalid one dead-lettered with its origin
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +20,13 @@ from segflow.models.timeutil import DAY
 
 from .deadletters import INGEST, PROFILE
 from .partitioning import partition_of
+from .topics import partition_counts
 from .worker_base import WorkerBase
 
 log = logging.getLogger("segflow.streams")
+
+#: Least time between two requests for the input topics' partition counts.
+PARTITION_COUNTS_EVERY_S = 10.0
 
 #: Header on ``segflow-events``: the event type (the input topic it came from says it).
 HEADER_TYPE = "segflow-type"
@@ -58,6 +64,8 @@ class Ingest(WorkerBase):
     partition_counts: dict[str, int]
     #: The repartition topic.
     events: Any
+    _counts_task: asyncio.Future[None] | None = None
+    _counts_asked: float = -math.inf
 
     async def admit(self, item: Any) -> Work | None:
         """Decode one message: the work it makes here, or None (dead-lettered or forwarded)."""
@@ -100,16 +108,42 @@ class Ingest(WorkerBase):
 
     def owns(self, topic: str, partition: int, customer: bytes) -> bool:
         """Whether ``customer``'s profile lives in ``partition`` of the table, which is
-        read together with ``partition`` of ``topic`` (same partition count)."""
+        read together with ``partition`` of ``topic`` (same partition count). While the
+        topic's partition count is unknown, or differs, the event is forwarded."""
         n = self.settings.partitions
         if self.partition_counts.get(topic) != n:
-            with contextlib.suppress(Exception):
-                found = self.app.consumer.topic_partitions(topic)
-                if found is not None:
-                    self.partition_counts[topic] = int(found)
-            if self.partition_counts.get(topic) != n:
-                return False
+            if topic not in self.partition_counts:
+                self.refresh_partition_counts()
+            return False
         return partition_of(customer, n) == partition
+
+    def refresh_partition_counts(self) -> None:
+        """Ask the cluster for the input topics' partition counts, in the background, at
+        most every :data:`PARTITION_COUNTS_EVERY_S` seconds. Every worker asks: the
+        consumer's own metadata has them only on the group leader."""
+        now = time.monotonic()
+        if self._counts_task is not None and not self._counts_task.done():
+            return
+        if now - self._counts_asked < PARTITION_COUNTS_EVERY_S:
+            return
+        self._counts_asked = now
+        self._counts_task = asyncio.ensure_future(self.fetch_partition_counts())
+
+    async def fetch_partition_counts(self) -> None:
+        """Read the input topics' partition counts now (the profile agent does at start)."""
+        try:
+            found = await asyncio.to_thread(partition_counts, self.settings, list(self.kinds))
+        except Exception as error:
+            log.warning("cannot read the input topics' partition counts: %r", error)
+            return
+        self.partition_counts.update(found)
+        unequal = {t: n for t, n in found.items() if n != self.settings.partitions}
+        if unequal:
+            log.warning(
+                "input topics with a partition count other than %d are repartitioned: %s",
+                self.settings.partitions,
+                unequal,
+            )
 
     async def forward(
         self,

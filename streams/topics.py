@@ -104,6 +104,19 @@ def existing_partitions(admin: Any, names: list[str]) -> dict[str, int]:
     }
 
 
+def partition_counts(
+    settings: Settings, names: list[str], timeout_s: float = 10.0
+) -> dict[str, int]:
+    """Partition count of each topic in ``names`` that exists, asked of the cluster (what
+    every group member can learn, not only the group leader). Blocking: a worker runs it
+    in a thread."""
+    admin = _admin(settings, timeout_s)
+    try:
+        return existing_partitions(admin, names)
+    finally:
+        admin.close()
+
+
 def create_topics(settings: Settings, timeout_s: float = 15.0) -> list[TopicStatus]:
     """Create every missing topic; leave existing ones alone. Idempotent.
 

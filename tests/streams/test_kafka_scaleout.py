@@ -66,6 +66,10 @@ def test_two_workers_split_partitions_and_share_one_model(
     }
     assert applied["a"] > 0 and applied["b"] > 0
     assert applied["a"] + applied["b"] == len(sim.events)
+    # Input keyed by customer is applied where it is read, by the group leader and by
+    # the follower alike: nothing crosses the broker twice.
+    forwarded = {w: (s.stats() or {})["counts"]["forwarded"] for w, s in (("a", a), ("b", b))}
+    assert forwarded == {"a": 0, "b": 0}
 
     # Both assign with the same, latest published model: same segments, same names.
     def same_model() -> bool:
