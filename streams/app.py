@@ -44,6 +44,7 @@ from .partitions import PartitionWork
 from .settings import Settings
 from .snapshots import SNAPSHOT_KEY, follow_snapshots
 from .throttle import TokenBucket
+from .topics import partition_counts
 from .trainer import Trainer
 
 log = logging.getLogger("segflow.streams")
@@ -128,8 +129,9 @@ class Pipeline(Ingest, PartitionWork):
         raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
         #: Input topic -> event type.
         self.kinds = {topic: kind for kind, topic in names.inputs().items()}
-        #: Partition count of each input topic, once known.
+        #: Partition count of each input topic, once known, and where it is asked.
         self.partition_counts: dict[str, int] = {}
+        self.count_partitions = lambda names: partition_counts(settings, names)
         self.events = app.topic(names.events, partitions=settings.partitions, internal=True, **raw)
         #: What the profile agent reads: every input topic and the repartition topic.
         self.sources = app.topic(*self.kinds, names.events, **raw)

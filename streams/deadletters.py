@@ -16,6 +16,8 @@ import orjson
 
 from segflow.models.timeutil import rfc3339
 
+from .data_policy import redact_payload
+
 #: Where in the pipeline a message was rejected.
 INGEST = "ingest"
 PROFILE = "profile"
@@ -42,14 +44,21 @@ def dead_letter(
     received_at: float,
     field: str | None = None,
     stage: str = INGEST,
+    redact: bool = False,
 ) -> dict[str, Any]:
     """The dead-letter record of one rejected message.
 
     ``raw`` is the original payload, as text if it is UTF-8, else base64
-    (``raw_encoding`` says which; ``key_encoding`` likewise for the key).
+    (``raw_encoding`` says which; ``key_encoding`` likewise for the key). With
+    ``redact``, property values are replaced by ``[redacted]``, and a payload that is
+    not a JSON object is not copied (``raw`` null, ``raw_encoding`` ``withheld``).
     ``received_at`` is the worker's clock (epoch seconds) when it rejected it.
     """
-    raw_text, raw_encoding = _text_or_base64(raw)
+    if redact and raw is not None:
+        raw = redact_payload(raw)
+        raw_text, raw_encoding = _text_or_base64(raw) if raw is not None else (None, "withheld")
+    else:
+        raw_text, raw_encoding = _text_or_base64(raw)
     key_text, key_encoding = _text_or_base64(key)
     return {
         "source_topic": source_topic,

@@ -8,7 +8,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,6 @@ from segflow.models.timeutil import DAY
 
 from .deadletters import INGEST, PROFILE
 from .partitioning import partition_of
-from .topics import partition_counts
 from .worker_base import WorkerBase
 
 log = logging.getLogger("segflow.streams")
@@ -64,6 +63,8 @@ class Ingest(WorkerBase):
     partition_counts: dict[str, int]
     #: The repartition topic.
     events: Any
+    #: Topic names -> partition count of those that exist (blocking; run in a thread).
+    count_partitions: Callable[[list[str]], dict[str, int]]
     _counts_task: asyncio.Future[None] | None = None
     _counts_asked: float = -math.inf
 
@@ -132,7 +133,7 @@ class Ingest(WorkerBase):
     async def fetch_partition_counts(self) -> None:
         """Read the input topics' partition counts now (the profile agent does at start)."""
         try:
-            found = await asyncio.to_thread(partition_counts, self.settings, list(self.kinds))
+            found = await asyncio.to_thread(self.count_partitions, list(self.kinds))
         except Exception as error:
             log.warning("cannot read the input topics' partition counts: %r", error)
             return

@@ -28,6 +28,8 @@ from segflow.models.config import EngineConfig
 from segflow.models.drift import DriftConfig
 from segflow.models.errors import ConfigError, FirstError
 
+from .data_policy import DeadLetterPolicy, Retention
+
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
@@ -206,6 +208,8 @@ class Settings(BaseSettings):
     log_level: LogLevel = "warn"
     engine: EngineConfig = EngineConfig()
     drift: DriftConfig = DriftConfig()
+    retention: Retention = Retention()
+    dead_letters: DeadLetterPolicy = DeadLetterPolicy()
     event_time: EventTimeBounds = EventTimeBounds()
     web_advertised_host: str | None = Field(
         None,

@@ -41,13 +41,20 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     """
     t = settings.topics
     n = settings.partitions
+    keep = settings.retention
     inputs = [
-        TopicSpec(name, n, f"input: {kind} events")
+        TopicSpec(name, n, f"input: {kind} events", config=keep.config(keep.input_days))
         for kind, name in settings.topics.inputs().items()
     ]
     return [
         *inputs,
-        TopicSpec(t.events, n, "valid events repartitioned by customer_id", internal=True),
+        TopicSpec(
+            t.events,
+            n,
+            "valid events repartitioned by customer_id",
+            internal=True,
+            config=keep.config(keep.events_days),
+        ),
         TopicSpec(
             settings.profiles_changelog,
             n,
@@ -55,9 +62,24 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             internal=True,
             config=COMPACT,
         ),
-        TopicSpec(t.changes, n, "output: segment changes keyed by customer_id"),
-        TopicSpec(t.dead_letters, 1, "invalid input with its origin and the reason"),
-        TopicSpec(t.drift, 1, "output: segment drift alerts keyed by segment"),
+        TopicSpec(
+            t.changes,
+            n,
+            "output: segment changes keyed by customer_id",
+            config=keep.config(keep.changes_days),
+        ),
+        TopicSpec(
+            t.dead_letters,
+            1,
+            "invalid input with its origin and the reason",
+            config=keep.config(keep.dead_letters_days),
+        ),
+        TopicSpec(
+            t.drift,
+            1,
+            "output: segment drift alerts keyed by segment",
+            config=keep.config(keep.drift_days),
+        ),
         TopicSpec(
             t.training,
             1,

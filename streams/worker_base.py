@@ -55,6 +55,7 @@ class WorkerBase:
             field=field,
             received_at=self.clock(),
             stage=stage,
+            redact=self.settings.dead_letters.redact,
         )
         await self.send_or_stop(self.dead_letters.send(key=key, value=encode_dead_letter(record)))
         self.metrics.dead_letter(topic, reason, stage)

@@ -114,6 +114,30 @@ def test_input_topics_of_unknown_partition_count_always_go_through_the_repartiti
     assert pipeline.profiles == {}
 
 
+def test_a_worker_asks_the_cluster_for_partition_counts_then_applies_keyed_input_here(
+    tmp_path: Path,
+) -> None:
+    clock = Clock(at(0).timestamp())
+    pipeline = memory_pipeline(tmp_path, clock, CollectorRegistry())
+    asked: list[list[str]] = []
+
+    def cluster(names: list[str]) -> dict[str, int]:
+        asked.append(names)
+        return {name: pipeline.settings.partitions for name in names}
+
+    pipeline.count_partitions = cluster
+
+    async def go() -> None:
+        await pipeline.fetch_partition_counts()  # what the profile agent does first
+        await pipeline.process_batch([input_message(pipeline, click("c1", 1, at(0)), 0)])
+
+    asyncio.run(go())
+    assert asked == [list(pipeline.kinds)]
+    forwarded = pipeline.events
+    assert isinstance(forwarded, FakeTopic) and forwarded.sent == []
+    assert stored(pipeline, "c1").event_counts == {"click": 1}
+
+
 def test_each_customer_is_written_once_per_batch(tmp_path: Path) -> None:
     clock = Clock(at(0).timestamp())
     pipeline = pipeline_knowing_partitions(tmp_path, clock)
@@ -195,6 +219,32 @@ def test_a_bad_message_in_a_batch_is_dead_lettered_and_the_rest_applied(tmp_path
     )
     assert record["reason"] == "not_json"
     assert stored(pipeline, "c1").event_counts == {"click": 2}
+
+
+def test_a_worker_told_to_redact_copies_no_property_value_into_dead_letters(
+    tmp_path: Path,
+) -> None:
+    from segflow.streams.data_policy import DeadLetterPolicy
+
+    clock = Clock(at(0).timestamp())
+    letters = {}
+    for redact in (False, True):
+        pipeline = pipeline_knowing_partitions(
+            tmp_path / str(redact), clock, dead_letters=DeadLetterPolicy(redact=redact)
+        )
+        raw = orjson.dumps(
+            {"type": "click", "customer_id": "c9", "properties": {"email": "ann@example.com"}}
+        )  # no event_id: a schema violation
+        bad = FakeEvent(FakeMessage(pipeline.settings.topics.clicks, 2, 5, b"c9", raw))
+        asyncio.run(pipeline.process_batch([bad]))
+        dead = pipeline.dead_letters
+        assert isinstance(dead, FakeTopic)
+        (letter,) = dead.sent
+        letters[redact] = letter.value
+    assert b"ann@example.com" in letters[False]
+    assert b"ann@example.com" not in letters[True]
+    record = orjson.loads(letters[True])
+    assert (record["source_topic"], record["offset"], record["reason"]) == ("clicks", 5, "schema")
 
 
 def test_the_first_batch_after_a_rebalance_loads_its_partitions_sizes_in_one_pass(
