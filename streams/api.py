@@ -36,6 +36,7 @@ from .views import (
     HEALTH_PATH,
     HISTORY_EVERY_S,
     HISTORY_KEEP_S,
+    LIVE_PATH,
     LOCAL_PATH,
     OPENAPI_PATH,
     PEER_TIMEOUT_S,
@@ -45,6 +46,7 @@ from .views import (
     DashboardView,
     ErrorView,
     HealthView,
+    LivenessView,
     LocalView,
     SegmentRef,
     SegmentsView,
@@ -73,6 +75,8 @@ class Pipeline(Protocol):
 
     def healthy(self) -> bool: ...
 
+    def problems(self) -> list[str]: ...
+
 
 log = logging.getLogger("segflow.streams")
 
@@ -85,6 +89,8 @@ class WebState:
             collections.deque()
         )
         self.history: collections.deque[SizePoint] = collections.deque()
+        #: Whether ``/healthz`` has answered ready once (later problems are "unhealthy").
+        self.was_ready = False
 
     def change(self, at: float, kind: str, from_segment: str | None, to: str | None) -> None:
         self.transitions.append((at, kind, from_segment, to))
@@ -250,14 +256,24 @@ def segments_view(pipeline: Pipeline, parts: list[LocalView], complete: bool) ->
 
 
 def health_view(pipeline: Pipeline) -> HealthView:
-    """``GET /healthz``: ``status`` is ``ok`` when the worker is healthy."""
+    """``GET /healthz``: ``status`` is ``ok`` when the worker is ready; else ``starting``
+    (it has not been ready yet) or ``unhealthy``, with the ``problems``."""
     app = pipeline.app
+    problems = pipeline.problems()
+    state = pipeline.web_state
+    state.was_ready = state.was_ready or not problems
     return HealthView(
-        status="ok" if pipeline.healthy() else "starting",
+        status="ok" if not problems else "unhealthy" if state.was_ready else "starting",
         model_ready=pipeline.holder.ready.is_set(),
         rebalancing=bool(getattr(app, "rebalancing", False)),
         recovering=bool(getattr(app, "in_recovery", False)),
+        problems=problems,
     )
+
+
+def liveness_view(pipeline: Pipeline) -> LivenessView:
+    """``GET /livez``: alive unless the worker crashed (it is then stopping)."""
+    return LivenessView(status="crashed" if getattr(pipeline.app, "crashed", False) else "alive")
 
 
 def register_api(app: Any, pipeline: Pipeline) -> WebState:
@@ -281,6 +297,10 @@ def register_api(app: Any, pipeline: Pipeline) -> WebState:
     async def healthz(view: Any, request: Any) -> Any:
         body = health_view(pipeline)
         return _json(view, body, 200 if body.status == "ok" else 503)
+
+    async def livez(view: Any, request: Any) -> Any:
+        body = liveness_view(pipeline)
+        return _json(view, body, 200 if body.status == "alive" else 503)
 
     async def local(view: Any, request: Any) -> Any:
         return _json(view, local_view(pipeline, state))
@@ -307,6 +327,7 @@ def register_api(app: Any, pipeline: Pipeline) -> WebState:
     for path, page in (
         (SEGMENTS_PATH, segments),
         (HEALTH_PATH, healthz),
+        (LIVE_PATH, livez),
         (LOCAL_PATH, local),
         (DASHBOARD_DATA_PATH, dashboard_data),
         (DASHBOARD_PATH, dashboard),

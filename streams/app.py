@@ -16,6 +16,7 @@ lose it): bad input goes to the dead-letter topic with its origin and is counted
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import os
@@ -33,8 +34,10 @@ from segflow.models.lifecycle import RetiredSegments
 from segflow.models.watermark import Watermarks
 
 from .api import WebState, register_api
+from .errors import CommandError
 from .faust_config import faust_options, rocksdb_options
 from .faust_patches import SegflowApp, current_event, drain_before_commit
+from .health import BrokerProbe
 from .ingest import Ingest, Work
 from .local_state import ProfileCache, SegmentSizes
 from .metrics import Metrics, faust_sensor
@@ -44,7 +47,7 @@ from .partitions import PartitionWork
 from .settings import Settings
 from .snapshots import SNAPSHOT_KEY, follow_snapshots
 from .throttle import TokenBucket
-from .topics import partition_counts
+from .topics import partition_counts, topic_specs
 from .trainer import Trainer
 
 log = logging.getLogger("segflow.streams")
@@ -58,6 +61,10 @@ MODEL_READY_TIMEOUT_S = 30.0
 PRODUCER_BUFFER_MESSAGES = 2000
 
 Clock = Callable[[], float]
+
+
+class TopicsGone(CommandError):
+    """The broker answers but no longer has the worker's topics."""
 
 
 def profile_table(app: Any, settings: Settings) -> Any:
@@ -121,6 +128,12 @@ class Pipeline(Ingest, PartitionWork):
                 self.snapshots.send(key=SNAPSHOT_KEY, value=snapshot)
             ),
         )
+        self.probe = BrokerProbe(
+            settings.health,
+            [spec.name for spec in topic_specs(settings)],
+            lambda names: self.count_partitions(names),
+            clock,
+        )
         self._wire_metrics(app)
         self.profiles = profile_table(app, settings)
 
@@ -162,19 +175,39 @@ class Pipeline(Ingest, PartitionWork):
         return {s.id: (s.name, s.share) for s in self.holder.model.segments()}
 
     def healthy(self) -> bool:
-        """Joined the group (no rebalance under way), tables recovered, model read."""
+        """Ready: no :meth:`problems`."""
+        return not self.problems()
+
+    def problems(self) -> list[str]:
+        """What keeps the worker from being ready: not joined, rebalancing, recovering,
+        no model read yet, or the broker (silent, or without the worker's topics)."""
         app = self.app
+        problems = [] if self.holder.ready.is_set() else ["the model topic is not read yet"]
         try:
-            return bool(
-                self.holder.ready.is_set()
-                and app.consumer_generation_id is not None
-                and app.consumer_generation_id >= 0
-                and not app.rebalancing
-                and not app.in_recovery
-                and app.tables.recovery.completed.is_set()
+            generation = app.consumer_generation_id
+            if generation is None or generation < 0:
+                problems.append("not a member of the consumer group yet")
+            if app.rebalancing:
+                problems.append("rebalancing")
+            if app.in_recovery or not app.tables.recovery.completed.is_set():
+                problems.append("recovering the profile table")
+        except Exception as error:
+            problems.append(f"consumer state unknown: {error!r}")
+        return problems + self.probe.problems()
+
+    async def probe_broker(self) -> None:
+        """Ask the broker for the worker's topics (in a thread); stop the worker, with one
+        line and exit code 1, when they have been gone too long."""
+        self.probe.record(await asyncio.to_thread(self.probe.ask))
+        if self.probe.topics_gone():
+            gone = ", ".join(self.probe.missing)
+            log.critical(
+                "stopping: the broker has not had the topics %s for %.0f s (its storage was "
+                "lost?); recreate them (segflow topics create) and restart the worker",
+                gone,
+                self.settings.health.topics_gone_s,
             )
-        except Exception:
-            return False
+            await self.app.crash(TopicsGone(f"topics gone from the broker: {gone}"))
 
     # -- the profile agent: one batch of input and repartitioned messages ---------------
 
@@ -245,12 +278,16 @@ def create_app(
         async for values in stream.take(settings.publish_every, within=settings.publish_interval_s):
             await pipeline.trainer.train(values)
 
+    async def broker_probe() -> None:
+        await pipeline.probe_broker()
+
     async def snapshot_follower() -> None:
         await follow_snapshots(settings, pipeline.holder, pipeline.metrics)
 
     app.agent(pipeline.sources, name=f"{settings.app_id}.profiles")(profile_agent)
     app.agent(pipeline.training, name=f"{settings.app_id}.trainer")(trainer_agent)
     app.task(snapshot_follower)
+    app.timer(settings.health.probe_s)(broker_probe)
     register_ops_pages(app, pipeline)
     register_api(app, pipeline)
     return app

@@ -29,6 +29,7 @@ from segflow.models.drift import DriftConfig
 from segflow.models.errors import ConfigError, FirstError
 
 from .data_policy import DeadLetterPolicy, Retention
+from .health import HealthConfig
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
@@ -209,6 +210,7 @@ class Settings(BaseSettings):
     engine: EngineConfig = EngineConfig()
     drift: DriftConfig = DriftConfig()
     retention: Retention = Retention()
+    health: HealthConfig = HealthConfig()
     dead_letters: DeadLetterPolicy = DeadLetterPolicy()
     event_time: EventTimeBounds = EventTimeBounds()
     web_advertised_host: str | None = Field(

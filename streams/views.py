@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 CUSTOMER_PATH = "/customers/{customer_id}"
 SEGMENTS_PATH = "/segments"
 HEALTH_PATH = "/healthz"
+LIVE_PATH = "/livez"
 DASHBOARD_PATH = "/"
 DASHBOARD_DATA_PATH = "/dashboard/data"
 LOCAL_PATH = "/segflow/local/"
@@ -67,12 +68,20 @@ class SegmentsView(BaseModel):
 
 
 class HealthView(BaseModel):
-    """``GET /healthz`` (200 healthy, 503 not yet)."""
+    """``GET /healthz``, readiness (200 ready, 503 not: ``problems`` says why)."""
 
-    status: Literal["ok", "starting"]
+    status: Literal["ok", "starting", "unhealthy"]
     model_ready: bool
     rebalancing: bool
     recovering: bool
+    #: What keeps the worker from being ready (empty when ``status`` is ``ok``).
+    problems: list[str] = []
+
+
+class LivenessView(BaseModel):
+    """``GET /livez``, liveness (200 while the worker runs, 503 once it crashed)."""
+
+    status: Literal["alive", "crashed"]
 
 
 class ErrorView(BaseModel):
@@ -132,8 +141,14 @@ ROUTES: tuple[tuple[str, str, dict[str, tuple[type[BaseModel], str]]], ...] = (
     ),
     (
         HEALTH_PATH,
-        "Healthy once the worker joined its group, recovered its tables and read the shared model.",
-        {"200": (HealthView, "Healthy."), "503": (HealthView, "Not yet.")},
+        "Ready once the worker joined its group, recovered its tables and read the shared "
+        "model, while the broker answers and has the worker's topics.",
+        {"200": (HealthView, "Ready."), "503": (HealthView, "Not ready, and why.")},
+    ),
+    (
+        LIVE_PATH,
+        "Alive while the worker runs (the event loop answers and it has not crashed).",
+        {"200": (LivenessView, "Alive."), "503": (LivenessView, "Crashed: restart it.")},
     ),
     (
         DASHBOARD_DATA_PATH,
@@ -174,6 +189,7 @@ def openapi_document() -> dict[str, Any]:
         CustomerView,
         SegmentsView,
         HealthView,
+        LivenessView,
         ErrorView,
         DashboardView,
     ]
