@@ -33,6 +33,18 @@ class ConfigError(SegflowError, ValueError):
     """A configuration value that is not acceptable."""
 
 
+class SnapshotError(SegflowError, ValueError):
+    """A model snapshot that must not become a model.
+
+    ``reason`` is a short tag (``envelope``, ``signature``, ``size``, ``schema``,
+    ``settings``: see :mod:`segflow.models.snapshot_schema`); ``str(error)`` is one line.
+    """
+
+    def __init__(self, message: str, reason: str = "schema") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 @dataclass(frozen=True, slots=True)
 class FirstError:
     """The error of a pydantic ``ValidationError`` worth one line, and how many more.

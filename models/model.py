@@ -29,6 +29,7 @@ from .config import EngineConfig
 from .features import CLUSTER_FEATURES, FEATURE_NAMES, BehaviorTransform
 from .naming import VOCABULARIES, level_text, name_segments, reads_dormant
 from .scoring import SCORE_NAMES, ContentIntent, EmailResponsiveness, EngagementScorer, Value
+from .snapshot_schema import check_snapshot
 from .timeutil import DAY
 
 if TYPE_CHECKING:
@@ -81,19 +82,9 @@ class SegmentModel:
     @classmethod
     def create(cls, config: EngineConfig) -> SegmentModel:
         """A fresh, unlearned model (loads the rules file the config names)."""
-        clusterer = SegmentClusterer(
-            n_clusters=config.n_segments,
-            halflife=config.model_halflife_days * DAY,
-            time_based=True,
-            recent_time=config.model_halflife_days * DAY,
-            warmup=config.warmup_samples,
-            warmup_time=config.warmup_days * DAY,
-            features=CLUSTER_FEATURES,
-            seed=config.seed,
-        )
         return cls(
             config,
-            clusterer,
+            new_clusterer(config),
             EngagementScorer(),
             load_configured_rules(config),
         )
@@ -262,14 +253,35 @@ class SegmentModel:
     ) -> SegmentModel:
         """The model a snapshot describes, with ``rules`` (by default, read from the file
         ``config`` names; a worker decoding snapshot after snapshot passes the rules it
-        read once)."""
-        raw = orjson.loads(data)
+        read once).
+
+        The snapshot is checked in full first (:func:`~.snapshot_schema.check_snapshot`:
+        types, shapes, sizes, finite numbers, and the clusterer ``config`` gives): a
+        :class:`~.errors.SnapshotError` says why one is refused.
+        """
+        state = check_snapshot(data, new_clusterer(config)._get_params())
+        clusterer = state.clusterer
+        # dict(model): the validated values themselves (from_state copies what it keeps).
         return cls(
             config,
-            SegmentClusterer.from_state(raw["clusterer"]),
-            EngagementScorer.from_state(raw["engagement"]),
+            SegmentClusterer.from_state({**dict(clusterer), "params": dict(clusterer.params)}),
+            EngagementScorer.from_state(dict(state.engagement)),
             load_configured_rules(config) if isinstance(rules, str) else rules,
         )
+
+
+def new_clusterer(config: EngineConfig) -> SegmentClusterer:
+    """The unlearned clusterer of a model under ``config``."""
+    return SegmentClusterer(
+        n_clusters=config.n_segments,
+        halflife=config.model_halflife_days * DAY,
+        time_based=True,
+        recent_time=config.model_halflife_days * DAY,
+        warmup=config.warmup_samples,
+        warmup_time=config.warmup_days * DAY,
+        features=CLUSTER_FEATURES,
+        seed=config.seed,
+    )
 
 
 def load_configured_rules(config: EngineConfig) -> RuleSet | None:

@@ -98,7 +98,7 @@ class Pipeline(Ingest, PartitionWork):
         self.metrics = Metrics(
             registry if registry is not None else CollectorRegistry(auto_describe=True)
         )
-        self.holder = ModelHolder(settings.engine)
+        self.holder = ModelHolder(settings.engine, settings.model_key_bytes)
         self.bucket = TokenBucket(settings.training_rate)
         #: The per-event loop (sweep, step, reschedule) the runner shares; this class adds
         #: the Kafka I/O around it.

@@ -55,7 +55,8 @@ SWEPT = "segflow_swept_customers"
 FORWARDED = "segflow_forwarded_messages"
 #: Counter: customers moved out of segments a new model retired.
 RETIREMENT_MOVES = "segflow_retirement_moves"
-#: Counter: published model snapshots this worker refused (malformed, other settings).
+#: Counter: published model snapshots this worker refused, by ``reason`` (``envelope``,
+#: ``signature``, ``size``, ``schema``, ``settings``; every reason exported from 0).
 SNAPSHOTS_REJECTED = "segflow_model_snapshots_rejected"
 #: Counter: failures caught and logged while the worker went on, by ``stage``
 #: (``sweep``, ``drift``, ``training_sample``).

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from segflow.models.changes import SegmentChange
+from segflow.models.snapshot_schema import REJECT_REASONS
 
 from .metric_callbacks import ScrapeCallbacks, faust_sensor
 from .metric_names import (
@@ -140,8 +141,11 @@ class Metrics:
         self.model_seq = Gauge(MODEL_SEQ, "Publication number of the model in use.", registry=r)
         self.model_updates = Counter(MODEL_UPDATES, "Model snapshots taken.", registry=r)
         self.snapshots_rejected = Counter(
-            SNAPSHOTS_REJECTED, "Published model snapshots refused.", registry=r
+            SNAPSHOTS_REJECTED, "Published model snapshots refused.", ["reason"], registry=r
         )
+        for reason in REJECT_REASONS:
+            # Every reason exported from the start, at 0: an alert sees the first one.
+            self.snapshots_rejected.labels(reason=reason)
         self.centroid_shift = Gauge(
             MODEL_CENTROID_SHIFT,
             "How far each segment's centroid moved at the last model update (standard units).",
@@ -238,9 +242,10 @@ class Metrics:
                 self.centroid_shift.labels(segment=segment).set(shift)
             self.max_shift.observe(max(shifts.values()))
 
-    def snapshot_rejected(self) -> None:
-        """A published snapshot refused."""
-        self.snapshots_rejected.inc()
+    def snapshot_rejected(self, reason: str) -> None:
+        """A published snapshot refused, by ``reason`` (see
+        :data:`~segflow.models.snapshot_schema.REJECT_REASONS`)."""
+        self.snapshots_rejected.labels(reason=reason).inc()
 
 
 #: The counts of ``/segflow/stats/``: JSON key, counter, and the label whose values
@@ -259,6 +264,7 @@ JSON_COUNTS: tuple[tuple[str, str, str | None], ...] = (
     ("trainer_learned", TRAINER_LEARNED, None),
     ("trainer_published", TRAINER_PUBLISHED, None),
     ("snapshots_rejected", SNAPSHOTS_REJECTED, None),
+    ("snapshots_rejected", SNAPSHOTS_REJECTED, "reason"),
     ("errors", INTERNAL_ERRORS, "stage"),
 )
 
@@ -282,6 +288,8 @@ def json_counts(registry: CollectorRegistry) -> dict[str, int]:
     counts: dict[str, int] = {}
     for key, name, label in JSON_COUNTS:
         for labels, value in totals.get(name, {}).items():
+            if label is not None and not value:
+                continue  # a label value exported at 0 before its first count
             entry = key if label is None else f"{key}_{dict(labels)[label]}"
             counts[entry] = counts.get(entry, 0) + int(value)
     return counts

@@ -21,7 +21,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from segflow.models.config import EngineConfig
@@ -33,6 +41,9 @@ from .health import HealthConfig
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+
+#: Shortest accepted ``SEGFLOW_MODEL_KEY``.
+MIN_MODEL_KEY_LENGTH = 16
 
 LogLevel = Literal["debug", "info", "warn", "error", "critical"]
 
@@ -218,6 +229,23 @@ class Settings(BaseSettings):
         description="Host other workers reach this one's web port at (request routing); "
         "default: web_bind.",
     )
+    model_key: SecretStr | None = Field(
+        None,
+        description="Shared secret (at least 16 characters, the same on every worker) the "
+        "trainer signs model snapshots with (HMAC-SHA256) and every worker checks them "
+        "with: a worker with a key takes no unsigned or badly signed snapshot. Unset: "
+        "snapshots are neither signed nor checked (a warning at start-up).",
+    )
+
+    @field_validator("model_key")
+    @classmethod
+    def _long_enough_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_MODEL_KEY_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_MODEL_KEY_LENGTH} characters (or unset: snapshots "
+                "are then not authenticated)"
+            )
+        return value
 
     @field_validator("broker")
     @classmethod
@@ -251,6 +279,11 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def model_key_bytes(self) -> bytes | None:
+        """The snapshot signing key as bytes (None: snapshots are not authenticated)."""
+        return None if self.model_key is None else self.model_key.get_secret_value().encode()
+
+    @property
     def bootstrap_servers(self) -> str:
         """``host:port[,host:port]`` for kafka-python and aiokafka."""
         return self.broker[len("kafka://") :]
@@ -278,6 +311,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
                 put(f"{name}__{field.upper()}", getattr(value, field))
         elif value is None:
             return
+        elif isinstance(value, SecretStr):
+            env[name] = value.get_secret_value()
         elif isinstance(value, bool):
             env[name] = "true" if value else "false"
         elif isinstance(value, dict | list):

@@ -8,7 +8,7 @@ import logging
 from segflow.models.drift import centroid_shifts
 
 from .metrics import Metrics
-from .model_holder import ModelHolder
+from .model_holder import ModelHolder, Offer
 from .settings import Settings
 
 log = logging.getLogger("segflow.streams")
@@ -19,6 +19,44 @@ SNAPSHOT_KEY = b"model"
 SNAPSHOT_TAIL = 16
 
 
+def warn_if_unauthenticated(settings: Settings) -> bool:
+    """Say once, at start-up, when this worker takes snapshots nobody signed (no
+    ``SEGFLOW_MODEL_KEY``); returns whether it did."""
+    if settings.model_key is not None:
+        return False
+    log.warning(
+        "model snapshots are not authenticated: any client that can write to topic %s can "
+        "replace this worker's model; set SEGFLOW_MODEL_KEY to the same secret (at least "
+        "16 characters) on every worker to sign and check them",
+        settings.topics.snapshots,
+    )
+    return True
+
+
+def take_snapshot(holder: ModelHolder, metrics: Metrics, value: bytes, offset: int) -> Offer:
+    """Offer one record of the snapshot topic to the holder; count and log (one line,
+    with the reason) a rejected one. The worker keeps its model when one is rejected."""
+    previous = holder.model
+    offer = holder.offer(value)
+    if offer.taken:
+        try:
+            shifts = centroid_shifts(previous, holder.model)
+        except Exception:
+            log.exception("centroid shift failed")
+            shifts = {}
+        metrics.model_update(holder.seq, holder.model.version, shifts)
+    elif offer.reason is not None:
+        log.error(
+            "model snapshot at offset %s rejected (%s): %s; keeping model seq %s",
+            offset,
+            offer.reason,
+            offer.detail,
+            holder.seq,
+        )
+        metrics.snapshot_rejected(offer.reason)
+    return offer
+
+
 async def follow_snapshots(settings: Settings, holder: ModelHolder, metrics: Metrics) -> None:
     """Read the snapshot topic (its tail, then follow it) into the holder; never returns.
 
@@ -27,6 +65,7 @@ async def follow_snapshots(settings: Settings, holder: ModelHolder, metrics: Met
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped,unused-ignore]
 
+    warn_if_unauthenticated(settings)
     tp = TopicPartition(settings.topics.snapshots, 0)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers.split(","),
@@ -46,24 +85,8 @@ async def follow_snapshots(settings: Settings, holder: ModelHolder, metrics: Met
         while True:
             batches = await consumer.getmany(tp, timeout_ms=500)
             for record in batches.get(tp, []):
-                if record.value is None:
-                    continue
-                rejected = holder.rejected
-                previous = holder.model
-                if holder.offer(record.value):
-                    try:
-                        shifts = centroid_shifts(previous, holder.model)
-                    except Exception:
-                        log.exception("centroid shift failed")
-                        shifts = {}
-                    metrics.model_update(holder.seq, holder.model.version, shifts)
-                elif holder.rejected > rejected:
-                    log.error(
-                        "model snapshot at offset %s rejected: not a snapshot, or learned "
-                        "under other engine settings (SEGFLOW_ENGINE__*) than this worker's",
-                        record.offset,
-                    )
-                    metrics.snapshot_rejected()
+                if record.value is not None:
+                    take_snapshot(holder, metrics, record.value, record.offset)
             if not holder.ready.is_set() and not batches and await consumer.position(tp) >= end:
                 holder.ready.set()
                 log.info("model recovered: seq %s", holder.seq)

@@ -44,7 +44,9 @@ class Trainer:
         """Learn a batch of samples and publish the model as the next snapshot."""
         if self.trainer_model is None or self.holder.seq > self.trainer_seq:
             # First batch here, or another worker published since: continue from the
-            # latest published model (this is how the model survives a takeover).
+            # latest published model (this is how the model survives a takeover). Only a
+            # snapshot the holder took moves its seq: a rejected one (forged, unsigned,
+            # malformed) never sets the sequence the trainer continues from.
             self.trainer_model = self.holder.fresh_copy()
             self.trainer_seq = self.holder.seq
         learned = 0
@@ -71,6 +73,6 @@ class Trainer:
             publisher=self.publisher,
             config=self.holder.config_key,
         )
-        snapshot = encode_snapshot(meta, self.trainer_model.to_snapshot())
+        snapshot = encode_snapshot(meta, self.trainer_model.to_snapshot(), self.holder.key)
         await self.publish(snapshot)
         self.metrics.published.inc()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -24,6 +27,8 @@ from segflow.streams.topics import create_topics
 
 #: Upper bound for anything a test waits for (a guard against hanging, not an assertion).
 WAIT_S = 120.0
+#: Debian's chromium, which renders the dashboard in the browser tests.
+CHROMIUM = "/usr/bin/chromium"
 
 
 def isolated_settings(
@@ -219,3 +224,42 @@ def processes_with_marker(marker: str) -> list[int]:
         if marker.encode() in environ and status != "Z":
             found.append(int(entry.name))
     return found
+
+
+def get(port: int, path: str) -> tuple[int, bytes]:
+    """``GET path`` on a local web port: the status and body (0 when nobody answers)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except OSError:
+        return 0, b""
+
+
+def render(port: int, profile: Path) -> str:
+    """The DOM headless Chromium makes of the page at ``/`` on ``port`` after 5 s of
+    virtual time (scripts run, polls answered)."""
+    result = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            f"http://127.0.0.1:{port}/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout

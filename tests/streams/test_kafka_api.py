@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from kafkatest import WorkerProc, isolated_settings, prepare, send_events, wait_until
+from kafkatest import (
+    CHROMIUM,
+    WorkerProc,
+    get,
+    isolated_settings,
+    prepare,
+    render,
+    send_events,
+    wait_until,
+)
 
 from segflow.models.config import EngineConfig
 from segflow.models.events import BaseEvent, ClickEvent, EmailEvent
@@ -34,18 +40,7 @@ from segflow.streams.views import (
     openapi_document,
 )
 
-CHROMIUM = "/usr/bin/chromium"
 OPENAPI_FILE = Path(__file__).resolve().parents[2] / "streams" / "static" / "openapi.json"
-
-
-def get(port: int, path: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-    except OSError:
-        return 0, b""
 
 
 def traffic(customers: int, per_customer: int) -> list[BaseEvent]:
@@ -155,29 +150,3 @@ def test_api_routing_health_metrics_and_dashboard(
     for segment in dashboard.sizes:
         assert f'data-segment="{segment}"' in dom
     assert "api-" in dom  # latest changes list customers
-
-
-def render(port: int, profile: Path) -> str:
-    result = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            f"http://127.0.0.1:{port}/",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
