@@ -4,7 +4,8 @@
   partition; 404 for an unknown customer);
 - ``GET /segments``: every behavioral segment with its size over all workers;
 - ``GET /healthz``: 200 once the worker joined its group, recovered and read the model;
-- ``GET /``: the drift dashboard (static HTML/JS polling ``GET /dashboard/data``);
+- ``GET /``: the drift dashboard (static HTML, its script ``/dashboard.js`` and style
+  ``/dashboard.css`` polling ``GET /dashboard/data``);
 - ``GET /segflow/local/``: this worker's own part (what the others fan out to);
 - ``GET /openapi.json``: the OpenAPI document of these routes.
 
@@ -33,6 +34,8 @@ from .views import (
     CUSTOMER_PATH,
     DASHBOARD_DATA_PATH,
     DASHBOARD_PATH,
+    DASHBOARD_SCRIPT_PATH,
+    DASHBOARD_STYLE_PATH,
     HEALTH_PATH,
     HISTORY_EVERY_S,
     HISTORY_KEEP_S,
@@ -289,9 +292,13 @@ def register_api(app: Any, pipeline: Pipeline) -> WebState:
         parts, complete = await gather_local(pipeline, state)
         return _json(view, merge_dashboard(pipeline, parts, complete, pipeline.clock()))
 
-    async def dashboard(view: Any, request: Any) -> Any:
-        html = resources.files("segflow.streams").joinpath("static/dashboard.html").read_bytes()
-        return view.bytes(html, content_type="text/html")
+    def static(name: str, content_type: str) -> Any:
+        async def page(view: Any, request: Any) -> Any:
+            body = resources.files("segflow.streams").joinpath("static", name).read_bytes()
+            return view.bytes(body, content_type=content_type)
+
+        page.__name__ = name.replace(".", "_")  # Faust names the view after the function
+        return page
 
     async def openapi(view: Any, request: Any) -> Any:
         return view.bytes(orjson.dumps(openapi_document()), content_type="application/json")
@@ -309,7 +316,9 @@ def register_api(app: Any, pipeline: Pipeline) -> WebState:
         (HEALTH_PATH, healthz),
         (LOCAL_PATH, local),
         (DASHBOARD_DATA_PATH, dashboard_data),
-        (DASHBOARD_PATH, dashboard),
+        (DASHBOARD_PATH, static("dashboard.html", "text/html")),
+        (DASHBOARD_SCRIPT_PATH, static("dashboard.js", "text/javascript")),
+        (DASHBOARD_STYLE_PATH, static("dashboard.css", "text/css")),
         (OPENAPI_PATH, openapi),
     ):
         app.page(path)(page)

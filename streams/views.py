@@ -13,6 +13,8 @@ SEGMENTS_PATH = "/segments"
 HEALTH_PATH = "/healthz"
 DASHBOARD_PATH = "/"
 DASHBOARD_DATA_PATH = "/dashboard/data"
+DASHBOARD_SCRIPT_PATH = "/dashboard.js"
+DASHBOARD_STYLE_PATH = "/dashboard.css"
 LOCAL_PATH = "/segflow/local/"
 OPENAPI_PATH = "/openapi.json"
 #: How long a worker waits for a peer's part of a fan-out.
