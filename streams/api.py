@@ -9,7 +9,8 @@
 - ``GET /segflow/local/``: this worker's own part (what the others fan out to);
 - ``GET /openapi.json``: the OpenAPI document of these routes.
 
-Responses are the JSON of the pydantic models below; ``streams/static/openapi.json``
+Every request passes :mod:`.web_guard` first (allowed hosts, the token, security
+headers). Responses are the JSON of the pydantic models below; ``streams/static/openapi.json``
 is generated from them (:func:`openapi_document`) and checked by a test.
 """
 
@@ -30,6 +31,7 @@ from segflow.models.timeutil import DAY, from_epoch
 
 from .local_state import SegmentSizes
 from .model_holder import ModelHolder
+from .settings import Settings
 from .views import (
     CUSTOMER_PATH,
     DASHBOARD_DATA_PATH,
@@ -56,6 +58,7 @@ from .views import (
     Transition,
     openapi_document,
 )
+from .web_guard import bearer_headers
 
 
 class Pipeline(Protocol):
@@ -63,6 +66,7 @@ class Pipeline(Protocol):
     only, so the pages never depend on how the worker is built."""
 
     app: Any
+    settings: Settings
     holder: ModelHolder
     sizes: SegmentSizes
     profiles: Any
@@ -163,9 +167,11 @@ def local_view(pipeline: Pipeline, state: WebState) -> LocalView:
 
 
 async def gather_local(pipeline: Pipeline, state: WebState) -> tuple[list[LocalView], bool]:
-    """This worker's part and every peer's (by the table's assignment metadata)."""
+    """This worker's part and every peer's (by the table's assignment metadata); the
+    requests to peers carry the token."""
     app = pipeline.app
     own = str(app.conf.canonical_url).rstrip("/")
+    headers = bearer_headers(pipeline.settings.web_token)
     parts = [local_view(pipeline, state)]
     complete = True
     try:
@@ -176,7 +182,7 @@ async def gather_local(pipeline: Pipeline, state: WebState) -> tuple[list[LocalV
     async def fetch(url: str) -> LocalView | None:
         try:
             async with asyncio.timeout(PEER_TIMEOUT_S):
-                async with app.http_client.get(url + LOCAL_PATH) as response:
+                async with app.http_client.get(url + LOCAL_PATH, headers=headers) as response:
                     if response.status != 200:
                         return None
                     return LocalView.model_validate_json(await response.read())
