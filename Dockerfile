@@ -26,6 +26,9 @@ RUN pip install . \
 USER segflow
 
 # Containers listen on all interfaces; a state directory per worker (mount a volume).
+# Publish the port on the host's loopback only (`-p 127.0.0.1:6066:6066`), and give the
+# worker a token at run time, never in the image (`-e SEGFLOW_WEB_TOKEN=...`): then
+# every route but /healthz and /metrics needs `Authorization: Bearer <token>`.
 ENV SEGFLOW_BROKER=kafka:9092 \
     SEGFLOW_STORE=rocksdb:// \
     SEGFLOW_DATA_DIR=/var/lib/segflow/data \
@@ -37,7 +40,7 @@ VOLUME ["/var/lib/segflow"]
 EXPOSE 6066
 
 # Healthy once the worker has joined its group and finished recovery (GET /healthz
-# answers 200 only then), on whatever port SEGFLOW_WEB_PORT says.
+# answers 200 only then, and needs no token), on whatever port SEGFLOW_WEB_PORT says.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('SEGFLOW_WEB_PORT', '6066'); sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4).status == 200 else 1)"]
 

@@ -4,11 +4,13 @@
   partition; 404 for an unknown customer);
 - ``GET /segments``: every behavioral segment with its size over all workers;
 - ``GET /healthz``: 200 once the worker joined its group, recovered and read the model;
-- ``GET /``: the drift dashboard (static HTML/JS polling ``GET /dashboard/data``);
+- ``GET /``: the drift dashboard (static HTML, its script ``/dashboard.js`` and style
+  ``/dashboard.css`` polling ``GET /dashboard/data``);
 - ``GET /segflow/local/``: this worker's own part (what the others fan out to);
 - ``GET /openapi.json``: the OpenAPI document of these routes.
 
-Responses are the JSON of the pydantic models below; ``streams/static/openapi.json``
+Every request passes :mod:`.web_guard` first (allowed hosts, the token, security
+headers). Responses are the JSON of the pydantic models below; ``streams/static/openapi.json``
 is generated from them (:func:`openapi_document`) and checked by a test.
 """
 
@@ -29,10 +31,13 @@ from segflow.models.timeutil import DAY, from_epoch
 
 from .local_state import SegmentSizes
 from .model_holder import ModelHolder
+from .settings import Settings
 from .views import (
     CUSTOMER_PATH,
     DASHBOARD_DATA_PATH,
     DASHBOARD_PATH,
+    DASHBOARD_SCRIPT_PATH,
+    DASHBOARD_STYLE_PATH,
     HEALTH_PATH,
     HISTORY_EVERY_S,
     HISTORY_KEEP_S,
@@ -55,6 +60,7 @@ from .views import (
     Transition,
     openapi_document,
 )
+from .web_guard import bearer_headers
 
 
 class Pipeline(Protocol):
@@ -62,6 +68,7 @@ class Pipeline(Protocol):
     only, so the pages never depend on how the worker is built."""
 
     app: Any
+    settings: Settings
     holder: ModelHolder
     sizes: SegmentSizes
     profiles: Any
@@ -166,9 +173,11 @@ def local_view(pipeline: Pipeline, state: WebState) -> LocalView:
 
 
 async def gather_local(pipeline: Pipeline, state: WebState) -> tuple[list[LocalView], bool]:
-    """This worker's part and every peer's (by the table's assignment metadata)."""
+    """This worker's part and every peer's (by the table's assignment metadata); the
+    requests to peers carry the token."""
     app = pipeline.app
     own = str(app.conf.canonical_url).rstrip("/")
+    headers = bearer_headers(pipeline.settings.web_token)
     parts = [local_view(pipeline, state)]
     complete = True
     try:
@@ -179,7 +188,7 @@ async def gather_local(pipeline: Pipeline, state: WebState) -> tuple[list[LocalV
     async def fetch(url: str) -> LocalView | None:
         try:
             async with asyncio.timeout(PEER_TIMEOUT_S):
-                async with app.http_client.get(url + LOCAL_PATH) as response:
+                async with app.http_client.get(url + LOCAL_PATH, headers=headers) as response:
                     if response.status != 200:
                         return None
                     return LocalView.model_validate_json(await response.read())
@@ -309,9 +318,13 @@ def register_api(app: Any, pipeline: Pipeline) -> WebState:
         parts, complete = await gather_local(pipeline, state)
         return _json(view, merge_dashboard(pipeline, parts, complete, pipeline.clock()))
 
-    async def dashboard(view: Any, request: Any) -> Any:
-        html = resources.files("segflow.streams").joinpath("static/dashboard.html").read_bytes()
-        return view.bytes(html, content_type="text/html")
+    def static(name: str, content_type: str) -> Any:
+        async def page(view: Any, request: Any) -> Any:
+            body = resources.files("segflow.streams").joinpath("static", name).read_bytes()
+            return view.bytes(body, content_type=content_type)
+
+        page.__name__ = name.replace(".", "_")  # Faust names the view after the function
+        return page
 
     async def openapi(view: Any, request: Any) -> Any:
         return view.bytes(orjson.dumps(openapi_document()), content_type="application/json")
@@ -330,7 +343,9 @@ def register_api(app: Any, pipeline: Pipeline) -> WebState:
         (LIVE_PATH, livez),
         (LOCAL_PATH, local),
         (DASHBOARD_DATA_PATH, dashboard_data),
-        (DASHBOARD_PATH, dashboard),
+        (DASHBOARD_PATH, static("dashboard.html", "text/html")),
+        (DASHBOARD_SCRIPT_PATH, static("dashboard.js", "text/javascript")),
+        (DASHBOARD_STYLE_PATH, static("dashboard.css", "text/css")),
         (OPENAPI_PATH, openapi),
     ):
         app.page(path)(page)

@@ -49,6 +49,7 @@ from .snapshots import SNAPSHOT_KEY, follow_snapshots
 from .throttle import TokenBucket
 from .topics import partition_counts, topic_specs
 from .trainer import Trainer
+from .web_guard import WebGuard
 
 log = logging.getLogger("segflow.streams")
 
@@ -245,9 +246,14 @@ def create_app(
     ``received_at``, snapshot publication time). ``registry`` receives the
     worker's Prometheus metrics (default: a registry of its own).
     """
+    guard = WebGuard(settings)
     app = SegflowApp(
-        settings.app_id, fetch_max_wait_ms=settings.fetch_max_wait_ms, **faust_options(settings)
+        settings.app_id,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        **faust_options(settings, middlewares=[guard.middleware]),
     )
+    # The group's workers call each other by the hosts of their URLs.
+    guard.peers = lambda: app.router.tables_metadata()
     pipeline = Pipeline(app, settings, clock, registry)
     app.sensors.add(faust_sensor(pipeline.metrics))
     app.segflow = pipeline  # type: ignore[attr-defined]  # for tests and introspection

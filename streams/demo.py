@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+from pydantic import SecretStr
 
 from segflow.models.changes import SegmentChange
 from segflow.sources.simulator import SimulationConfig, iter_events
@@ -34,6 +35,7 @@ from .procs import parent_death_signal, stop_process
 from .producer import ProduceProgress, produce_events
 from .settings import Settings, child_env
 from .tail import iter_changes
+from .web_guard import bearer_headers
 from .worker import ensure_topics
 
 #: Engine settings that make segments appear within seconds of simulated traffic
@@ -89,10 +91,15 @@ class ChangeBoard:
             return list(self.latest)
 
 
-def fetch_stats(port: int, timeout: float = 1.0) -> dict[str, Any] | None:
-    """A worker's ``/segflow/stats/`` JSON, or None if it does not answer."""
+def fetch_stats(
+    port: int, timeout: float = 1.0, token: SecretStr | None = None
+) -> dict[str, Any] | None:
+    """A worker's ``/segflow/stats/`` JSON, or None if it does not answer (``token``: the
+    worker's ``SEGFLOW_WEB_TOKEN``)."""
+    url = f"http://127.0.0.1:{port}{STATS_PATH}"
+    request = urllib.request.Request(url, headers=bearer_headers(token))
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{STATS_PATH}", timeout=timeout) as r:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
             data: dict[str, Any] = orjson.loads(r.read())
             return data
     except Exception:
@@ -160,7 +167,7 @@ def wait_for_worker(worker: WorkerProcess, port: int, timeout: float) -> None:
     while time.monotonic() < deadline:
         if not worker.alive():
             raise DemoError(f"the worker exited: {worker.log_tail()}")
-        stats = fetch_stats(port)
+        stats = fetch_stats(port, token=worker.settings.web_token)
         if stats and stats.get("assigned_partitions", 0) > 0:
             return
         time.sleep(0.25)
@@ -312,7 +319,7 @@ class _DemoRun:
             now = time.monotonic()
             if not worker.alive():
                 raise DemoError(f"the worker exited: {worker.log_tail()}")
-            self.stats = fetch_stats(self.settings.web_port) or self.stats
+            self.stats = self.fetch_stats() or self.stats
             rates = (
                 sent_meter.add(now, self.progress.sent),
                 done_meter.add(now, processed(self.stats)),
@@ -330,6 +337,9 @@ class _DemoRun:
             self.out.flush()
             time.sleep(self.options.refresh_s)
 
+    def fetch_stats(self) -> dict[str, Any] | None:
+        return fetch_stats(self.settings.web_port, token=self.settings.web_token)
+
     def frame(self, rates: tuple[float, float], header: str) -> str:
         return render(
             board=self.board, stats=self.stats, progress=self.progress, rates=rates, header=header
@@ -341,7 +351,7 @@ class _DemoRun:
         for thread in self.threads:
             thread.join(timeout=10)
         worker = self.worker
-        final = fetch_stats(self.settings.web_port) if worker and worker.alive() else None
+        final = self.fetch_stats() if worker and worker.alive() else None
         self.stats = final or self.stats
         if worker is not None:
             worker.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .faust_patches import SeekFirstTableManager
@@ -25,8 +26,12 @@ def rocksdb_options(settings: Settings) -> dict[str, int]:
     }
 
 
-def faust_options(settings: Settings) -> dict[str, Any]:
-    """The Faust settings segflow uses (kept in one place, and noted where they matter)."""
+def faust_options(settings: Settings, middlewares: Sequence[Any] = ()) -> dict[str, Any]:
+    """The Faust settings segflow uses (kept in one place, and noted where they matter).
+
+    ``middlewares`` go on the web server's aiohttp application (see :mod:`.web_guard`).
+    """
+    faust_pages = settings.web_faust_routes
     options: dict[str, Any] = {
         "broker": settings.broker,
         "store": settings.store,
@@ -51,6 +56,15 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "web_port": settings.web_port or 6066,
         "web_bind": settings.web_bind,
         "web_host": settings.web_advertised_host or settings.web_bind,
+        # Faust's own pages (/router, /table, /graph, /assignment, /performance) expose
+        # the cluster's layout and table contents: off unless asked for. Request routing
+        # (@app.table_route) reads the assignor, not /router, and works without them.
+        "web_router_enabled": faust_pages,
+        "web_tables_enabled": faust_pages,
+        "web_graph_enabled": faust_pages,
+        "web_stats_enabled": faust_pages,
+        "web_metrics_enabled": faust_pages,
+        "web_application_options": {"middlewares": list(middlewares)},
         "worker_redirect_stdouts": False,
         # 0 (Faust's default) sends each table write, change and sample at once (latency);
         # a few ms gathers them into fewer requests (throughput).

@@ -15,6 +15,7 @@ Command-line options override the environment.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -41,11 +42,35 @@ from .health import HealthConfig
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+#: RFC 6750's b64token (what may follow "Bearer "; also safe in a cookie), 16 or more.
+_BEARER_TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]{16,}=*$")
+_HOST_NAME = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?$")
 
 #: Shortest accepted ``SEGFLOW_MODEL_KEY``.
 MIN_MODEL_KEY_LENGTH = 16
 
 LogLevel = Literal["debug", "info", "warn", "error", "critical"]
+
+
+def host_name(text: str) -> str | None:
+    """``text`` as a comparable host (lower case, no final dot, IPv6 without brackets),
+    or None if it is no host name or IP address (a port, a path or a user is not).
+
+    >>> host_name("Segflow.Example.COM."), host_name("[::1]"), host_name("::1")
+    ('segflow.example.com', '::1', '::1')
+    >>> host_name("a.example:80"), host_name("user@a.example"), host_name("")
+    (None, None, None)
+    """
+    value = text.strip().lower()
+    if value.startswith("[") and value.endswith("]"):
+        value = value[1:-1]
+    if ":" in value:
+        try:
+            return str(ipaddress.IPv6Address(value))
+        except ValueError:
+            return None
+    value = value.removesuffix(".")
+    return value if _HOST_NAME.match(value) else None
 
 
 class TopicNames(BaseModel):
@@ -247,6 +272,26 @@ class Settings(BaseSettings):
             )
         return value
 
+    web_token: SecretStr | None = Field(
+        None,
+        description="Bearer token every web route but /healthz and /metrics requires "
+        "(Authorization: Bearer <token>, or the dashboard's cookie); unset: none. At least "
+        "16 characters of A-Z a-z 0-9 - . _ ~ + / (then = padding). Every worker of a "
+        "deployment needs the same one (they send it to each other).",
+    )
+    web_allowed_hosts: str | None = Field(
+        None,
+        description="Host names (or IP addresses) requests may name in their Host header, "
+        "comma-separated; '*' allows any. Unset: localhost, 127.0.0.1, ::1 and the machine's "
+        "host name. Always allowed besides: the advertised host, the group's workers' hosts "
+        "and the address a request arrived at.",
+    )
+    web_faust_routes: bool = Field(
+        False,
+        description="Serve Faust's built-in pages (/router, /table, /graph, /assignment, "
+        "/performance) besides segflow's.",
+    )
+
     @field_validator("broker")
     @classmethod
     def _normalize_broker(cls, value: str) -> str:
@@ -272,6 +317,32 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} may only contain letters, digits, '.', '_' and '-'")
         return value
 
+    @field_validator("web_token")
+    @classmethod
+    def _bearer_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _BEARER_TOKEN.match(value.get_secret_value()):
+            raise ValueError(
+                "must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (then = padding), "
+                "e.g. the output of `openssl rand -hex 32`"
+            )
+        return value
+
+    @field_validator("web_allowed_hosts")
+    @classmethod
+    def _host_list(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        hosts = []
+        for item in value.split(","):
+            host = "*" if item.strip() == "*" else host_name(item)
+            if host is None:
+                raise ValueError(
+                    f"{item.strip()!r} is not a host name or IP address (no port, no path); "
+                    "give a comma-separated list, or '*'"
+                )
+            hosts.append(host)
+        return ",".join(dict.fromkeys(hosts))
+
     @model_validator(mode="after")
     def _heartbeat_below_session(self) -> Settings:
         if self.heartbeat_interval_s * 3 > self.session_timeout_s:
@@ -287,6 +358,13 @@ class Settings(BaseSettings):
     def bootstrap_servers(self) -> str:
         """``host:port[,host:port]`` for kafka-python and aiokafka."""
         return self.broker[len("kafka://") :]
+
+    @property
+    def allowed_hosts(self) -> frozenset[str] | None:
+        """The hosts ``web_allowed_hosts`` lists (``*``: any); None when it is unset."""
+        if self.web_allowed_hosts is None:
+            return None
+        return frozenset(self.web_allowed_hosts.split(","))
 
     @property
     def profiles_changelog(self) -> str:

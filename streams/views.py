@@ -14,6 +14,8 @@ HEALTH_PATH = "/healthz"
 LIVE_PATH = "/livez"
 DASHBOARD_PATH = "/"
 DASHBOARD_DATA_PATH = "/dashboard/data"
+DASHBOARD_SCRIPT_PATH = "/dashboard.js"
+DASHBOARD_STYLE_PATH = "/dashboard.css"
 LOCAL_PATH = "/segflow/local/"
 OPENAPI_PATH = "/openapi.json"
 #: How long a worker waits for a peer's part of a fan-out.
@@ -127,6 +129,8 @@ class DashboardView(BaseModel):
 
 
 #: The documented GET routes: path, summary, and the response model and text by status.
+#: All but :data:`HEALTH_PATH` and :data:`LIVE_PATH` need the token when the worker has
+#: one (``SEGFLOW_WEB_TOKEN``).
 ROUTES: tuple[tuple[str, str, dict[str, tuple[type[BaseModel], str]]], ...] = (
     (
         CUSTOMER_PATH,
@@ -158,15 +162,33 @@ ROUTES: tuple[tuple[str, str, dict[str, tuple[type[BaseModel], str]]], ...] = (
 )
 
 
+#: Example values of path parameters (the README's example customer).
+PARAMETER_EXAMPLES = {"customer_id": "c01725"}
+#: The security scheme of the routes that need the token.
+BEARER = "bearerToken"
+UNAUTHORIZED = (ErrorView, "No token, or a wrong one (when the worker has SEGFLOW_WEB_TOKEN).")
+
+
 def _operation(
     path: str, summary: str, responses: dict[str, tuple[type[BaseModel], str]]
 ) -> dict[str, Any]:
-    """One route's OpenAPI ``get`` operation; ``{name}`` in the path is a string parameter."""
+    """One route's OpenAPI ``get`` operation; ``{name}`` in the path is a string parameter.
+    Every route but the health checks needs the bearer token (when the worker has one)."""
     operation: dict[str, Any] = {"summary": summary}
+    if path in (HEALTH_PATH, LIVE_PATH):
+        operation["security"] = []
+    else:
+        responses = {**responses, "401": UNAUTHORIZED}
     names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
     if names:
         operation["parameters"] = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string"},
+                **({"example": PARAMETER_EXAMPLES[name]} if name in PARAMETER_EXAMPLES else {}),
+            }
             for name in names
         ]
     operation["responses"] = {
@@ -200,5 +222,16 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "segflow worker API", "version": "1"},
         "paths": {path: _operation(path, text, answers) for path, text, answers in ROUTES},
-        "components": {"schemas": defs["$defs"]},
+        "components": {
+            "schemas": defs["$defs"],
+            "securitySchemes": {
+                BEARER: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "SEGFLOW_WEB_TOKEN, when the worker has one (the "
+                    "dashboard also takes it once as /?token=..., kept in a cookie).",
+                }
+            },
+        },
+        "security": [{BEARER: []}],
     }

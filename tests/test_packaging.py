@@ -33,6 +33,8 @@ def test_the_wheel_holds_only_the_segflow_package(tmp_path: Path) -> None:
         "segflow/sources/taobao.py",
         "segflow/streams/py.typed",
         "segflow/streams/static/dashboard.html",
+        "segflow/streams/static/dashboard.js",
+        "segflow/streams/static/dashboard.css",
         "segflow/streams/static/openapi.json",
         "segflow/models/step.py",
         "segflow/streams/app.py",

@@ -69,12 +69,36 @@ def services() -> dict[str, Any]:
     return result
 
 
-def env_of(service: dict[str, Any]) -> dict[str, str]:
-    """A compose service's environment as strings (mapping or list form)."""
+#: What the host's environment gives the variables compose requires (``${NAME:?...}``).
+HOST_ENV = {"SEGFLOW_WEB_TOKEN": "compose-test-token-0123456789abcdef"}
+_INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
+
+
+def interpolate(value: str) -> str:
+    """``value`` as compose reads it, the host's environment being :data:`HOST_ENV`:
+    ``${NAME:-default}`` takes the default, ``${NAME:?error}`` must be in HOST_ENV."""
+
+    def resolve(match: re.Match[str]) -> str:
+        name, operator, argument = match.groups()
+        if name in HOST_ENV:
+            return HOST_ENV[name]
+        assert operator is None or "?" not in operator, f"compose requires ${name}"
+        return argument if operator and "-" in operator else ""
+
+    return _INTERPOLATION.sub(resolve, value.replace("$$", "\0")).replace("\0", "$")
+
+
+def raw_env_of(service: dict[str, Any]) -> dict[str, str]:
+    """A compose service's environment as written (mapping or list form)."""
     env = service.get("environment") or {}
     if isinstance(env, list):
         env = dict(item.split("=", 1) for item in env)
     return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+def env_of(service: dict[str, Any]) -> dict[str, str]:
+    """A compose service's environment as its container sees it (see :func:`interpolate`)."""
+    return {k: interpolate(v) for k, v in raw_env_of(service).items()}
 
 
 def segflow_env(service: dict[str, Any]) -> dict[str, str]:
@@ -443,6 +467,53 @@ def test_every_segflow_service_shares_partitions_topics_and_engine_settings(
     assert all(item == shared[0] for item in shared)
 
 
+def test_interpolate_reads_compose_defaults_and_required_variables() -> None:
+    assert interpolate("${GRAFANA_ADMIN_PASSWORD:-admin}") == "admin"
+    assert interpolate("a$${NOT_ME}") == "a${NOT_ME}"
+    assert interpolate("${SEGFLOW_WEB_TOKEN:?set it}") == HOST_ENV["SEGFLOW_WEB_TOKEN"]
+    with pytest.raises(AssertionError):
+        interpolate("${SOMETHING_ELSE:?set it}")
+
+
+def test_every_published_port_is_on_the_loopback_only() -> None:
+    """Nothing of the stack (broker, workers, Prometheus, Grafana) is reachable from
+    other machines unless an operator decides so."""
+    for name, service in services().items():
+        for port in service.get("ports", []):
+            if isinstance(port, dict):  # long syntax
+                assert port.get("host_ip") == "127.0.0.1", (name, port)
+            else:
+                assert str(port).startswith("127.0.0.1:"), (name, port)
+                assert str(port).count(":") == 2, (name, port)  # host ip:host port:port
+
+
+def test_the_workers_need_a_token_from_the_host_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Compose refuses to start without SEGFLOW_WEB_TOKEN (no default is baked in), and
+    every segflow service gets the same one (workers send it to each other)."""
+    assert "SEGFLOW_WEB_TOKEN" not in dockerfile_env(), "a secret does not belong in the image"
+    tokens = set()
+    for name, service in segflow_services().items():
+        raw = raw_env_of(service).get("SEGFLOW_WEB_TOKEN", "")
+        assert re.fullmatch(r"\$\{SEGFLOW_WEB_TOKEN:\?[^}]+\}", raw), (name, raw)
+        env = {**dockerfile_env(), **env_of(service)}
+        s = settings_from({k: v for k, v in env.items() if k.startswith("SEGFLOW_")}, monkeypatch)
+        assert s.web_token is not None, name
+        tokens.add(s.web_token.get_secret_value())
+    assert len(tokens) == 1
+
+
+def test_prometheus_scrapes_a_route_that_needs_no_token() -> None:
+    from segflow.streams.web_guard import OPEN_PATHS
+
+    for job in load_yaml(PROMETHEUS_YML)["scrape_configs"]:
+        if job["job_name"] == "segflow":
+            assert job.get("metrics_path", "/metrics") in OPEN_PATHS
+            assert not {"authorization", "bearer_token", "bearer_token_file"} & set(job)
+    assert healthcheck_path() in OPEN_PATHS
+
+
 def test_workers_have_their_own_state_volume_and_web_port(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -685,7 +756,9 @@ def live_worker(broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
     tmp = tmp_path_factory.mktemp("deploy-worker")
     engine = EngineConfig(max_lateness_hours=24 * 365.0, rules_file=ROOT / "examples/rules.yaml")
-    settings = isolated_settings(broker, tmp, engine=engine)
+    # With the compose file's token: /metrics and the healthcheck need none.
+    token = HOST_ENV["SEGFLOW_WEB_TOKEN"]
+    settings = isolated_settings(broker, tmp, engine=engine, web_token=token)
     prepare(settings)
     worker = WorkerProc(settings, tmp / "worker.log").start()
     try:

@@ -78,7 +78,7 @@ class WorkerProc(WorkerProcess):
         return self.proc.pid
 
     def stats(self) -> dict[str, Any] | None:
-        return fetch_stats(self.port) if self.alive() else None
+        return fetch_stats(self.port, token=self.settings.web_token) if self.alive() else None
 
     def assignment(self, topic: str) -> set[int]:
         return assigned(self.stats(), topic)
