@@ -21,6 +21,7 @@ import pytest
 from helpers import ENGINE, learned_model
 from prometheus_client import CollectorRegistry, generate_latest
 
+from segflow.models.features import FEATURE_NAMES
 from segflow.models.model import SegmentModel
 from segflow.streams.metrics import Metrics
 from segflow.streams.model_holder import ModelHolder, SnapshotMeta, config_key, encode_snapshot
@@ -306,7 +307,9 @@ def test_the_trainer_never_continues_from_a_refused_seq() -> None:
         published.append(value)
 
     trainer = Trainer(holder, Metrics(CollectorRegistry()), lambda: 0.0, "t:1", publish)
-    sample = orjson.dumps({"x": {"purchases": 1.0}, "t": 100.0})
+    sample = orjson.dumps(
+        {"x": {**dict.fromkeys(FEATURE_NAMES, 0.0), "purchases": 1.0}, "t": 100.0}
+    )
     asyncio.run(trainer.train([sample]))
     # A forged snapshot with a far higher seq arrives: unsigned, then with another key.
     holder.offer(envelope(GENUINE, seq=FORGED_SEQ))
@@ -372,3 +375,46 @@ def test_the_key_setting_is_secret_long_enough_and_reaches_child_workers() -> No
     assert "SEGFLOW_MODEL_KEY" not in settings_env(Settings())
     with pytest.raises(ConfigError, match="SEGFLOW_MODEL_KEY: must be at least 16"):
         load_settings(model_key="short")
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        {"t": "inf"},
+        {"t": 1e300},
+        {"x": {"clicks": 1.0}},
+        {"x_extra": True},
+        {"x_value": "NaN"},
+        {"x_value": True},
+    ],
+    ids=str,
+)
+def test_a_poisoned_training_sample_never_reaches_the_model(poison: dict[str, object]) -> None:
+    from segflow.streams.trainer import Trainer
+
+    holder = ModelHolder(ENGINE)
+    published: list[bytes] = []
+
+    async def publish(value: bytes) -> None:
+        published.append(value)
+
+    registry = CollectorRegistry()
+    trainer = Trainer(holder, Metrics(registry), lambda: 0.0, "t:1", publish)
+    x: dict[str, object] = {**dict.fromkeys(FEATURE_NAMES, 0.0), "purchases": 1.0}
+    bad: dict[str, object] = {"x": dict(x), "t": 100.0}
+    if "t" in poison:
+        bad["t"] = poison["t"]
+    if "x" in poison:
+        bad["x"] = poison["x"]
+    if "x_extra" in poison:
+        bad["x"] = {**x, "no_such_feature": 1.0}
+    if "x_value" in poison:
+        bad["x"] = {**x, "clicks": poison["x_value"]}
+    good = orjson.dumps({"x": x, "t": 100.0})
+    asyncio.run(trainer.train([orjson.dumps(bad), good]))
+    assert (
+        registry.get_sample_value("segflow_internal_errors_total", {"stage": "training_sample"})
+        == 1.0
+    )
+    (snapshot,) = published
+    assert ModelHolder(ENGINE).offer(snapshot)  # every worker takes what the trainer made
