@@ -24,7 +24,8 @@ from segflow.models.features import CLUSTER_FEATURES
 from segflow.sources.simulator import SimulationConfig, iter_events
 from segflow.streams.broker import LocalBroker, free_port
 from segflow.streams.demo import WorkerProcess, fetch_stats, processed
-from segflow.streams.settings import Settings, TopicNames
+from segflow.streams.setting_groups import TopicNames
+from segflow.streams.settings import Settings
 
 WAIT_S = 900.0
 ROOT = Path(__file__).resolve().parents[1]

@@ -285,6 +285,22 @@ def liveness_view(pipeline: Pipeline) -> LivenessView:
     return LivenessView(status="crashed" if getattr(pipeline.app, "crashed", False) else "alive")
 
 
+def static_page(name: str, content_type: str) -> Any:
+    """A view answering the file ``static/name`` of the package."""
+
+    async def page(view: Any, request: Any) -> Any:
+        body = resources.files("segflow.streams").joinpath("static", name).read_bytes()
+        return view.bytes(body, content_type=content_type)
+
+    page.__name__ = name.replace(".", "_")  # Faust names the view after the function
+    return page
+
+
+def _status_json(view: Any, body: HealthView | LivenessView) -> Any:
+    """A health answer: 200 when ``ok``/``alive``, else 503."""
+    return _json(view, body, 200 if body.status in ("ok", "alive") else 503)
+
+
 def register_api(app: Any, pipeline: Pipeline) -> WebState:
     """Add the API routes, the dashboard and the size-history timer to ``app``."""
     state = pipeline.web_state
@@ -304,12 +320,10 @@ def register_api(app: Any, pipeline: Pipeline) -> WebState:
         return _json(view, segments_view(pipeline, *await gather_local(pipeline, state)))
 
     async def healthz(view: Any, request: Any) -> Any:
-        body = health_view(pipeline)
-        return _json(view, body, 200 if body.status == "ok" else 503)
+        return _status_json(view, health_view(pipeline))
 
     async def livez(view: Any, request: Any) -> Any:
-        body = liveness_view(pipeline)
-        return _json(view, body, 200 if body.status == "alive" else 503)
+        return _status_json(view, liveness_view(pipeline))
 
     async def local(view: Any, request: Any) -> Any:
         return _json(view, local_view(pipeline, state))
@@ -317,14 +331,6 @@ def register_api(app: Any, pipeline: Pipeline) -> WebState:
     async def dashboard_data(view: Any, request: Any) -> Any:
         parts, complete = await gather_local(pipeline, state)
         return _json(view, merge_dashboard(pipeline, parts, complete, pipeline.clock()))
-
-    def static(name: str, content_type: str) -> Any:
-        async def page(view: Any, request: Any) -> Any:
-            body = resources.files("segflow.streams").joinpath("static", name).read_bytes()
-            return view.bytes(body, content_type=content_type)
-
-        page.__name__ = name.replace(".", "_")  # Faust names the view after the function
-        return page
 
     async def openapi(view: Any, request: Any) -> Any:
         return view.bytes(orjson.dumps(openapi_document()), content_type="application/json")
@@ -343,9 +349,9 @@ def register_api(app: Any, pipeline: Pipeline) -> WebState:
         (LIVE_PATH, livez),
         (LOCAL_PATH, local),
         (DASHBOARD_DATA_PATH, dashboard_data),
-        (DASHBOARD_PATH, static("dashboard.html", "text/html")),
-        (DASHBOARD_SCRIPT_PATH, static("dashboard.js", "text/javascript")),
-        (DASHBOARD_STYLE_PATH, static("dashboard.css", "text/css")),
+        (DASHBOARD_PATH, static_page("dashboard.html", "text/html")),
+        (DASHBOARD_SCRIPT_PATH, static_page("dashboard.js", "text/javascript")),
+        (DASHBOARD_STYLE_PATH, static_page("dashboard.css", "text/css")),
         (OPENAPI_PATH, openapi),
     ):
         app.page(path)(page)

@@ -258,6 +258,16 @@ def create_app(
     app.sensors.add(faust_sensor(pipeline.metrics))
     app.segflow = pipeline  # type: ignore[attr-defined]  # for tests and introspection
 
+    _add_agents_and_tasks(app, pipeline, settings)
+    register_ops_pages(app, pipeline)
+    register_api(app, pipeline)
+    return app
+
+
+def _add_agents_and_tasks(app: Any, pipeline: Pipeline, settings: Settings) -> None:
+    """The profile and trainer agents, the snapshot follower, the broker probe, and what
+    a rebalance resets: each only calls the pipeline."""
+
     async def on_partitions_assigned(
         sender: Any, /, *args: Any, signal: Any, **kwargs: Any
     ) -> None:
@@ -294,6 +304,3 @@ def create_app(
     app.agent(pipeline.training, name=f"{settings.app_id}.trainer")(trainer_agent)
     app.task(snapshot_follower)
     app.timer(settings.health.probe_s)(broker_probe)
-    register_ops_pages(app, pipeline)
-    register_api(app, pipeline)
-    return app

@@ -37,7 +37,8 @@ from pydantic import SecretStr
 from yarl import URL
 
 from .ops_pages import METRICS_PATH
-from .settings import Settings, host_name
+from .setting_groups import host_name
+from .settings import Settings
 from .views import DASHBOARD_PATH, HEALTH_PATH, LIVE_PATH
 
 log = logging.getLogger("segflow.streams")

@@ -14,7 +14,8 @@ from segflow.models.events import ClickEvent, EmailEvent
 from segflow.models.model import SegmentModel
 from segflow.streams.app import Pipeline, create_app
 from segflow.streams.model_holder import SnapshotMeta, encode_snapshot
-from segflow.streams.settings import EventTimeBounds, Settings
+from segflow.streams.setting_groups import EventTimeBounds
+from segflow.streams.settings import Settings
 
 ENGINE = EngineConfig(warmup_samples=10, warmup_days=0, max_lateness_hours=24 * 365.0)
 START = datetime(2026, 1, 5, tzinfo=UTC)

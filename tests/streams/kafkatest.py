@@ -22,7 +22,8 @@ from segflow.models.profile import Profile
 from segflow.streams.broker import LocalBroker, free_port
 from segflow.streams.demo import WorkerProcess, assigned, fetch_stats
 from segflow.streams.producer import produce_events
-from segflow.streams.settings import Settings, TopicNames
+from segflow.streams.setting_groups import TopicNames
+from segflow.streams.settings import Settings
 from segflow.streams.topics import create_topics
 
 #: Upper bound for anything a test waits for (a guard against hanging, not an assertion).

@@ -63,7 +63,8 @@ from segflow.streams.broker import LocalBroker
 from segflow.streams.demo import processed
 from segflow.streams.model_holder import SnapshotMeta, config_key, encode_snapshot
 from segflow.streams.producer import produce_events
-from segflow.streams.settings import EventTimeBounds, Settings
+from segflow.streams.setting_groups import EventTimeBounds
+from segflow.streams.settings import Settings
 from segflow.streams.snapshots import SNAPSHOT_KEY
 
 pytestmark = pytest.mark.kafka

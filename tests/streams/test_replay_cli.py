@@ -26,7 +26,7 @@ from segflow.streams.replay import (
     paced,
     run_replay,
 )
-from segflow.streams.settings import TopicNames
+from segflow.streams.setting_groups import TopicNames
 
 
 def main(argv: list[str]) -> int:
