@@ -303,4 +303,5 @@ def _add_agents_and_tasks(app: Any, pipeline: Pipeline, settings: Settings) -> N
     app.agent(pipeline.sources, name=f"{settings.app_id}.profiles")(profile_agent)
     app.agent(pipeline.training, name=f"{settings.app_id}.trainer")(trainer_agent)
     app.task(snapshot_follower)
+    app.task(broker_probe)  # once at start: readiness need not wait an interval
     app.timer(settings.health.probe_s)(broker_probe)

@@ -70,7 +70,10 @@ def services() -> dict[str, Any]:
 
 
 #: What the host's environment gives the variables compose requires (``${NAME:?...}``).
-HOST_ENV = {"SEGFLOW_WEB_TOKEN": "compose-test-token-0123456789abcdef"}
+HOST_ENV = {
+    "SEGFLOW_WEB_TOKEN": "compose-test-token-0123456789abcdef",
+    "SEGFLOW_MODEL_KEY": "compose-test-model-key-0123456789",
+}
 _INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 
 

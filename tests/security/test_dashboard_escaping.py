@@ -26,7 +26,14 @@ from prometheus_client import CollectorRegistry
 
 from segflow.models.config import EngineConfig
 from segflow.streams.api import local_view, merge_dashboard
-from segflow.streams.views import DASHBOARD_DATA_PATH, LocalView, SizePoint, Transition
+from segflow.streams.views import (
+    DASHBOARD_DATA_PATH,
+    DASHBOARD_SCRIPT_PATH,
+    DASHBOARD_STYLE_PATH,
+    LocalView,
+    SizePoint,
+    Transition,
+)
 
 #: Break out of a single-quoted attribute (the page's own quoting), of a double-quoted
 #: one, and out of the tag.
@@ -38,8 +45,9 @@ HOSTILE_SEGMENTS = (
 HOSTILE_RULE_NAME = "<img src=x onerror=alert(1)>Hot \"lead' onmouseover='alert(2)"
 HOSTILE_CUSTOMER = "<script>alert(3)</script>"
 #: Every element the page itself makes (its markup, the tables, the chart).
-PAGE_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "div", "svg",
-             "table", "tbody", "tr", "th", "td", "script", "line", "text", "polyline"}  # fmt: skip
+PAGE_TAGS = {"html", "head", "meta", "title", "style", "link", "body", "h1", "h2",
+             "div", "svg", "table", "tbody", "tr", "th", "td", "script", "line", "text",
+             "polyline"}  # fmt: skip
 
 RULES = f"""segments:
   - id: hot-lead
@@ -116,15 +124,18 @@ def dashboard_data(tmp_path: Path) -> bytes:
 @pytest.fixture
 def page_server(tmp_path: Path) -> Iterator[int]:
     """The real dashboard page and the merged hostile data, on a local port."""
-    page = resources.files("segflow.streams").joinpath("static/dashboard.html").read_bytes()
+    static = resources.files("segflow.streams").joinpath("static")
     data = dashboard_data(tmp_path)
+    routes = {
+        "/": (static.joinpath("dashboard.html").read_bytes(), "text/html"),
+        DASHBOARD_SCRIPT_PATH: (static.joinpath("dashboard.js").read_bytes(), "text/javascript"),
+        DASHBOARD_STYLE_PATH: (static.joinpath("dashboard.css").read_bytes(), "text/css"),
+        DASHBOARD_DATA_PATH: (data, "application/json"),
+    }
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body, kind = {
-                "/": (page, "text/html"),
-                DASHBOARD_DATA_PATH: (data, "application/json"),
-            }.get(self.path, (b"", "text/plain"))
+            body, kind = routes.get(self.path, (b"", "text/plain"))
             self.send_response(200 if body else 404)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
