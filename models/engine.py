@@ -101,11 +101,11 @@ class Engine:
                 stamp,
                 on_sweep_error,
             )
-        before = lookup(event.customer_id)
+        before = lookup(event.profile_key)
         result = step(event, before, model, stamp(t) if now is None else now)
         if self.sweeping and result.outcome == "applied":
             self.schedule.schedule(partition, result.profile)
-        sink(Handled(event.customer_id, before, result, "event"))
+        sink(Handled(event.profile_key, before, result, "event"))
 
     def sweep(
         self,

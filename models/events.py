@@ -31,6 +31,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    model_validator,
 )
 
 from .errors import FirstError, InvalidEventError
@@ -44,8 +45,32 @@ FunnelStage = Literal["awareness", "consideration", "decision"]
 EmailAction = Literal["sent", "delivered", "open", "click", "bounce", "unsubscribe", "complaint"]
 
 
+#: Profile keys of anonymous visitors start with this (a customer id may not).
+ANONYMOUS_PREFIX = "~anon:"
+
+
+def anonymous_key(anonymous_id: str) -> str:
+    """The profile key of an anonymous visitor: never equal to a customer id.
+
+    >>> anonymous_key("ck-42")
+    '~anon:ck-42'
+    """
+    return ANONYMOUS_PREFIX + anonymous_id
+
+
+def anonymous_id_of(key: str) -> str | None:
+    """The anonymous id a profile key stands for, or None for a customer's key."""
+    return key[len(ANONYMOUS_PREFIX) :] if key.startswith(ANONYMOUS_PREFIX) else None
+
+
 class BaseEvent(BaseModel):
-    """Fields common to every event type."""
+    """Fields common to every event type: who (a customer id, an anonymous id such as a
+    cookie or device id, or both), what and when.
+
+    An event with only ``anonymous_id`` belongs to an anonymous visitor until an
+    :class:`IdentifyEvent` links that id to a customer; with ``customer_id`` it belongs
+    to the customer (``anonymous_id`` beside it is kept for the record only).
+    """
 
     # NaN and infinities (bare ``NaN`` / ``Infinity`` tokens, or ``1e999``) are invalid:
     # a profile holding one could not be stored as JSON, nor any score derived from it.
@@ -53,9 +78,36 @@ class BaseEvent(BaseModel):
 
     kind: ClassVar[str]
     event_id: Id
-    customer_id: Id
+    customer_id: Id | None = None
+    anonymous_id: Id | None = None
     occurred_at: AwareDatetime
     properties: dict[str, PropertyValue] | None = None
+
+    @model_validator(mode="after")
+    def _someone(self) -> BaseEvent:
+        if self.customer_id is None and self.anonymous_id is None:
+            raise ValueError("customer_id or anonymous_id is required")
+        if self.customer_id is not None and self.customer_id.startswith(ANONYMOUS_PREFIX):
+            raise ValueError(f"customer_id may not start with {ANONYMOUS_PREFIX!r}")
+        return self
+
+    @property
+    def routing_key(self) -> str:
+        """The Kafka key the event travels under: the customer id, else the anonymous id
+        (an identify travels under its anonymous id, where the visitor's history is)."""
+        if self.customer_id is not None and not isinstance(self, IdentifyEvent):
+            return self.customer_id
+        assert self.anonymous_id is not None
+        return self.anonymous_id
+
+    @property
+    def profile_key(self) -> str:
+        """Whose profile the event goes to: the customer's, else the anonymous visitor's
+        (before any identity link is looked up)."""
+        if self.customer_id is not None:
+            return self.customer_id
+        assert self.anonymous_id is not None
+        return anonymous_key(self.anonymous_id)
 
 
 class ClickEvent(BaseEvent):
@@ -95,13 +147,25 @@ class PurchaseEvent(BaseEvent):
     currency: Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")] | None = None
 
 
-Event = ClickEvent | DownloadEvent | EmailEvent | PurchaseEvent
+class IdentifyEvent(BaseEvent):
+    """An anonymous id is this customer (a sign-up, a login, a form fill, an e-mail click)
+    (topic ``identifies``): the visitor's history is the customer's from now on."""
+
+    kind: ClassVar[str] = "identify"
+    customer_id: Id
+    anonymous_id: Id
+    #: What the customer told about themselves (like ``properties``).
+    traits: dict[str, PropertyValue] | None = None
+
+
+Event = ClickEvent | DownloadEvent | EmailEvent | PurchaseEvent | IdentifyEvent
 
 EVENT_TYPES: dict[str, type[BaseEvent]] = {
     "click": ClickEvent,
     "download": DownloadEvent,
     "email": EmailEvent,
     "purchase": PurchaseEvent,
+    "identify": IdentifyEvent,
 }
 
 _UNION_TAGS = frozenset({"str", "bool", "int", "float"})

@@ -102,7 +102,7 @@ def step(event: Event, profile: Profile | None, model: SegmentModel, now: dateti
     half_life = config.half_life_days * DAY
     t = event.occurred_at.timestamp()
     if profile is None:
-        new = Profile.new(event.customer_id, as_of=t)
+        new = Profile.new(event.profile_key, as_of=t)
     else:
         if profile.seen(event.event_id):
             return StepResult(profile, outcome="duplicate", t=t)

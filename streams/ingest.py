@@ -100,11 +100,12 @@ class Ingest(WorkerBase):
             return None
         if event is None:
             return None
-        customer = event.customer_id.encode()
+        route = event.routing_key.encode()
         partition = int(message.partition)
-        if stage == INGEST and not self.owns(topic, partition, customer):
-            await self.forward(kind, customer, raw, origin, ingested_at)
+        if stage == INGEST and not self.owns(topic, partition, route):
+            await self.forward(kind, route, raw, origin, ingested_at)
             return None
+        customer = event.profile_key.encode()
         return Work(item, partition, customer, event, origin, key, raw, ingested_at, topic)
 
     def owns(self, topic: str, partition: int, customer: bytes) -> bool:

@@ -80,7 +80,7 @@ def produce_events(
                     else:
                         time.sleep(wait)
             producer.send(
-                topics[event.kind], key=event.customer_id.encode(), value=encode_event(event)
+                topics[event.kind], key=event.routing_key.encode(), value=encode_event(event)
             )
             progress.sent += 1
             progress.by_kind[event.kind] = progress.by_kind.get(event.kind, 0) + 1

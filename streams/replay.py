@@ -179,7 +179,7 @@ class _Tally:
     def count(self, events: Iterable[Event]) -> Iterator[Event]:
         for event in events:
             self.kinds[event.kind] += 1
-            self.customers.add(event.customer_id)
+            self.customers.add(event.profile_key)
             yield event
 
     @property

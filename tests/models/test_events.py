@@ -168,3 +168,35 @@ def test_event_time_is_bounded_against_the_ingest_clock(occurred_at: str, ok: bo
     with pytest.raises(InvalidEventError) as caught:
         check_event_time(event, ingest, max_future_s=3_600.0, max_age_s=50 * 365.25 * 86_400)
     assert (caught.value.reason, caught.value.field) == ("out_of_range", "occurred_at")
+
+
+def test_an_event_belongs_to_a_customer_or_an_anonymous_visitor() -> None:
+    from segflow.models.events import IdentifyEvent, anonymous_id_of
+
+    at = '"occurred_at": "2026-11-22T10:15:00Z", "url": "/pricing"'
+    visitor = decode_event("click", '{"event_id": "e1", "anonymous_id": "ck-1", ' + at + "}")
+    assert (visitor.customer_id, visitor.anonymous_id) == (None, "ck-1")
+    assert visitor.routing_key == "ck-1"
+    assert anonymous_id_of(visitor.profile_key) == "ck-1"
+    both = decode_event(
+        "click", '{"event_id": "e2", "customer_id": "c1", "anonymous_id": "ck-1", ' + at + "}"
+    )
+    assert both.routing_key == both.profile_key == "c1"
+    assert anonymous_id_of(both.profile_key) is None
+    with pytest.raises(InvalidEventError, match="customer_id or anonymous_id is required"):
+        decode_event("click", '{"event_id": "e3", ' + at + "}")
+    with pytest.raises(InvalidEventError, match="may not start with"):
+        decode_event("click", '{"event_id": "e4", "customer_id": "~anon:x", ' + at + "}")
+    identify = decode_event(
+        "identify",
+        '{"event_id": "i1", "anonymous_id": "ck-1", "customer_id": "c1",'
+        ' "occurred_at": "2026-11-22T10:16:00Z", "traits": {"plan": "pro"}}',
+    )
+    assert isinstance(identify, IdentifyEvent)
+    assert identify.routing_key == "ck-1"  # where the visitor's history is
+    assert identify.profile_key == "c1"
+    with pytest.raises(InvalidEventError, match="anonymous_id"):
+        decode_event(
+            "identify",
+            '{"event_id": "i2", "customer_id": "c1", "occurred_at": "2026-11-22T10:16:00Z"}',
+        )
