@@ -16,8 +16,10 @@ CHANGE_NAMESPACE = uuid.UUID("6f6b0a59-8a3e-4f53-9a53-5e6a8f1f0c11")
 ChangeKind = Literal["behavioral", "rule"]
 #: Why a change happened: an ``event`` of the customer (``cause_event_id`` names it),
 #: ``inactivity`` (the sweep: decay alone moved a silent customer), or ``retired`` (the
-#: model in force no longer has the customer's segment).
-ChangeReason = Literal["event", "inactivity", "retired"]
+#: model in force no longer has the customer's segment), ``merged`` (an anonymous
+#: visitor's exits once its history was folded into the customer it turned out to be,
+#: ``cause_event_id`` naming the identify) or ``erased`` (the person was erased).
+ChangeReason = Literal["event", "inactivity", "retired", "merged", "erased"]
 
 
 def change_id(customer_id: str, kind: str, seq: int) -> str:

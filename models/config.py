@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .identity import IdentityConfig
 from .pages import DEFAULT_PAGE_STAGES, PageStage
 
 
@@ -87,3 +88,5 @@ class EngineConfig(BaseModel):
     )
     seed: int = 42
     rules_file: Path | None = None
+    #: The guards on identifies (anonymous visitors who become known).
+    identity: IdentityConfig = IdentityConfig()

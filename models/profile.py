@@ -114,6 +114,10 @@ class Profile:
     learned_at: float | None = None
     #: Event time of the customer's latest change: later changes are never stamped earlier.
     changed_at: float | None = None
+    #: Anonymous ids linked to this customer (their history is folded in).
+    aliases: list[str] = field(default_factory=list)
+    #: Ids of the merges folded in (the latest ``identity.MERGE_MEMORY``).
+    merges: list[str] = field(default_factory=list)
 
     @classmethod
     def new(cls, customer_id: str, as_of: float) -> Profile:
@@ -147,6 +151,8 @@ class Profile:
             seq=self.seq,
             learned_at=self.learned_at,
             changed_at=self.changed_at,
+            aliases=list(self.aliases),
+            merges=list(self.merges),
         )
 
     # -- decayed counters -------------------------------------------------------------
@@ -264,6 +270,8 @@ class Profile:
             "pc": self.pending_count,
             "r": self.rule_segments,
             "q": self.seq,
+            "al": self.aliases,
+            "mg": self.merges,
         }
         data.update({key: value for key, value in optional.items() if value})
         return orjson.dumps(data)
@@ -300,4 +308,6 @@ class Profile:
             seq=raw.get("q", 0),
             learned_at=raw.get("lt"),
             changed_at=raw.get("ca"),
+            aliases=raw.get("al", []),
+            merges=raw.get("mg", []),
         )

@@ -15,12 +15,13 @@ from datetime import datetime
 from .changes import SegmentChange
 from .config import EngineConfig
 from .engine import Engine, Handled
-from .events import Event
+from .events import Event, IdentifyEvent, anonymous_key
+from .identity import fold, refusal
 from .lifecycle import RetiredSegments, members_of
 from .model import SegmentModel
 from .profile import Profile
-from .step import reassess
-from .timeutil import from_epoch
+from .step import exit_all, reassess
+from .timeutil import DAY, from_epoch
 from .watermark import InputClock
 
 Clock = Callable[[], datetime]
@@ -36,6 +37,10 @@ class ReplayResult:
     profiles: dict[str, Profile]
     model: SegmentModel
     outcomes: Counter[str] = field(default_factory=Counter)
+    #: Anonymous id -> customer, for every identify taken.
+    aliases: dict[str, str] = field(default_factory=dict)
+    #: Identifies a guard refused, with the reason.
+    refusals: list[tuple[IdentifyEvent, str]] = field(default_factory=list)
 
 
 def replay(
@@ -101,12 +106,62 @@ class _Replay:
         self.outcomes: Counter[str] = Counter()
         self.engine = Engine(model.config, sweep=sweep)
         self.retired = RetiredSegments()
+        #: Anonymous id -> the customer it is linked to; identifies the guards refused.
+        self.aliases: dict[str, str] = {}
+        self.refusals: list[tuple[IdentifyEvent, str]] = []
 
     def stamp(self, t: float) -> datetime:
         """Processing time of a change at event time ``t``: the clock, else ``t`` itself."""
         return self.clock() if self.clock is not None else from_epoch(t)
 
     def handle(self, event: Event, watermark: float) -> None:
+        if isinstance(event, IdentifyEvent):
+            self.identify(event, watermark)
+            return
+        linked = self.aliases.get(event.anonymous_id or "") if event.customer_id is None else None
+        if linked is not None:  # a known visitor's event is the customer's
+            event = event.model_copy(update={"customer_id": linked})
+        self.step(event, watermark)
+
+    def identify(self, event: IdentifyEvent, watermark: float) -> None:
+        """Link the visitor to the customer (unless a guard refuses it): the visitor
+        leaves its segments, its history is folded into the customer's profile, and
+        the customer is re-assessed with the identify as cause."""
+        anonymous, customer = event.anonymous_id, event.customer_id
+        linked = self.aliases.get(anonymous)
+        if linked == customer:
+            self.outcomes["identify_repeated"] += 1
+            return
+        config = self.model.config
+        why = refusal(
+            anonymous,
+            customer,
+            linked,
+            self.profiles.get(customer),
+            anonymous in self.profiles,
+            config.identity,
+        )
+        if why is not None:
+            self.outcomes[f"refused_{why}"] += 1
+            self.refusals.append((event, why))
+            return
+        self.aliases[anonymous] = customer
+        visitor = self.profiles.pop(anonymous_key(anonymous), None)
+        t, half_life = event.occurred_at.timestamp(), config.half_life_days * DAY
+        if visitor is not None:
+            gone = exit_all(visitor, self.model, t, self.stamp(t), "merged", event.event_id)
+            self.collect(gone.changes)
+            self.outcomes["merged"] += 1
+            self.profiles[customer] = fold(
+                self.profiles.get(customer), visitor, customer, anonymous, half_life
+            )
+        self.step(event, watermark)
+        if visitor is None:
+            self.profiles[customer] = fold(
+                self.profiles[customer], None, customer, anonymous, half_life
+            )
+
+    def step(self, event: Event, watermark: float) -> None:
         now = self.clock() if self.clock is not None else event.occurred_at
         self.engine.handle(
             0,
@@ -132,9 +187,12 @@ class _Replay:
             if gone:
                 members = list(members_of(self.profiles.values(), gone))
                 self.engine.retire(0, members, self.model, result.t, self.keep, self.stamp)
-        self.changes.extend(result.changes)
+        self.collect(result.changes)
+
+    def collect(self, changes: list[SegmentChange]) -> None:
+        self.changes.extend(changes)
         if self.on_change is not None:
-            for change in result.changes:
+            for change in changes:
                 self.on_change(change)
 
     def finish(self, end: float) -> None:
@@ -148,4 +206,6 @@ class _Replay:
 
     def result(self) -> ReplayResult:
         self.outcomes["unassessed"] = sum(1 for p in self.profiles.values() if p.segment is None)
-        return ReplayResult(self.changes, self.profiles, self.model, self.outcomes)
+        return ReplayResult(
+            self.changes, self.profiles, self.model, self.outcomes, self.aliases, self.refusals
+        )

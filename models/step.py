@@ -13,7 +13,14 @@ from typing import Literal
 
 from .changes import ChangeReason, Reason, SegmentChange, change_id
 from .config import EngineConfig
-from .events import ClickEvent, DownloadEvent, EmailEvent, Event, PurchaseEvent
+from .events import (
+    ClickEvent,
+    DownloadEvent,
+    EmailEvent,
+    Event,
+    IdentifyEvent,
+    PurchaseEvent,
+)
 from .features import profile_features
 from .model import SegmentModel
 from .pages import DEFAULT_PAGE_STAGES, page_stage
@@ -109,8 +116,11 @@ def step(event: Event, profile: Profile | None, model: SegmentModel, now: dateti
         if t < profile.as_of - config.max_lateness_hours * 3_600.0:
             return StepResult(profile, outcome="late", t=t)
         new = profile.copy()
-    if event.properties and t >= new.as_of:
-        new.properties.update(event.properties)
+    properties = event.properties
+    if isinstance(event, IdentifyEvent) and event.traits:
+        properties = {**(properties or {}), **event.traits}
+    if properties and t >= new.as_of:
+        new.properties.update(properties)
     new.advance(t, half_life)
     apply_event(new, event, t, half_life, config.page_stages)
     new.remember(event.event_id, config.dedup_window)
@@ -267,6 +277,31 @@ def reassess(
     changes, distance = evaluate(new, features, model, at, from_epoch(at), now, None, reason)
     sample = take_sample(new, features, at, model.config)
     return StepResult(new, changes, "applied", sample, at, distance)
+
+
+def exit_all(
+    profile: Profile,
+    model: SegmentModel,
+    at: float,
+    now: datetime,
+    reason: ChangeReason,
+    cause_event_id: str | None = None,
+) -> StepResult:
+    """Leave every segment ``profile`` is in, behavioral and rule (a visitor folded into
+    a customer, or a person erased): one exit change each, with no reasons (nothing of
+    the person's features is repeated), and no sample."""
+    new = profile.copy()
+    at = max(at, new.as_of)
+    features = profile_features(new, at, model.config.half_life_days * DAY)
+    look = _Assessment(new, features, model, from_epoch(at), now, cause_event_id, reason)
+    if new.segment is not None:
+        look.add("behavioral", (new.segment, None), model.segment_names(), model.version, [])
+        new.segment, new.pending, new.pending_count, new.pending_since = None, None, 0, None
+    names = model.rules.names if model.rules is not None else {}
+    for segment in new.rule_segments:
+        look.add("rule", (segment, None), names, None, [])
+    new.rule_segments = []
+    return StepResult(new, look.changes, "applied", None, at, None)
 
 
 def take_sample(
