@@ -331,17 +331,24 @@ OTHER_VARIABLES = frozenset({"SEGFLOW_DATASETS_DIR"})
 
 def known_variables() -> frozenset[str]:
     """Every ``SEGFLOW_*`` variable segflow reads: one per setting, one per field of a
-    nested setting (``SEGFLOW_ENGINE__N_SEGMENTS``), and :data:`OTHER_VARIABLES`.
+    nested setting at any depth (``SEGFLOW_ENGINE__N_SEGMENTS``,
+    ``SEGFLOW_ENGINE__IDENTITY__REASSIGN``), and :data:`OTHER_VARIABLES`.
 
-    >>> {"SEGFLOW_PARTITIONS", "SEGFLOW_ENGINE__N_SEGMENTS"} <= known_variables()
+    >>> {"SEGFLOW_PARTITIONS", "SEGFLOW_ENGINE__IDENTITY__REASSIGN"} <= known_variables()
+    True
+    >>> set(settings_env(Settings())) <= known_variables()
     True
     """
     names = set(OTHER_VARIABLES)
+
+    def add(name: str, annotation: Any) -> None:
+        names.add(name)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            for field, info in annotation.model_fields.items():
+                add(f"{name}__{field.upper()}", info.annotation)
+
     for field, info in Settings.model_fields.items():
-        names.add(f"SEGFLOW_{field.upper()}")
-        nested = info.annotation
-        if isinstance(nested, type) and issubclass(nested, BaseModel):
-            names.update(f"SEGFLOW_{field.upper()}__{sub.upper()}" for sub in nested.model_fields)
+        add(f"SEGFLOW_{field.upper()}", info.annotation)
     return frozenset(names)
 
 
