@@ -5,6 +5,10 @@ span). Its own activity (web sessions, downloads, orders) is a superposition of
 Poisson processes drawn per day; the campaigns it receives add the email events. Every
 draw comes from the customer's own generator, seeded with the run's seed and its index,
 so customers are independent of each other and of the order they are generated in.
+
+An anonymous customer (see :mod:`.identity`) draws exactly the same; only the identity
+on its site events differs (its cookie id until it identifies), and the identify event
+is added.
 """
 
 from __future__ import annotations
@@ -18,7 +22,14 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
-from segflow.models.events import ClickEvent, DownloadEvent, EmailEvent, Event, PurchaseEvent
+from segflow.models.events import (
+    ClickEvent,
+    DownloadEvent,
+    EmailEvent,
+    Event,
+    IdentifyEvent,
+    PurchaseEvent,
+)
 
 from .catalog import (
     ASSETS,
@@ -36,6 +47,7 @@ from .catalog import (
     pick,
 )
 from .epoch import DAY, SECOND, moment
+from .identity import LANDING, Visitor
 from .personas import PERSONA_BY_NAME, Persona
 from .plan import Context, CustomerPlan
 
@@ -46,6 +58,7 @@ _VALIDATORS: tuple[Callable[[dict[str, Any]], Event], ...] = tuple(
     model.__pydantic_validator__.validate_python
     for model in (ClickEvent, DownloadEvent, EmailEvent, PurchaseEvent)
 )
+_IDENTIFY = IdentifyEvent.__pydantic_validator__.validate_python
 Item = tuple[int, Event]  # (epoch us, event)
 
 
@@ -105,9 +118,19 @@ def _segments(plan: CustomerPlan, context: Context, scale: float) -> tuple[_Segm
 class Customer:
     """Generates one customer's events in time order, a day at a time."""
 
-    def __init__(self, plan: CustomerPlan, context: Context) -> None:
+    def __init__(
+        self,
+        plan: CustomerPlan,
+        context: Context,
+        visitor: Visitor | None = None,
+        keep_truth: bool = False,
+    ) -> None:
         self.plan = plan
         self.ctx = context
+        # Anonymous site activity (None: every event carries the customer id), and the
+        # ids of the anonymous events emitted so far if ``keep_truth``.
+        self.visitor = visitor
+        self.anonymous_events: list[str] | None = [] if keep_truth else None
         rng = random.Random(f"segflow-simulator/{context.seed}/{plan.index}")
         self.rng = rng
         country: str = pick(rng, COUNTRY_TABLE)
@@ -272,12 +295,10 @@ class Customer:
         self.sessions += 1
         tagged = f"{url}?{UTM}{campaign_id}"
         session_id = f"{self.plan.customer_id}-s{self.sessions}"
-        self._push(
-            clicked + 2 * SECOND,
-            hi,
-            _CLICK,
-            {"url": tagged, "referrer": None, "session_id": session_id},
-        )
+        fields: dict[str, Any] = {"url": tagged, "referrer": None, "session_id": session_id}
+        if self.visitor is not None:
+            fields[LANDING] = True
+        self._push(clicked + 2 * SECOND, hi, _CLICK, fields)
 
     def _leave_list(
         self, persona: Persona, hi: int, campaign_id: str, delivered: int, last: int
@@ -303,7 +324,7 @@ class Customer:
         """Generate day ``chunk`` and append the events due before its end to ``out``.
 
         Days must come in order. The events are appended in time order, numbered
-        ``1, 2, ...`` per customer.
+        ``1, 2, ...`` per customer (anonymous ones per cookie instead).
         """
         ctx = self.ctx
         chunk_us = ctx.start_us + chunk * DAY
@@ -317,6 +338,9 @@ class Customer:
         while self.next_campaign < len(campaigns) and campaigns[self.next_campaign][0] < chunk_end:
             self._campaign(*campaigns[self.next_campaign])
             self.next_campaign += 1
+        if self.visitor is not None:
+            self._emit_visitor(chunk_end, out)
+            return
         pending = self.pending
         customer_id = self.plan.customer_id
         properties = self.properties
@@ -332,3 +356,62 @@ class Customer:
             out.append((us, _VALIDATORS[kind](data)))
         self.emitted = n
         # _push drops anything at or after the end, so nothing is pending after the last day.
+
+    def _emit_visitor(self, chunk_end: int, out: list[Item]) -> None:
+        """:meth:`day`'s emission for an anonymous customer: its site events carry its
+        cookie id alone until it identifies, and the identify event comes at that moment."""
+        visitor = self.visitor
+        assert visitor is not None
+        pending = self.pending
+        customer_id = self.plan.customer_id
+        properties = self.properties
+        while pending and pending[0][0] < chunk_end:
+            us, _, kind, data = heapq.heappop(pending)
+            landing = data.pop(LANDING, False)
+            if kind in (_CLICK, _DOWNLOAD):
+                if visitor.identified_us is None and self._anonymous(us, kind, data, landing, out):
+                    continue
+                data["anonymous_id"] = visitor.cookie.cookie_id
+            self.emitted += 1
+            data["event_id"] = f"{customer_id}-{self.emitted}"
+            data["customer_id"] = customer_id
+            data["occurred_at"] = moment(us)
+            data["properties"] = properties  # copied by validation
+            out.append((us, _VALIDATORS[kind](data)))
+
+    def _anonymous(
+        self, us: int, kind: int, data: dict[str, Any], landing: bool, out: list[Item]
+    ) -> bool:
+        """Emit a site event of a customer not identified yet: anonymously (True), or, if
+        it identifies the customer, the identify event before it (False: the event itself
+        is the caller's to emit, with the customer id)."""
+        visitor = self.visitor
+        assert visitor is not None
+        cookie = visitor.cookie
+        trigger, session_id = (
+            visitor.click(data["session_id"], landing) if kind == _CLICK else (None, None)
+        )
+        if trigger is None:
+            event_id = cookie.event_id()
+            data["event_id"] = event_id
+            data["anonymous_id"] = cookie.cookie_id
+            data["occurred_at"] = moment(us)
+            if session_id is not None:
+                data["session_id"] = session_id
+            if self.anonymous_events is not None:
+                self.anonymous_events.append(event_id)
+            out.append((us, _VALIDATORS[kind](data)))
+            return True
+        self.emitted += 1
+        customer_id = self.plan.customer_id
+        event_id = f"{customer_id}-{self.emitted}"
+        visitor.identified(us, trigger, event_id)
+        identify = {
+            "event_id": event_id,
+            "customer_id": customer_id,
+            "anonymous_id": cookie.cookie_id,
+            "occurred_at": moment(us),
+            "traits": self.properties,  # copied by validation
+        }
+        out.append((us, _IDENTIFY(identify)))
+        return False

@@ -1,8 +1,10 @@
-"""The traffic simulator: determinism, valid events, ground truth, drift, persona behavior."""
+"""The traffic simulator: determinism, valid events, ground truth, drift, persona behavior,
+anonymous visitors."""
 
 from __future__ import annotations
 
 import doctest
+import hashlib
 import importlib
 import inspect
 import itertools
@@ -22,6 +24,7 @@ from segflow.models.events import (
     DownloadEvent,
     EmailEvent,
     Event,
+    IdentifyEvent,
     PurchaseEvent,
     decode_event,
     encode_event,
@@ -471,3 +474,324 @@ def test_invariants_hold_for_any_config(
                 if e.customer_id == switch.customer_id and e.occurred_at >= switch.at
             ]
             assert not [e for e in late if own_activity(e)]
+
+
+# --- anonymous visitors ----------------------------------------------------------------------
+
+SITE_KINDS = (ClickEvent, DownloadEvent)
+#: Anonymity on, every customer anonymous; a quarter of the cookies on shared devices.
+ANONYMOUS = SimulationConfig(
+    customers=300,
+    days=28.0,
+    warmup_days=7.0,
+    settle_days=7.0,
+    seed=13,
+    anonymous_share=1.0,
+    shared_device_share=0.25,
+)
+
+
+def digest(events: list[Event]) -> str:
+    h = hashlib.sha256()
+    for event in events:
+        h.update(encode_event(event))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def own_events(sim: Simulation) -> dict[str, list[Event]]:
+    """Every customer's events, anonymous ones included, in their order."""
+    events: dict[str, list[Event]] = defaultdict(list)
+    for event in sim.events:
+        events[sim.owner_of(event)].append(event)
+    return events
+
+
+@pytest.fixture(scope="module")
+def anonymous() -> Simulation:
+    return simulate(ANONYMOUS)
+
+
+def test_defaults_make_no_anonymous_traffic_and_the_same_events() -> None:
+    sim = simulate(SMALL)
+    assert all(e.anonymous_id is None and e.customer_id is not None for e in sim.events)
+    assert not [e for e in sim.events if isinstance(e, IdentifyEvent)]
+    assert sim.cookies == sim.cookie_owners == sim.anonymous_event_owners == {}
+    assert sim.identifications == []
+    assert sim.shared_cookies == sim.never_identify == frozenset()
+    # With no anonymous customer the other options change nothing.
+    zero = SMALL.model_copy(
+        update={
+            "anonymous_share": 0.0,
+            "never_identify_share": 0.5,
+            "shared_device_share": 1.0,
+            "identify_after_sessions": 1,
+            "identify_on_email_click": False,
+            "cookie_prefix": "x-",
+        }
+    )
+    assert digest(simulate(zero).events) == digest(sim.events)
+    # The output before anonymous visitors existed (change it only on purpose: benchmarks
+    # and their recorded figures depend on it).
+    assert digest(sim.events) == "ef7066bc8df12684b4a2fe97fbd3596c7774eb5ef93e11942ca2455bd7614b3a"
+
+
+def test_anonymity_changes_only_the_identity_on_site_events() -> None:
+    half = SMALL.model_copy(update={"anonymous_share": 0.5, "shared_device_share": 0.3})
+    plain, sim = by_customer(simulate(SMALL)), simulate(half)
+    assert len(sim.cookies) == 30
+    mine = own_events(sim)
+    # Everything but who and the ids: the same draws, so the same events.
+    identity = {"event_id", "customer_id", "anonymous_id", "properties", "session_id"}
+    for customer, events in mine.items():
+        events = [e for e in events if not isinstance(e, IdentifyEvent)]
+        if customer not in sim.cookies:
+            assert events == plain[customer]
+            continue
+        assert [e.model_dump(exclude=identity) for e in events] == [
+            e.model_dump(exclude=identity) for e in plain[customer]
+        ]
+
+
+def test_anonymous_customers_identify_once_and_are_known_after(anonymous: Simulation) -> None:
+    assert ANONYMOUS.identify_after_sessions == 3 and ANONYMOUS.identify_on_email_click
+    assert set(anonymous.cookies) == set(anonymous.personas)
+    assert anonymous.never_identify == frozenset()
+    triggers: Counter[str] = Counter()
+    anonymous_customers = 0
+    for customer, events in own_events(anonymous).items():
+        cookie = anonymous.cookies[customer]
+        identifies = [e for e in events if isinstance(e, IdentifyEvent)]
+        assert len(identifies) <= 1
+        cut = events.index(identifies[0]) if identifies else len(events)
+        before = [e for e in events[:cut] if isinstance(e, SITE_KINDS)]
+        after = [e for e in events[cut + 1 :] if isinstance(e, SITE_KINDS)]
+        assert all(e.customer_id is None and e.anonymous_id == cookie for e in before)
+        assert all(e.customer_id == customer and e.anonymous_id == cookie for e in after)
+        anonymous_customers += bool(before)
+        sessions = {e.session_id for e in before if isinstance(e, ClickEvent)}
+        landed = [e for e in before if isinstance(e, ClickEvent) and "utm_medium=email" in e.url]
+        if not identifies:
+            assert len(sessions) < 3 and not landed, "nothing identified them"
+            continue
+        (identify,) = identifies
+        assert identify.anonymous_id == cookie and identify.customer_id == customer
+        assert identify.traits == anonymous.customer_properties[customer]
+        # The identifying click comes at the same moment, right after the identify.
+        trigger = events[cut + 1]
+        assert isinstance(trigger, ClickEvent) and trigger.occurred_at == identify.occurred_at
+        if "utm_medium=email" in trigger.url:
+            triggers["email_click"] += 1
+            assert len(sessions) < 3
+        else:
+            triggers["signup"] += 1
+            assert len(sessions) == 2 and not landed
+    assert triggers["signup"] > 100 and triggers["email_click"] > 30
+    assert anonymous_customers > 150
+    assert sum(triggers.values()) == len(anonymous.identifications)
+
+
+def test_a_first_session_sign_up_identifies_every_visitor() -> None:
+    config = ANONYMOUS.model_copy(update={"identify_after_sessions": 1, "drift_fraction": 0.0})
+    sim = simulate(config)
+    for customer, events in own_events(sim).items():
+        identifies = [e for e in events if isinstance(e, IdentifyEvent)]
+        clicks = [e for e in events if isinstance(e, ClickEvent)]
+        assert len(identifies) == bool(clicks)
+        if clicks:
+            # Only downloads come before the first click, anonymously.
+            (identify,) = identifies
+            before = events[: events.index(identify)]
+            assert not [e for e in before if isinstance(e, ClickEvent)]
+            assert all(e.customer_id is None for e in before if isinstance(e, DownloadEvent))
+            assert identify.anonymous_id == sim.cookies[customer]
+            assert clicks[0].customer_id == customer
+            assert clicks[0].occurred_at == identify.occurred_at
+    assert sum(1 for e in sim.events if e.customer_id is None) > 20
+
+
+def test_anonymous_events_do_not_name_their_customer(anonymous: Simulation) -> None:
+    anonymous_events = [e for e in anonymous.events if e.customer_id is None]
+    assert len(anonymous_events) > 1000
+    for event in anonymous_events:
+        assert isinstance(event, SITE_KINDS)
+        assert event.anonymous_id is not None and event.properties is None
+        owner = anonymous.owner_of(event)
+        assert event.event_id.startswith(event.anonymous_id + "-")
+        if isinstance(event, ClickEvent):
+            assert event.session_id is not None
+            assert event.session_id.startswith(event.anonymous_id + "-s")
+            assert owner not in event.session_id
+    # Emails and purchases always name the customer.
+    for event in anonymous.events:
+        if isinstance(event, EmailEvent | PurchaseEvent):
+            assert event.customer_id is not None and event.anonymous_id is None
+            assert event.properties == anonymous.customer_properties[event.customer_id]
+
+
+def test_never_identifying_customers_stay_anonymous() -> None:
+    config = ANONYMOUS.model_copy(update={"never_identify_share": 0.5})
+    sim = simulate(config)
+    assert len(sim.never_identify) == 150
+    identified = {i.customer_id for i in sim.identifications}
+    assert not identified & sim.never_identify
+    mine = own_events(sim)
+    browsed = 0
+    for customer in sim.never_identify:
+        site = [e for e in mine[customer] if isinstance(e, SITE_KINDS)]
+        assert all(e.customer_id is None for e in site)
+        browsed += bool(site)
+    assert browsed > 100
+    # Their email clicks land anonymously.
+    assert any(
+        isinstance(e, ClickEvent) and e.customer_id is None and "utm_medium=email" in e.url
+        for c in sim.never_identify
+        for e in mine[c]
+    )
+
+
+def test_shared_devices_are_owned_and_identified_by_two_customers(
+    anonymous: Simulation,
+) -> None:
+    shared = anonymous.shared_cookies
+    # 300 identifying customers, p pairs: p / (300 - p) = 0.25.
+    assert len(shared) == 60
+    assert len(anonymous.cookie_owners) == 240
+    assert shared == {c for c, owners in anonymous.cookie_owners.items() if len(owners) == 2}
+    for cookie, owners in anonymous.cookie_owners.items():
+        assert all(anonymous.cookies[owner] == cookie for owner in owners)
+    by_cookie: dict[str, list[str]] = defaultdict(list)
+    for identification in anonymous.identifications:
+        by_cookie[identification.anonymous_id].append(identification.customer_id)
+    assert all(len(customers) == 1 for c, customers in by_cookie.items() if c not in shared)
+    twice = 0
+    for cookie in shared:
+        customers = by_cookie[cookie]
+        assert len(set(customers)) == len(customers) and set(customers) <= set(
+            anonymous.cookie_owners[cookie]
+        )
+        twice += len(customers) == 2
+    assert twice >= 0.75 * len(shared)  # those who do not are mostly dormant
+    # Both owners browse anonymously under the shared cookie.
+    owners_seen: dict[str, set[str]] = defaultdict(set)
+    for owner in anonymous.anonymous_event_owners.values():
+        owners_seen[anonymous.cookies[owner]].add(owner)
+    assert sum(len(owners_seen[c]) == 2 for c in shared) >= 0.5 * len(shared)
+
+
+def test_active_shared_devices_are_all_identified_twice() -> None:
+    config = SimulationConfig(
+        customers=100,
+        days=28.0,
+        drift_fraction=0.0,
+        seed=2,
+        persona_weights={"researcher": 1, "tire_kicker": 1, "ready_buyer": 1},
+        anonymous_share=1.0,
+        shared_device_share=1.0,
+        identify_after_sessions=2,
+    )
+    sim = simulate(config)
+    assert len(sim.shared_cookies) == len(sim.cookie_owners) == 50
+    for cookie in sim.shared_cookies:
+        first, second = (i for i in sim.identifications if i.anonymous_id == cookie)
+        assert first.customer_id != second.customer_id
+        assert first.at <= second.at
+        assert {first.customer_id, second.customer_id} == set(sim.cookie_owners[cookie])
+
+
+def test_identity_truth_matches_the_events(anonymous: Simulation) -> None:
+    events = anonymous.events
+    identifies = [e for e in events if isinstance(e, IdentifyEvent)]
+    assert [(e.event_id, e.anonymous_id, e.customer_id, e.occurred_at) for e in identifies] == [
+        (i.event_id, i.anonymous_id, i.customer_id, i.at) for i in anonymous.identifications
+    ]
+    anonymous_ids = {e.event_id for e in events if e.customer_id is None}
+    assert set(anonymous.anonymous_event_owners) == anonymous_ids
+    for event in events:
+        if event.customer_id is None:
+            owner = anonymous.owner_of(event)
+            assert anonymous.cookies[owner] == event.anonymous_id
+
+
+def test_anonymous_traffic_is_reproducible_ordered_and_valid(anonymous: Simulation) -> None:
+    again = simulate(ANONYMOUS)
+    assert digest(again.events) == digest(anonymous.events)
+    assert again.identifications == anonymous.identifications
+    assert again.cookie_owners == anonymous.cookie_owners
+    assert again.anonymous_event_owners == anonymous.anonymous_event_owners
+    assert list(iter_events(ANONYMOUS)) == anonymous.events
+    other = simulate(ANONYMOUS.model_copy(update={"seed": 14}))
+    assert set(other.cookie_owners) != set(anonymous.cookie_owners)
+    times = [e.occurred_at for e in anonymous.events]
+    assert times == sorted(times)
+    assert len({e.event_id for e in anonymous.events}) == len(anonymous.events)
+    for event in anonymous.events:
+        assert decode_event(event.kind, encode_event(event)) == event
+
+
+def test_a_config_with_nothing_to_identify_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="nothing identifies"):
+        SimulationConfig(
+            anonymous_share=0.5, identify_after_sessions=None, identify_on_email_click=False
+        )
+    # Unless nobody is meant to identify.
+    SimulationConfig(
+        anonymous_share=0.5,
+        never_identify_share=1.0,
+        identify_after_sessions=None,
+        identify_on_email_click=False,
+    )
+    for bad in (
+        {"anonymous_share": 1.5},
+        {"shared_device_share": -0.1},
+        {"identify_after_sessions": 0},
+    ):
+        with pytest.raises(ValidationError):
+            SimulationConfig.model_validate(bad)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    customers=st.integers(min_value=0, max_value=40),
+    days=st.floats(min_value=1.0, max_value=20.0),
+    seed=st.integers(min_value=0, max_value=2**32),
+    anonymous_share=st.floats(min_value=0.0, max_value=1.0),
+    never=st.floats(min_value=0.0, max_value=1.0),
+    shared=st.floats(min_value=0.0, max_value=1.0),
+    after=st.none() | st.integers(min_value=1, max_value=4),
+    on_click=st.booleans(),
+)
+def test_anonymous_invariants_hold_for_any_config(
+    customers: int,
+    days: float,
+    seed: int,
+    anonymous_share: float,
+    never: float,
+    shared: float,
+    after: int | None,
+    on_click: bool,
+) -> None:
+    config = SimulationConfig(
+        customers=customers,
+        days=days,
+        seed=seed,
+        warmup_days=days / 3,
+        settle_days=days / 3,
+        anonymous_share=anonymous_share,
+        never_identify_share=never if after is not None or on_click else 1.0,
+        shared_device_share=shared,
+        identify_after_sessions=after,
+        identify_on_email_click=on_click,
+    )
+    sim = simulate(config)
+    times = [e.occurred_at for e in sim.events]
+    assert times == sorted(times)
+    assert len({e.event_id for e in sim.events}) == len(sim.events)
+    assert len(sim.cookies) == round(anonymous_share * customers)
+    assert {e.event_id for e in sim.events if e.customer_id is None} == set(
+        sim.anonymous_event_owners
+    )
+    pairs = Counter((i.anonymous_id, i.customer_id) for i in sim.identifications)
+    assert all(n == 1 for n in pairs.values())
+    assert all(sim.cookies[c] == cookie for cookie, c in pairs)
+    assert not {c for _, c in pairs} & sim.never_identify
