@@ -298,7 +298,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
             env[name] = value.get_secret_value()
         elif isinstance(value, bool):
             env[name] = "true" if value else "false"
-        elif isinstance(value, dict | list):
+        elif isinstance(value, dict | list | tuple):
             env[name] = json.dumps(value)
         else:
             env[name] = str(value)

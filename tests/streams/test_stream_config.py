@@ -92,6 +92,7 @@ def test_settings_travel_to_a_child_process_through_the_environment(
     for key, value in settings_env(settings).items():
         monkeypatch.setenv(key, value)
     assert Settings() == settings
+    assert load_settings() == settings  # every variable is a known setting
 
 
 def test_topic_specs_have_the_shapes_the_design_needs() -> None:
