@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .erasure import ErasureConfig
 from .identity import IdentityConfig
 from .pages import DEFAULT_PAGE_STAGES, PageStage
 
@@ -90,3 +91,5 @@ class EngineConfig(BaseModel):
     rules_file: Path | None = None
     #: The guards on identifies (anonymous visitors who become known).
     identity: IdentityConfig = IdentityConfig()
+    #: How long erased people stay erased.
+    erasure: ErasureConfig = ErasureConfig()

@@ -15,6 +15,7 @@ from datetime import datetime
 from .changes import SegmentChange
 from .config import EngineConfig
 from .engine import Engine, Handled
+from .erasure import EraseCommand, ErasedIds
 from .events import Event, IdentifyEvent, anonymous_key
 from .identity import fold, refusal
 from .lifecycle import RetiredSegments, members_of
@@ -44,7 +45,7 @@ class ReplayResult:
 
 
 def replay(
-    events: Iterable[Event],
+    events: Iterable[Event | EraseCommand],
     config: EngineConfig | None = None,
     clock: Clock | None = None,
     model: SegmentModel | None = None,
@@ -83,6 +84,11 @@ def replay(
     return run.result()
 
 
+def _keys_of(event: Event) -> list[str]:
+    """The ids an event names: its customer id and its anonymous id (both as given)."""
+    return [key for key in (event.customer_id, event.anonymous_id) if key is not None]
+
+
 class _Replay:
     """One replay's state: the profiles, the changes, the counts, the model learning."""
 
@@ -108,13 +114,21 @@ class _Replay:
         self.retired = RetiredSegments()
         #: Anonymous id -> the customer it is linked to; identifies the guards refused.
         self.aliases: dict[str, str] = {}
+        self.erased = ErasedIds(model.config.erasure.window_days)
         self.refusals: list[tuple[IdentifyEvent, str]] = []
 
     def stamp(self, t: float) -> datetime:
         """Processing time of a change at event time ``t``: the clock, else ``t`` itself."""
         return self.clock() if self.clock is not None else from_epoch(t)
 
-    def handle(self, event: Event, watermark: float) -> None:
+    def handle(self, event: Event | EraseCommand, watermark: float) -> None:
+        if isinstance(event, EraseCommand):
+            self.erase(event)
+            return
+        t = event.occurred_at.timestamp()
+        if self.erased.covers(_keys_of(event), t):
+            self.outcomes["erased_dropped"] += 1
+            return
         if isinstance(event, IdentifyEvent):
             self.identify(event, watermark)
             return
@@ -160,6 +174,25 @@ class _Replay:
             self.profiles[customer] = fold(
                 self.profiles[customer], None, customer, anonymous, half_life
             )
+
+    def erase(self, command: EraseCommand) -> None:
+        """Remove the customer and every visitor linked to it; exit changes for the
+        segments they were in (no reasons, no scores); drop their later events."""
+        t = command.occurred_at.timestamp()
+        customer = self.profiles.pop(command.customer_id, None)
+        linked = {a for a, c in self.aliases.items() if c == command.customer_id}
+        if customer is not None:
+            linked |= set(customer.aliases)
+        keys = [command.customer_id, *(anonymous_key(a) for a in sorted(linked))]
+        for key in keys:
+            profile = customer if key == command.customer_id else self.profiles.pop(key, None)
+            if profile is not None:
+                gone = exit_all(profile, self.model, t, self.stamp(t), "erased")
+                self.collect([c.model_copy(update={"scores": {}}) for c in gone.changes])
+        for anonymous in linked:
+            self.aliases.pop(anonymous, None)
+        self.erased.erase([*keys, *linked], t)
+        self.outcomes["erased"] += 1
 
     def step(self, event: Event, watermark: float) -> None:
         now = self.clock() if self.clock is not None else event.occurred_at

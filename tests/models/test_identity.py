@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -52,10 +53,16 @@ def identify(anonymous: str, customer: str, hours: float, n: int = 0) -> Identif
     )
 
 
-@pytest.fixture(scope="module")
-def trained() -> SegmentModel:
+@functools.cache
+def trained_model() -> SegmentModel:
+    """A model learned on simulated traffic (shared by the identity and erasure tests)."""
     sim = simulate(SimulationConfig(customers=300, days=28.0, seed=3, drift_fraction=0.0))
     return replay(sim.events, EngineConfig(warmup_samples=100, warmup_days=7.0)).model
+
+
+@pytest.fixture
+def trained() -> SegmentModel:
+    return SegmentModel.from_snapshot(trained_model().to_snapshot(), trained_model().config)
 
 
 def profile_of(events: list[Event], model: SegmentModel) -> Profile:
