@@ -12,8 +12,6 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message
@@ -21,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafkatest import WorkerProc, isolated_settings, prepare, send_events, wait_until
+from kafkatest import (
+    CHROMIUM,
+    WorkerProc,
+    isolated_settings,
+    prepare,
+    render,
+    send_events,
+    wait_until,
+)
 
 from segflow.models.events import BaseEvent, ClickEvent
 from segflow.streams.broker import LocalBroker
@@ -30,7 +36,6 @@ from segflow.streams.settings import Settings
 
 TOKEN = "segflow-test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-CHROMIUM = "/usr/bin/chromium"
 CUSTOMERS = [f"guard-{c:02d}" for c in range(12)]
 #: Routes that need the token (with a status each answers once it is given).
 PROTECTED = {
@@ -283,33 +288,6 @@ def test_the_dashboard_opens_with_the_token_and_keeps_it_in_a_cookie(
     dom = render(f"http://127.0.0.1:{port}/?token={TOKEN}", tmp_path / "chromium")
     assert "segflow: segment drift" in dom
     assert "2 worker(s)" in dom, dom[-2000:]
-
-
-def render(url: str, profile: Path) -> str:
-    started = time.monotonic()
-    result = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, (time.monotonic() - started, result.stderr[-2000:])
-    return result.stdout
 
 
 # -- without a broker: the settings, the routes Faust registers, the guard itself ----------

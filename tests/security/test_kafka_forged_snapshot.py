@@ -11,16 +11,24 @@ dead-lettered), and its trainer goes on with its own lineage, not from the forge
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from kafkatest import WorkerProc, get, isolated_settings, prepare, producer, send_events, wait_until
+from kafkatest import (
+    WorkerProc,
+    get,
+    isolated_settings,
+    prepare,
+    producer,
+    send_events,
+    traffic,
+    wait_until,
+)
 
 from segflow.models.config import EngineConfig
-from segflow.models.events import BaseEvent, ClickEvent, EmailEvent
 from segflow.models.model import SegmentModel
 from segflow.streams.broker import LocalBroker
 from segflow.streams.model_holder import SnapshotMeta, config_key, encode_snapshot
@@ -34,21 +42,6 @@ FORGED_SEQ = 1_000_000
 #: a second): short, so the test fails quickly when a forged snapshot is taken instead.
 REFUSE_WITHIN_S = 20.0
 START = datetime(2026, 3, 2, tzinfo=UTC)
-
-
-def traffic(prefix: str, customers: int, per_customer: int, first: int = 0) -> list[BaseEvent]:
-    events: list[BaseEvent] = []
-    for c in range(customers):
-        cid = f"{prefix}-{c:03d}"
-        for n in range(first, first + per_customer):
-            at = START + timedelta(hours=c % 7 + 5 * n)
-            if c % 2:
-                events.append(ClickEvent(event_id=f"{cid}-{n}", customer_id=cid, occurred_at=at,
-                                         url="https://x/pricing"))  # fmt: skip
-            else:
-                events.append(EmailEvent(event_id=f"{cid}-{n}", customer_id=cid, occurred_at=at,
-                                         campaign_id="k", action="open"))  # fmt: skip
-    return events
 
 
 def forged_snapshots(engine: EngineConfig) -> Iterator[bytes]:

@@ -11,13 +11,14 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from segflow.models.config import EngineConfig
-from segflow.models.events import BaseEvent
+from segflow.models.events import BaseEvent, ClickEvent, EmailEvent
 from segflow.models.profile import Profile
 from segflow.streams.broker import LocalBroker, free_port
 from segflow.streams.demo import WorkerProcess, assigned, fetch_stats
@@ -238,9 +239,10 @@ def get(port: int, path: str) -> tuple[int, bytes]:
         return 0, b""
 
 
-def render(port: int, profile: Path) -> str:
-    """The DOM headless Chromium makes of the page at ``/`` on ``port`` after 5 s of
-    virtual time (scripts run, polls answered)."""
+def render(where: int | str, profile: Path) -> str:
+    """The DOM headless Chromium makes of a page after 5 s of virtual time (scripts run,
+    polls answered): ``/`` on a local port, or a whole URL."""
+    url = where if isinstance(where, str) else f"http://127.0.0.1:{where}/"
     result = subprocess.run(
         [
             CHROMIUM,
@@ -255,7 +257,7 @@ def render(port: int, profile: Path) -> str:
             f"--user-data-dir={profile}",
             "--virtual-time-budget=5000",
             "--dump-dom",
-            f"http://127.0.0.1:{port}/",
+            url,
         ],
         capture_output=True,
         text=True,
@@ -264,3 +266,22 @@ def render(port: int, profile: Path) -> str:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
+
+
+def traffic(prefix: str, customers: int, per_customer: int, first: int = 0) -> list[BaseEvent]:
+    """Simple keyed traffic: odd customers click the pricing page, even ones open e-mails,
+    ``per_customer`` events each, every five hours from 2026-03-02 (event ids from
+    ``first``)."""
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    events: list[BaseEvent] = []
+    for c in range(customers):
+        cid = f"{prefix}-{c:03d}"
+        for n in range(first, first + per_customer):
+            at = start + timedelta(hours=c % 7 + 5 * n)
+            if c % 2:
+                events.append(ClickEvent(event_id=f"{cid}-{n}", customer_id=cid, occurred_at=at,
+                                         url="https://x/pricing"))  # fmt: skip
+            else:
+                events.append(EmailEvent(event_id=f"{cid}-{n}", customer_id=cid, occurred_at=at,
+                                         campaign_id="k", action="open"))  # fmt: skip
+    return events

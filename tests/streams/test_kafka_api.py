@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,11 +21,11 @@ from kafkatest import (
     prepare,
     render,
     send_events,
+    traffic,
     wait_until,
 )
 
 from segflow.models.config import EngineConfig
-from segflow.models.events import BaseEvent, ClickEvent, EmailEvent
 from segflow.streams import metric_names as metrics
 from segflow.streams.broker import LocalBroker
 from segflow.streams.partitioning import partition_of
@@ -41,22 +40,6 @@ from segflow.streams.views import (
 )
 
 OPENAPI_FILE = Path(__file__).resolve().parents[2] / "streams" / "static" / "openapi.json"
-
-
-def traffic(customers: int, per_customer: int) -> list[BaseEvent]:
-    start = datetime(2026, 3, 2, tzinfo=UTC)
-    events: list[BaseEvent] = []
-    for c in range(customers):
-        cid = f"api-{c:03d}"
-        for n in range(per_customer):
-            at = start + timedelta(hours=c % 7 + 5 * n)
-            if c % 2:
-                events.append(ClickEvent(event_id=f"{cid}-{n}", customer_id=cid, occurred_at=at,
-                                         url="https://x/pricing"))  # fmt: skip
-            else:
-                events.append(EmailEvent(event_id=f"{cid}-{n}", customer_id=cid, occurred_at=at,
-                                         campaign_id="k", action="open"))  # fmt: skip
-    return events
 
 
 def test_openapi_file_is_current() -> None:
@@ -85,7 +68,7 @@ def test_api_routing_health_metrics_and_dashboard(
     assert wait_until(lambda: get(a.port, "/healthz")[0] == 200 == get(b.port, "/healthz")[0])
     HealthView.model_validate_json(get(a.port, "/healthz")[1])
 
-    events = traffic(60, 3)
+    events = traffic("api", 60, 3)
     send_events(settings, events)
 
     # Every event applied (counted over both workers) and a model published.
@@ -95,7 +78,7 @@ def test_api_routing_health_metrics_and_dashboard(
     assert wait_until(lambda: applied() == len(events)), applied()
     # With a model ready, one more event per customer: every one gets a segment.
     assert wait_until(lambda: all((w.stats() or {}).get("model", {}).get("ready") for w in (a, b)))
-    more = [e for e in traffic(60, 4) if e.event_id.endswith("-3")]
+    more = [e for e in traffic("api", 60, 4) if e.event_id.endswith("-3")]
     send_events(settings, more)
     assert wait_until(lambda: applied() == len(events) + len(more)), applied()
 
