@@ -125,7 +125,7 @@ def send_events(
     produce_events(settings, events, rate=rate)
     sent: dict[str, Counter[str]] = {}
     for event in events:
-        sent.setdefault(event.customer_id, Counter())[event.kind] += 1
+        sent.setdefault(event.profile_key, Counter())[event.kind] += 1
     return sent
 
 

@@ -7,7 +7,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from segflow.models.changes import SegmentChange
 from segflow.models.config import EngineConfig
+from segflow.models.events import ClickEvent
 from segflow.models.profile import COUNTERS, Profile
 from segflow.models.runner import replay
 from segflow.sources.simulator import SimulationConfig, simulate
@@ -231,4 +232,28 @@ def test_keyed_input_is_applied_in_place_and_unkeyed_input_takes_the_repartition
     assert profiles.wait_for_counts(sent), missing_and_extra(sent, profiles.counts())
     forwarded = counts().get("forwarded", 0)
     assert 0 < forwarded < len(unkeyed)
+    profiles.close()
+
+
+def test_an_anonymous_visitor_gets_a_profile_of_its_own_keyed_by_its_cookie(
+    broker: LocalBroker, tmp_path: Path, workers: Callable[[Settings], WorkerProc]
+) -> None:
+    """Until workers stitch (the identity issue), an event with only ``anonymous_id``
+    builds the visitor's profile, ``~anon:<id>``, in the partition of its id, applied
+    where it is read."""
+    settings = isolated_settings(broker, tmp_path)
+    prepare(settings)
+    profiles = ProfileReader(settings)
+    worker = workers(settings)
+    assert wait_until(lambda: bool(worker.assignment(settings.topics.events))), "no assignment"
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    visits = [
+        ClickEvent(event_id=f"ck-{v}-{n}", anonymous_id=f"ck-{v}", occurred_at=start +
+                   timedelta(hours=n), url="/pricing")
+        for v in range(8) for n in range(3)
+    ]  # fmt: skip
+    sent = send_events(settings, visits)
+    assert set(sent) == {f"~anon:ck-{v}" for v in range(8)}
+    assert profiles.wait_for_counts(sent), missing_and_extra(sent, profiles.counts())
+    assert (worker.stats() or {}).get("counts", {}).get("forwarded", 0) == 0
     profiles.close()
