@@ -38,12 +38,12 @@ from .errors import CommandError
 from .faust_config import faust_options, rocksdb_options
 from .faust_patches import SegflowApp, current_event, drain_before_commit
 from .health import BrokerProbe
-from .ingest import Ingest, Work
+from .identities import Identities
+from .ingest import Work
 from .local_state import ProfileCache, SegmentSizes
 from .metrics import Metrics, faust_sensor
 from .model_holder import ModelHolder
 from .ops_pages import register_ops_pages
-from .partitions import PartitionWork
 from .settings import Settings
 from .snapshots import SNAPSHOT_KEY, follow_snapshots
 from .throttle import TokenBucket
@@ -68,21 +68,22 @@ class TopicsGone(CommandError):
     """The broker answers but no longer has the worker's topics."""
 
 
-def profile_table(app: Any, settings: Settings) -> Any:
-    """The ``profiles`` table: ``Profile.to_json`` by customer id, backed by a changelog."""
+def profile_table(app: Any, settings: Settings, name: str = "profiles", help: str = "") -> Any:
+    """A raw table of the worker (``profiles``: ``Profile.to_json`` by profile key),
+    co-partitioned with the input, backed by a changelog."""
     return app.Table(
-        "profiles",
+        name,
         default=None,
         partitions=settings.partitions,
         key_type=bytes,
         value_type=bytes,
         schema=faust.Schema(key_serializer="raw", value_serializer="raw"),
-        help="Customer profiles (Profile.to_json) by customer_id.",
+        help=help or "Customer profiles (Profile.to_json) by customer_id.",
         options=rocksdb_options(settings) if settings.store == "rocksdb://" else None,
     )
 
 
-class Pipeline(Ingest, PartitionWork):
+class Pipeline(Identities):
     """What the agents call: one instance per app, holding the worker's state."""
 
     def __init__(
@@ -137,6 +138,9 @@ class Pipeline(Ingest, PartitionWork):
         )
         self._wire_metrics(app)
         self.profiles = profile_table(app, settings)
+        self.identities = profile_table(
+            app, settings, "identities", "Links of anonymous ids to customers (a:<id>)."
+        )
 
     def _declare_topics(self, app: Any, settings: Settings) -> None:
         names = settings.topics

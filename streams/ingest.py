@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 
 from segflow.models.errors import InvalidEventError
-from segflow.models.events import Event, check_event_time, decode_event
+from segflow.models.events import Event, check_event_time, decode_event, encode_event
+from segflow.models.profile import Profile
 from segflow.models.timeutil import DAY
 
 from .deadletters import INGEST, PROFILE
@@ -33,6 +34,11 @@ HEADER_TYPE = "segflow-type"
 HEADER_ORIGIN = "segflow-origin"
 #: Header on ``segflow-events``: when the profile agent first read it (epoch seconds, ASCII).
 HEADER_INGESTED = "segflow-ingested-at"
+#: Header on ``segflow-events``: the customer a known visitor's event belongs to.
+HEADER_CUSTOMER = "segflow-customer"
+#: ``HEADER_TYPE`` of a merge: an identify with the visitor's profile, sent from the
+#: visitor's partition to the customer's (JSON ``{"identify": ..., "visitor": ...}``).
+MERGE = "merge"
 
 
 @dataclass(slots=True)
@@ -52,6 +58,9 @@ class Work:
     ingested_at: float | None
     #: The topic it was read from here (an input topic or the repartition topic).
     source: str = ""
+    #: A merge (the customer's side of an identify): the visitor's profile, if it had one.
+    merge: bool = False
+    visitor: Profile | None = None
 
 
 class Ingest(WorkerBase):
@@ -85,6 +94,8 @@ class Ingest(WorkerBase):
             kind = headers.get(HEADER_TYPE, b"").decode("utf-8", "replace")
             origin = _origin(message, headers)
             stage, ingested_at = PROFILE, _ingested_at(headers)
+        if kind == MERGE and stage == PROFILE:
+            return self.merge_work(item, raw, origin, key, ingested_at, topic)
         try:
             event = await self.decode(kind, raw, key, origin, stage, ingested_at)
         except Exception as error:
@@ -105,8 +116,61 @@ class Ingest(WorkerBase):
         if stage == INGEST and not self.owns(topic, partition, route):
             await self.forward(kind, route, raw, origin, ingested_at)
             return None
+        linked = headers.get(HEADER_CUSTOMER) if stage == PROFILE else None
+        if linked is not None:  # a known visitor's event, sent on to its customer
+            event = event.model_copy(update={"customer_id": linked.decode()})
         customer = event.profile_key.encode()
         return Work(item, partition, customer, event, origin, key, raw, ingested_at, topic)
+
+    def merge_work(
+        self,
+        item: Any,
+        raw: bytes | None,
+        origin: tuple[str, int, int],
+        key: bytes | None,
+        ingested_at: float | None,
+        topic: str,
+    ) -> Work:
+        """The customer's side of an identify (what :meth:`send_merge` wrote: trusted,
+        segflow's own message)."""
+        assert raw is not None
+        body = orjson.loads(raw)
+        event = decode_event("identify", body["identify"])
+        visitor = Profile.from_json(body["visitor"]) if body.get("visitor") else None
+        partition = int(item.message.partition)
+        customer = event.profile_key.encode()
+        return Work(
+            item, partition, customer, event, origin, key, raw, ingested_at, topic, True, visitor
+        )
+
+    async def send_merge(
+        self, event: Event, visitor: Profile | None, origin: tuple[str, int, int]
+    ) -> None:
+        """Send an identify and the visitor's profile to the customer's partition."""
+        assert event.customer_id is not None
+        body = {
+            "identify": orjson.loads(encode_event(event)),
+            "visitor": visitor.to_json().decode() if visitor is not None else None,
+        }
+        headers = {HEADER_TYPE: MERGE.encode(), HEADER_ORIGIN: orjson.dumps(list(origin))}
+        await self.send_or_stop(
+            self.events.send(
+                key=event.customer_id.encode(), value=orjson.dumps(body), headers=headers
+            )
+        )
+
+    async def forward_to_customer(self, work: Work, customer: str) -> None:
+        """Send a known visitor's event on to its customer's partition."""
+        self.metrics.forwarded()
+        headers = {
+            HEADER_TYPE: work.event.kind.encode(),
+            HEADER_ORIGIN: orjson.dumps(list(work.origin)),
+            HEADER_INGESTED: repr(work.ingested_at).encode(),
+            HEADER_CUSTOMER: customer.encode(),
+        }
+        await self.send_or_stop(
+            self.events.send(key=customer.encode(), value=work.raw, headers=headers)
+        )
 
     def owns(self, topic: str, partition: int, customer: bytes) -> bool:
         """Whether ``customer``'s profile lives in ``partition`` of the table, which is

@@ -49,6 +49,9 @@ class ProfileCache:
         if len(self._profiles) > self.size:
             self._profiles.popitem(last=False)
 
+    def remove(self, key: bytes) -> None:
+        self._profiles.pop(key, None)
+
     def clear(self) -> None:
         self._profiles.clear()
 
@@ -105,6 +108,17 @@ class SegmentSizes:
                     del counts[key]
         for key in self._keys(after):
             counts[key] = counts.get(key, 0) + 1
+
+    def remove(self, partition: int, profile: Profile) -> None:
+        """A profile of ``partition`` was removed (merged into another, or erased)."""
+        counts = self._parts.get(partition)
+        if counts is None:
+            return
+        self._profiles[partition] -= 1
+        for key in self._keys(profile):
+            counts[key] = counts.get(key, 0) - 1
+            if counts[key] <= 0:
+                del counts[key]
 
     def totals(self) -> tuple[dict[tuple[str, str], int], int]:
         """(kind, segment) -> customers, and the number of profiles, over loaded partitions."""

@@ -58,6 +58,9 @@ RETIREMENT_MOVES = "segflow_retirement_moves"
 #: Counter: published model snapshots this worker refused, by ``reason`` (``envelope``,
 #: ``signature``, ``size``, ``schema``, ``settings``; every reason exported from 0).
 SNAPSHOTS_REJECTED = "segflow_model_snapshots_rejected"
+#: Counter: identity work by ``outcome`` (``linked``, ``merged``, ``repeated``,
+#: ``merge_repeated``, ``refused_<reason>``).
+IDENTITY = "segflow_identity"
 #: Counter: failures caught and logged while the worker went on, by ``stage``
 #: (``sweep``, ``drift``, ``training_sample``).
 INTERNAL_ERRORS = "segflow_internal_errors"
@@ -117,6 +120,7 @@ COUNTERS = (
     RETIREMENT_MOVES,
     SNAPSHOTS_REJECTED,
     INTERNAL_ERRORS,
+    IDENTITY,
     KAFKA_COMMITS,
 )
 GAUGES = (

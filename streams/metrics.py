@@ -39,6 +39,7 @@ from .metric_names import (
     EVENTS_CONSUMED,
     EVENTS_PROCESSED,
     FORWARDED,
+    IDENTITY,
     INTERNAL_ERRORS,
     INVALID_EVENTS,
     KAFKA_COMMIT_LATENCY,
@@ -103,6 +104,9 @@ class Metrics:
         )
         self.errors = Counter(
             INTERNAL_ERRORS, "Failures caught and logged, by stage.", ["stage"], registry=r
+        )
+        self.identities = Counter(
+            IDENTITY, "Identifies and merges, by outcome.", ["outcome"], registry=r
         )
 
     def _changes(self, r: CollectorRegistry) -> None:
@@ -195,6 +199,10 @@ class Metrics:
         """A message forwarded to its customer's partition."""
         self.forwarded_messages.inc()
 
+    def identity(self, outcome: str) -> None:
+        """An identify or a merge handled (``linked``, ``merged``, ``refused_<reason>``...)."""
+        self.identities.labels(outcome=outcome).inc()
+
     def error(self, stage: str) -> None:
         """A failure caught and logged (``sweep``, ``drift``, ``training_sample``)."""
         self.errors.labels(stage=stage).inc()
@@ -266,6 +274,7 @@ JSON_COUNTS: tuple[tuple[str, str, str | None], ...] = (
     ("snapshots_rejected", SNAPSHOTS_REJECTED, None),
     ("snapshots_rejected", SNAPSHOTS_REJECTED, "reason"),
     ("errors", INTERNAL_ERRORS, "stage"),
+    ("identity", IDENTITY, "outcome"),
 )
 
 

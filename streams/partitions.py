@@ -34,6 +34,9 @@ log = logging.getLogger("segflow.streams")
 #: How many profiles a partition load reads between yields to the event loop.
 LOAD_CHUNK = 2000
 
+#: Profiles written (or, None, removed) in a batch, by key: written once at its end.
+Dirty = dict[bytes, Profile | None]
+
 
 class PartitionWork(WorkerBase):
     """Processing of one partition's events (a part of ``Pipeline``)."""
@@ -56,9 +59,12 @@ class PartitionWork(WorkerBase):
     recent_drifts: collections.deque[dict[str, Any]]
     web_state: WebState
 
-    def profile_of(self, customer: bytes, dirty: Mapping[bytes, Profile]) -> Profile | None:
-        """The customer's current profile: written in this batch, cached, or from the table."""
-        profile = dirty.get(customer) or self.cache.get(customer)
+    def profile_of(self, customer: bytes, dirty: Mapping[bytes, Profile | None]) -> Profile | None:
+        """The customer's current profile: written (or removed) in this batch, cached, or
+        from the table."""
+        if customer in dirty:
+            return dirty[customer]
+        profile = self.cache.get(customer)
         if profile is None:
             stored = self.profiles.get(customer)
             if stored is not None:
@@ -70,51 +76,65 @@ class PartitionWork(WorkerBase):
         """Apply the events of one partition in order through the engine (which sweeps
         the silent customers due first); publish changes, samples and drifts; then write
         each customer's profile once."""
-        dirty: dict[bytes, Profile] = {}
+        dirty: Dirty = {}
         await self.move_retired(partition, dirty)
         for work in items:
-            watermark = None
-            if self.settings.sweep:
-                now = self.clock()
-                t = work.event.occurred_at.timestamp()
-                self.watermarks.observe(partition, work.source, t, now)
-                watermark = self.watermarks.watermark(partition, now)
-            done: list[Handled] = []
-            failed: Exception | None = None
-            try:
-                self.engine.handle(
-                    partition,
-                    work.event,
-                    self.holder.model,
-                    lambda customer: self.profile_of(customer.encode(), dirty),
-                    self.keeper(partition, dirty, done),
-                    lambda t: self.now(),
-                    watermark=watermark,
-                    on_sweep_error=self.sweep_failed,
-                )
-            except Exception as error:
-                log.exception("processing failed on %s:%s:%s", *work.origin)
-                failed = error
-            for handled in done:
-                await self.publish_handled(handled, work)
-            if failed is not None:
-                await self.send_dead_letter(
-                    origin=work.origin,
-                    key=work.key,
-                    raw=work.raw,
-                    error=f"processing error: {failed!r}",
-                    reason="processing_error",
-                    stage=PROFILE,
-                )
+            await self.process_work(partition, work, dirty)
         try:
             for customer, profile in dirty.items():
+                if profile is None:
+                    self.cache.remove(customer)
+                    if self.profiles.get(customer) is not None:
+                        del self.profiles[customer]
+                    continue
                 self.profiles[customer] = profile.to_json()
                 self.cache.put(customer, profile)
         except Exception as exc:
             await self.fatal(exc)
 
+    async def process_work(self, partition: int, work: Work, dirty: Dirty) -> None:
+        """One event (the identity part of the pipeline may take it instead)."""
+        await self.handle_event(partition, work, dirty)
+
+    async def handle_event(self, partition: int, work: Work, dirty: Dirty) -> None:
+        """Step one event through the engine (which sweeps the customers due first);
+        publish what it did; dead-letter the event if processing it failed."""
+        watermark = None
+        if self.settings.sweep:
+            now = self.clock()
+            t = work.event.occurred_at.timestamp()
+            self.watermarks.observe(partition, work.source, t, now)
+            watermark = self.watermarks.watermark(partition, now)
+        done: list[Handled] = []
+        failed: Exception | None = None
+        try:
+            self.engine.handle(
+                partition,
+                work.event,
+                self.holder.model,
+                lambda customer: self.profile_of(customer.encode(), dirty),
+                self.keeper(partition, dirty, done),
+                lambda t: self.now(),
+                watermark=watermark,
+                on_sweep_error=self.sweep_failed,
+            )
+        except Exception as error:
+            log.exception("processing failed on %s:%s:%s", *work.origin)
+            failed = error
+        for handled in done:
+            await self.publish_handled(handled, work)
+        if failed is not None:
+            await self.send_dead_letter(
+                origin=work.origin,
+                key=work.key,
+                raw=work.raw,
+                error=f"processing error: {failed!r}",
+                reason="processing_error",
+                stage=PROFILE,
+            )
+
     def keeper(
-        self, partition: int, dirty: dict[bytes, Profile], done: list[Handled]
+        self, partition: int, dirty: Dirty, done: list[Handled]
     ) -> Callable[[Handled], None]:
         """The engine's sink for one event: the new profile joins the batch's ``dirty``
         ones at once (the engine's next lookup sees it), the rest waits in ``done``."""
@@ -270,7 +290,7 @@ class PartitionWork(WorkerBase):
         for partition, count in sorted(held.items()):
             log.info("partition %s has %s customers", partition, count)
 
-    async def move_retired(self, partition: int, dirty: dict[bytes, Profile]) -> None:
+    async def move_retired(self, partition: int, dirty: Dirty) -> None:
         """Re-assess the customers of ``partition`` whose segment the model in force
         retired (changes with reason ``retired``; never raises).
 

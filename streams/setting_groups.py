@@ -45,6 +45,8 @@ class TopicNames(BaseModel):
     downloads: str = "downloads"
     emails: str = "emails"
     purchases: str = "purchases"
+    #: Identifies: an anonymous id is a customer (keyed by the anonymous id).
+    identifies: str = "identifies"
     #: Valid events of all types, keyed and partitioned by ``customer_id``.
     events: str = "segflow-events"
     #: The output: segment changes keyed by ``customer_id``.
@@ -79,6 +81,7 @@ class TopicNames(BaseModel):
             "download": self.downloads,
             "email": self.emails,
             "purchase": self.purchases,
+            "identify": self.identifies,
         }
 
 

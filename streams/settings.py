@@ -276,6 +276,11 @@ class Settings(BaseSettings):
         """The changelog topic Faust keeps for the profile table."""
         return f"{self.app_id}-profiles-changelog"
 
+    @property
+    def identities_changelog(self) -> str:
+        """The changelog topic Faust keeps for the identities table (anonymous id links)."""
+        return f"{self.app_id}-identities-changelog"
+
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """``SEGFLOW_*`` environment variables that rebuild exactly ``settings`` in a child process.

@@ -63,6 +63,13 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             config=COMPACT,
         ),
         TopicSpec(
+            settings.identities_changelog,
+            n,
+            "identities table changelog (anonymous id -> customer)",
+            internal=True,
+            config=COMPACT,
+        ),
+        TopicSpec(
             t.changes,
             n,
             "output: segment changes keyed by customer_id",

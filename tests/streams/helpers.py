@@ -110,6 +110,7 @@ def memory_pipeline(
     for attr in ("events", "changes", "dead_letters", "training", "snapshots", "drift_topic"):
         setattr(pipeline, attr, FakeTopic(attr))
     pipeline.profiles = RecordingTable()
+    pipeline.identities = {}
     pipeline.count_partitions = lambda names: {}  # no cluster to ask: counts stay unknown
     assert pipeline.holder.offer(snapshot(1, learned_model()))
     return pipeline

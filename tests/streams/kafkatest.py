@@ -185,6 +185,8 @@ class ProfileReader(TopicReader):
         for record in self.records[before:]:
             if record.value is not None:
                 self.profiles[record.key.decode()] = Profile.from_json(record.value)
+            else:  # a tombstone: the profile was removed
+                self.profiles.pop(record.key.decode(), None)
         return new
 
     def counts(self) -> dict[str, Counter[str]]:

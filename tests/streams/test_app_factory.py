@@ -31,9 +31,13 @@ def test_create_app_wires_agents_table_and_topics_from_the_settings(tmp_path: Pa
         "downloads",
         "emails",
         "purchases",
+        "identifies",
         "segflow-events",
     }
     table = app.tables["profiles"]
+    assert app.tables["identities"].changelog_topic.get_topic_name() == (
+        settings.identities_changelog
+    )
     assert table.partitions == 3
     assert table.changelog_topic.get_topic_name() == settings.profiles_changelog
     assert app.conf.table_standby_replicas == 0
