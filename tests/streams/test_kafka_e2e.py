@@ -238,9 +238,8 @@ def test_keyed_input_is_applied_in_place_and_unkeyed_input_takes_the_repartition
 def test_an_anonymous_visitor_gets_a_profile_of_its_own_keyed_by_its_cookie(
     broker: LocalBroker, tmp_path: Path, workers: Callable[[Settings], WorkerProc]
 ) -> None:
-    """Until workers stitch (the identity issue), an event with only ``anonymous_id``
-    builds the visitor's profile, ``~anon:<id>``, in the partition of its id, applied
-    where it is read."""
+    """Until it identifies, an event with only ``anonymous_id`` builds the visitor's
+    profile, ``~anon:<id>``, in the partition of its id, applied where it is read."""
     settings = isolated_settings(broker, tmp_path)
     prepare(settings)
     profiles = ProfileReader(settings)
