@@ -18,11 +18,13 @@ False
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from typing import ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from .errors import FirstError, InvalidEventError
 from .events import Id
 from .timeutil import DAY
 
@@ -37,6 +39,36 @@ class EraseCommand(BaseModel):
     customer_id: Id
     #: When the erasure was asked for.
     occurred_at: AwareDatetime
+
+    @property
+    def routing_key(self) -> str:
+        """Commands travel keyed by the customer id, like the customer's events."""
+        return self.customer_id
+
+    @property
+    def profile_key(self) -> str:
+        return self.customer_id
+
+
+def decode_erase(payload: bytes) -> EraseCommand:
+    """An erase command from its JSON, or :class:`InvalidEventError` (one line).
+
+    >>> decode_erase(b'{"command_id": "x1", "customer_id": "c1",'
+    ...              b' "occurred_at": "2026-12-01T00:00:00Z"}').customer_id
+    'c1'
+    """
+    try:
+        return EraseCommand.model_validate_json(payload)
+    except ValidationError as error:
+        first = FirstError.of(error)
+        reason = "not_json" if first.type == "json_invalid" else "schema"
+        raise InvalidEventError(first.line(first.path), reason=reason) from None
+
+
+def erased_key(identifier: str) -> bytes:
+    """The key under which a worker remembers that ``identifier`` (a customer or an
+    anonymous id) was erased: a hash, so the id itself is kept nowhere."""
+    return b"x:" + hashlib.sha256(identifier.encode()).hexdigest()[:32].encode()
 
 
 class ErasureConfig(BaseModel):

@@ -33,6 +33,7 @@ from .cli_common import (
     run_command,
     settings_from,
 )
+from .erase import add_erase_parser
 from .replay import add_replay_parser
 
 
@@ -177,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_worker, _add_demo, _add_simulate, _add_tail, _add_topics):
         add(commands)
     add_replay_parser(commands)
+    add_erase_parser(commands)
     return parser
 
 

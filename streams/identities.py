@@ -21,6 +21,11 @@ is handled where the visitor's history is:
 At least once, then, and nothing counted twice: the merge is sent before the visitor's
 partition changes anything, and the customer's partition applies a merge id once. The
 cap on anonymous ids per customer is the in-memory runner's only, for now.
+
+An erase command (:meth:`Identities.erase`) is handled in the customer's partition: each
+linked anonymous id's partition is told first (an *unlink*, acknowledged), then the
+exits are published, the profile removed, and the id remembered as erased by its hash
+for the window; the unlink does the same for the visitor and removes its link.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from segflow.models.events import IdentifyEvent, anonymous_key
+from segflow.models.erasure import EraseCommand, erased_key
+from segflow.models.events import Event, IdentifyEvent, anonymous_key
 from segflow.models.identity import fold, merge_id, refusal
 from segflow.models.profile import Profile
 from segflow.models.step import exit_all
@@ -52,13 +58,58 @@ class Identities(Ingest, PartitionWork):
     async def process_work(self, partition: int, work: Work, dirty: Dirty) -> None:
         """An identify (the visitor's side, or a merge: the customer's), a known
         visitor's event (sent on to its customer), or any other event (stepped here)."""
-        if isinstance(work.event, IdentifyEvent):
+        event = work.event
+        if isinstance(event, EraseCommand):
+            await self.erase(partition, work, event, dirty)
+        elif self.erased(event, work.merge):
+            self.metrics.identity("erased_dropped")
+        elif isinstance(event, IdentifyEvent):
             if work.merge:
                 await self.join(partition, work, dirty)
             else:
                 await self.link(partition, work, dirty)
         elif not await self.route_known_visitor(work):
             await self.handle_event(partition, work, dirty)
+
+    # -- erasure ------------------------------------------------------------------------
+
+    def erased(self, event: Event, merge: bool) -> bool:
+        """Whether the event names an id erased (in this partition) within the window: the
+        id it was routed by (an identify's anonymous id; a merge's customer id)."""
+        keys = [event.customer_id] if merge else [event.routing_key]
+        window = self.holder.model.config.erasure.window_days * DAY
+        t = event.occurred_at.timestamp()
+        for key in keys:
+            stored = self.identities.get(erased_key(key)) if key is not None else None
+            if stored is not None and t <= float(stored) + window:
+                return True
+        return False
+
+    async def erase(self, partition: int, work: Work, command: EraseCommand, dirty: Dirty) -> None:
+        """Erase a customer here (``work.unlink`` None) or one of its linked anonymous
+        ids: exit changes without reasons or scores, the profile and the link removed
+        (tombstones), the id remembered as erased (by its hash) for the window. The
+        linked anonymous ids are told first, in their partitions."""
+        t = command.occurred_at.timestamp()
+        if work.unlink is None:
+            key, erased = command.customer_id.encode(), command.customer_id
+            profile = self.profile_of(key, dirty)
+            for anonymous in profile.aliases if profile is not None else []:
+                await self.send_unlink(anonymous, command)
+        else:
+            key, erased = anonymous_key(work.unlink).encode(), work.unlink
+            profile = self.profile_of(key, dirty)
+            link = LINK + work.unlink.encode()
+            if self.identities.get(link) is not None:
+                del self.identities[link]
+        if profile is not None:
+            gone = exit_all(profile, self.holder.model, t, self.now(), "erased")
+            self.forget(partition, key, profile, dirty)
+            await self.publish_changes(
+                key, [c.model_copy(update={"scores": {}}) for c in gone.changes]
+            )
+        self.identities[erased_key(erased)] = repr(t).encode()
+        self.metrics.identity("erased" if work.unlink is None else "erased_link")
 
     def linked_customer(self, anonymous_id: str) -> str | None:
         """The customer ``anonymous_id`` is linked to (in this partition), or None."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from segflow.models.erasure import EraseCommand, decode_erase
 from segflow.models.errors import InvalidEventError
 from segflow.models.events import Event, check_event_time, decode_event, encode_event
 from segflow.models.profile import Profile
@@ -39,6 +40,9 @@ HEADER_CUSTOMER = "segflow-customer"
 #: ``HEADER_TYPE`` of a merge: an identify with the visitor's profile, sent from the
 #: visitor's partition to the customer's (JSON ``{"identify": ..., "visitor": ...}``).
 MERGE = "merge"
+#: ``HEADER_TYPE`` of the erasure of an anonymous id linked to an erased customer, sent
+#: to the anonymous id's partition (JSON ``{"anonymous_id": ..., "erase": ...}``).
+UNLINK = "unlink"
 
 
 @dataclass(slots=True)
@@ -50,7 +54,7 @@ class Work:
     #: Partition of the profile table (and of the message).
     partition: int
     customer: bytes
-    event: Event
+    event: Event | EraseCommand
     #: Where the event first arrived (input topic, partition, offset).
     origin: tuple[str, int, int]
     key: bytes | None
@@ -61,6 +65,8 @@ class Work:
     #: A merge (the customer's side of an identify): the visitor's profile, if it had one.
     merge: bool = False
     visitor: Profile | None = None
+    #: The erasure of this anonymous id (an erased customer's linked visitor).
+    unlink: str | None = None
 
 
 class Ingest(WorkerBase):
@@ -96,6 +102,13 @@ class Ingest(WorkerBase):
             stage, ingested_at = PROFILE, _ingested_at(headers)
         if kind == MERGE and stage == PROFILE:
             return self.merge_work(item, raw, origin, key, ingested_at, topic)
+        if kind == UNLINK and stage == PROFILE:
+            assert raw is not None
+            body = orjson.loads(raw)
+            command = decode_erase(orjson.dumps(body["erase"]))
+            partition = int(item.message.partition)
+            return Work(item, partition, key or b"", command, origin, key, raw, ingested_at,
+                        topic, unlink=str(body["anonymous_id"]))  # fmt: skip
         try:
             event = await self.decode(kind, raw, key, origin, stage, ingested_at)
         except Exception as error:
@@ -116,8 +129,9 @@ class Ingest(WorkerBase):
         if stage == INGEST and not self.owns(topic, partition, route):
             await self.forward(kind, route, raw, origin, ingested_at)
             return None
+        # A known visitor's event, sent on to its customer (see forward_to_customer).
         linked = headers.get(HEADER_CUSTOMER) if stage == PROFILE else None
-        if linked is not None:  # a known visitor's event, sent on to its customer
+        if linked is not None and not isinstance(event, EraseCommand):
             event = event.model_copy(update={"customer_id": linked.decode()})
         customer = event.profile_key.encode()
         return Work(item, partition, customer, event, origin, key, raw, ingested_at, topic)
@@ -157,6 +171,14 @@ class Ingest(WorkerBase):
             self.events.send(
                 key=event.customer_id.encode(), value=orjson.dumps(body), headers=headers
             )
+        )
+
+    async def send_unlink(self, anonymous_id: str, command: EraseCommand) -> None:
+        """Send the erasure of a linked anonymous id to its partition."""
+        body = {"anonymous_id": anonymous_id, "erase": command.model_dump(mode="json")}
+        headers = {HEADER_TYPE: UNLINK.encode()}
+        await self.send_or_stop(
+            self.events.send(key=anonymous_id.encode(), value=orjson.dumps(body), headers=headers)
         )
 
     async def forward_to_customer(self, work: Work, customer: str) -> None:
@@ -236,13 +258,15 @@ class Ingest(WorkerBase):
         origin: tuple[str, int, int],
         stage: str,
         ingested_at: float | None = None,
-    ) -> Event | None:
+    ) -> Event | EraseCommand | None:
         """The event in ``raw``, or None once an invalid one is dead-lettered. At ingest,
         an event time implausible against the ingest clock is invalid too
         (``out_of_range``)."""
         try:
             if raw is None:
                 raise InvalidEventError("empty message (no value)", reason="empty")
+            if kind == "erase":
+                return decode_erase(raw)
             event = decode_event(kind, raw)
             if stage == INGEST:
                 bounds = self.settings.event_time

@@ -14,6 +14,7 @@ import orjson
 
 from segflow.models.drift import DriftEvent, DriftMonitor
 from segflow.models.engine import Engine, Handled
+from segflow.models.erasure import EraseCommand
 from segflow.models.lifecycle import RetiredSegments, is_member
 from segflow.models.profile import Profile
 from segflow.models.step import StepResult
@@ -107,10 +108,12 @@ class PartitionWork(WorkerBase):
             watermark = self.watermarks.watermark(partition, now)
         done: list[Handled] = []
         failed: Exception | None = None
+        event = work.event
+        assert not isinstance(event, EraseCommand), "commands are not stepped"
         try:
             self.engine.handle(
                 partition,
-                work.event,
+                event,
                 self.holder.model,
                 lambda customer: self.profile_of(customer.encode(), dirty),
                 self.keeper(partition, dirty, done),

@@ -47,6 +47,8 @@ class TopicNames(BaseModel):
     purchases: str = "purchases"
     #: Identifies: an anonymous id is a customer (keyed by the anonymous id).
     identifies: str = "identifies"
+    #: Erase commands (keyed by customer id).
+    erasures: str = "erasures"
     #: Valid events of all types, keyed and partitioned by ``customer_id``.
     events: str = "segflow-events"
     #: The output: segment changes keyed by ``customer_id``.
@@ -82,6 +84,7 @@ class TopicNames(BaseModel):
             "email": self.emails,
             "purchase": self.purchases,
             "identify": self.identifies,
+            "erase": self.erasures,
         }
 
 

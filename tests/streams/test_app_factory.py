@@ -32,6 +32,7 @@ def test_create_app_wires_agents_table_and_topics_from_the_settings(tmp_path: Pa
         "emails",
         "purchases",
         "identifies",
+        "erasures",
         "segflow-events",
     }
     table = app.tables["profiles"]

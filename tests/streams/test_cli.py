@@ -12,7 +12,16 @@ from segflow.streams.broker import free_port
 from segflow.streams.cli import main
 
 SEGFLOW = str(Path(sys.executable).with_name("segflow"))
-COMMANDS = [[], ["worker"], ["demo"], ["simulate"], ["tail"], ["topics"], ["topics", "create"]]
+COMMANDS = [
+    [],
+    ["worker"],
+    ["demo"],
+    ["simulate"],
+    ["tail"],
+    ["topics"],
+    ["topics", "create"],
+    ["erase"],
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "segflow")

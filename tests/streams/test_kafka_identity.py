@@ -140,3 +140,93 @@ def test_the_guards_dead_letter_what_they_refuse(
     assert reasons == ["identity_junk_id", "identity_linked_elsewhere"]
     assert all(letter["source_topic"] == settings.topics.identifies for letter in letters())
     reader.close()
+
+
+RULES = """
+segments:
+  - id: clicker
+    name: Clicker
+    when: {field: features.clicks, op: gt, value: 0.5}
+"""
+
+
+def test_erasure_leaves_no_key_in_the_changelogs_and_keeps_the_person_out(
+    broker: LocalBroker,
+    tmp_path: Path,
+    workers: Callable[[Settings], WorkerProc],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from segflow.models.config import EngineConfig
+    from segflow.streams.cli import main
+    from segflow.streams.settings import settings_env
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    engine = EngineConfig(max_lateness_hours=24 * 365.0, rules_file=rules)
+    settings = isolated_settings(broker, tmp_path, engine=engine)
+    prepare(settings)
+    profiles = ProfileReader(settings)
+    worker = workers(settings)
+    assert wait_until(lambda: bool(worker.assignment(settings.topics.events))), "no assignment"
+    (first, customer), (second, _) = pairs(settings, 2)
+    send_events(
+        settings,
+        [*visits(first, 3), identify(first, customer, 5.0), identify(second, customer, 6.0),
+         *visits(customer, 2, 7.0, customer=customer), *visits(second, 2, 10.0),
+         *visits("bystander", 2, 0.0, customer="bystander")],
+    )  # fmt: skip
+    expected = {customer: Counter(click=7, identify=2), "bystander": Counter(click=2)}
+    assert profiles.wait_for_counts(expected), missing_and_extra(expected, profiles.counts())
+    assert sorted(profiles.profiles[customer].aliases) == sorted([first, second])
+    assert profiles.profiles[customer].rule_segments == ["clicker"]
+
+    # segflow erase, with the test's settings in its environment.
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    assert main(["erase", customer]) == 0
+    assert f"erase {customer}: sent" in capsys.readouterr().out
+
+    def gone() -> bool:
+        profiles.poll()
+        return customer not in profiles.profiles
+
+    assert wait_until(gone), profiles.counts()
+    # Later events for the erased ids (a replay) are dropped, a bystander's are not.
+    send_events(
+        settings,
+        [*visits(customer, 1, 21.0, customer=customer), *visits(first, 1, 22.0),
+         *visits("bystander", 1, 23.0, customer="bystander")],
+    )  # fmt: skip
+    expected = {"bystander": Counter(click=3)}
+    assert profiles.wait_for_counts(expected), missing_and_extra(expected, profiles.counts())
+    assert wait_until(
+        lambda: (worker.stats() or {}).get("counts", {}).get("identity_erased_dropped") == 2
+    ), (worker.stats() or {}).get("counts")
+
+    # No key of the person is left in any changelog: the latest value of each is a
+    # tombstone (what compaction deletes).
+    changelogs: dict[str, bytes | None] = {}
+    for topic in (settings.profiles_changelog, settings.identities_changelog):
+        reader = TopicReader(settings, topic)
+        for record in reader.drain():
+            changelogs[record.key.decode()] = record.value
+        reader.close()
+    person = {customer, f"~anon:{first}", f"~anon:{second}", f"a:{first}", f"a:{second}"}
+    # (a visitor profile exists only if its clicks came before its identify: the input
+    # topics are read in no fixed order between them)
+    assert {customer, f"a:{first}", f"a:{second}"} <= set(changelogs)
+    written = person & set(changelogs)
+    assert {key: changelogs[key] for key in written} == dict.fromkeys(written)
+    assert not [k for k, v in changelogs.items() if v is not None and any(
+        ident in k for ident in (customer, first, second))]  # fmt: skip
+    # The exits: the rule segment it was in, no reasons, no scores.
+    reader = TopicReader(settings, settings.topics.changes)
+    changes = [SegmentChange.model_validate_json(r.value) for r in reader.drain()]
+    reader.close()
+    exits = [c for c in changes if c.reason == "erased"]
+    assert [(c.customer_id, c.kind, c.from_segment, c.to_segment) for c in exits] == [
+        (customer, "rule", "clicker", None)
+    ]
+    assert all(c.reasons == [] and c.scores == {} for c in exits)
+    profiles.close()
