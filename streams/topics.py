@@ -34,68 +34,39 @@ class TopicSpec:
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """All topics of a segflow deployment, inputs first.
 
-    The repartition topic and the profile changelog must have the same number
-    of partitions (Faust co-partitions a table with the stream that updates it).
-    The training topic has one partition so one trainer sees every sample; the
-    snapshot topic is compacted so only the latest model is kept.
+    The repartition topic and the table changelogs must have the same number of
+    partitions (Faust co-partitions a table with the stream that updates it). The
+    training topic has one partition so one trainer sees every sample; the snapshot
+    topic is compacted so only the latest model is kept.
     """
-    t = settings.topics
-    n = settings.partitions
-    keep = settings.retention
+    t, n, keep = settings.topics, settings.partitions, settings.retention
     inputs = [
         TopicSpec(name, n, f"input: {kind} events", config=keep.config(keep.input_days))
-        for kind, name in settings.topics.inputs().items()
+        for kind, name in t.inputs().items()
+    ]
+    internal = [
+        (t.events, n, "valid events repartitioned by customer_id", keep.config(keep.events_days)),
+        (settings.profiles_changelog, n, "profile table changelog", COMPACT),
+        (
+            settings.identities_changelog,
+            n,
+            "identities table changelog (links, erased ids)",
+            COMPACT,
+        ),
+        (t.training, 1, "feature vectors for the shared model", TRAINING_CONFIG),
+        (t.snapshots, 1, "versioned model snapshots", SNAPSHOT_CONFIG),
+    ]
+    outputs = [
+        (t.changes, n, "output: segment changes keyed by customer_id", keep.changes_days),
+        (t.dead_letters, 1, "invalid input with its origin and the reason", keep.dead_letters_days),
+        (t.drift, 1, "output: segment drift alerts keyed by segment", keep.drift_days),
     ]
     return [
         *inputs,
-        TopicSpec(
-            t.events,
-            n,
-            "valid events repartitioned by customer_id",
-            internal=True,
-            config=keep.config(keep.events_days),
-        ),
-        TopicSpec(
-            settings.profiles_changelog,
-            n,
-            "profile table changelog",
-            internal=True,
-            config=COMPACT,
-        ),
-        TopicSpec(
-            settings.identities_changelog,
-            n,
-            "identities table changelog (anonymous id -> customer)",
-            internal=True,
-            config=COMPACT,
-        ),
-        TopicSpec(
-            t.changes,
-            n,
-            "output: segment changes keyed by customer_id",
-            config=keep.config(keep.changes_days),
-        ),
-        TopicSpec(
-            t.dead_letters,
-            1,
-            "invalid input with its origin and the reason",
-            config=keep.config(keep.dead_letters_days),
-        ),
-        TopicSpec(
-            t.drift,
-            1,
-            "output: segment drift alerts keyed by segment",
-            config=keep.config(keep.drift_days),
-        ),
-        TopicSpec(
-            t.training,
-            1,
-            "feature vectors for the shared model",
-            internal=True,
-            config=TRAINING_CONFIG,
-        ),
-        TopicSpec(
-            t.snapshots, 1, "versioned model snapshots", internal=True, config=SNAPSHOT_CONFIG
+        *(TopicSpec(name, p, purpose, True, config) for name, p, purpose, config in internal),
+        *(
+            TopicSpec(name, p, purpose, config=keep.config(days))
+            for name, p, purpose, days in outputs
         ),
     ]
 
