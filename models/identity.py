@@ -165,8 +165,7 @@ def _add_history(
         merged.last_session = other.last_session
     merged.flags |= other.flags
     merged.properties = {**other.properties, **merged.properties}
-    merged.recent_ids = [i for i in other.recent_ids if i not in merged.recent_ids] + list(
-        merged.recent_ids
-    )
+    known_ids = set(merged.recent_ids)
+    merged.recent_ids = [i for i in other.recent_ids if i not in known_ids] + merged.recent_ids
     for kind, n in other.event_counts.items():
         merged.event_counts[kind] = merged.event_counts.get(kind, 0) + n

@@ -188,10 +188,10 @@ class _Replay:
             profile = customer if key == command.customer_id else self.profiles.pop(key, None)
             if profile is not None:
                 gone = exit_all(profile, self.model, t, self.stamp(t), "erased")
-                self.collect([c.model_copy(update={"scores": {}}) for c in gone.changes])
+                self.collect(gone.changes)
         for anonymous in linked:
             self.aliases.pop(anonymous, None)
-        self.erased.erase([*keys, *linked], t)
+        self.erased.erase([command.customer_id, *linked], t)
         self.outcomes["erased"] += 1
 
     def step(self, event: Event, watermark: float) -> None:

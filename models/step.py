@@ -289,11 +289,14 @@ def exit_all(
 ) -> StepResult:
     """Leave every segment ``profile`` is in, behavioral and rule (a visitor folded into
     a customer, or a person erased): one exit change each, with no reasons (nothing of
-    the person's features is repeated), and no sample."""
+    the person's features is repeated; an erased person's changes carry no scores
+    either), and no sample."""
     new = profile.copy()
     at = max(at, new.as_of)
     features = profile_features(new, at, model.config.half_life_days * DAY)
     look = _Assessment(new, features, model, from_epoch(at), now, cause_event_id, reason)
+    if reason == "erased":
+        look._scores = {}
     if new.segment is not None:
         look.add("behavioral", (new.segment, None), model.segment_names(), model.version, [])
         new.segment, new.pending, new.pending_count, new.pending_since = None, None, 0, None

@@ -105,9 +105,7 @@ class Identities(Ingest, PartitionWork):
         if profile is not None:
             gone = exit_all(profile, self.holder.model, t, self.now(), "erased")
             self.forget(partition, key, profile, dirty)
-            await self.publish_changes(
-                key, [c.model_copy(update={"scores": {}}) for c in gone.changes]
-            )
+            await self.publish_changes(key, gone.changes)
         self.identities[erased_key(erased)] = repr(t).encode()
         self.metrics.identity("erased" if work.unlink is None else "erased_link")
 
@@ -178,9 +176,8 @@ class Identities(Ingest, PartitionWork):
             self.keep_profile(partition, key, customer, folded, dirty)
             self.metrics.identity("merged")
         await self.handle_event(partition, work, dirty)
-        if work.visitor is None:
-            stepped = self.profile_of(key, dirty)
-            assert stepped is not None
+        stepped = self.profile_of(key, dirty)
+        if work.visitor is None and stepped is not None:  # None: the step failed (dead letter)
             folded = fold(stepped, None, customer_id, anonymous, half_life)
             self.keep_profile(partition, key, stepped, folded, dirty)
 

@@ -16,7 +16,7 @@ import orjson
 
 from segflow.models.erasure import EraseCommand, decode_erase
 from segflow.models.errors import InvalidEventError
-from segflow.models.events import Event, check_event_time, decode_event, encode_event
+from segflow.models.events import Event, check_event_time, decode_event
 from segflow.models.profile import Profile
 from segflow.models.timeutil import DAY
 
@@ -163,7 +163,7 @@ class Ingest(WorkerBase):
         """Send an identify and the visitor's profile to the customer's partition."""
         assert event.customer_id is not None
         body = {
-            "identify": orjson.loads(encode_event(event)),
+            "identify": event.model_dump(mode="json", exclude_none=True),
             "visitor": visitor.to_json().decode() if visitor is not None else None,
         }
         headers = {HEADER_TYPE: MERGE.encode(), HEADER_ORIGIN: orjson.dumps(list(origin))}
@@ -183,15 +183,8 @@ class Ingest(WorkerBase):
 
     async def forward_to_customer(self, work: Work, customer: str) -> None:
         """Send a known visitor's event on to its customer's partition."""
-        self.metrics.forwarded()
-        headers = {
-            HEADER_TYPE: work.event.kind.encode(),
-            HEADER_ORIGIN: orjson.dumps(list(work.origin)),
-            HEADER_INGESTED: repr(work.ingested_at).encode(),
-            HEADER_CUSTOMER: customer.encode(),
-        }
-        await self.send_or_stop(
-            self.events.send(key=customer.encode(), value=work.raw, headers=headers)
+        await self.forward(
+            work.event.kind, customer.encode(), work.raw, work.origin, work.ingested_at, customer
         )
 
     def owns(self, topic: str, partition: int, customer: bytes) -> bool:
@@ -240,14 +233,18 @@ class Ingest(WorkerBase):
         raw: bytes | None,
         origin: tuple[str, int, int],
         ingested_at: float | None,
+        linked_to: str | None = None,
     ) -> None:
-        """Send a valid input event on to the repartition topic, keyed by customer."""
+        """Send a valid input event on to the repartition topic, keyed by customer
+        (``linked_to``: the customer a known visitor's event belongs to)."""
         self.metrics.forwarded()
         headers = {
             HEADER_TYPE: kind.encode(),
             HEADER_ORIGIN: orjson.dumps(list(origin)),
             HEADER_INGESTED: repr(ingested_at).encode(),
         }
+        if linked_to is not None:
+            headers[HEADER_CUSTOMER] = linked_to.encode()
         await self.send_or_stop(self.events.send(key=customer, value=raw, headers=headers))
 
     async def decode(

@@ -102,10 +102,7 @@ class SegmentSizes:
         if before is None:
             self._profiles[partition] += 1
         else:
-            for key in self._keys(before):
-                counts[key] = counts.get(key, 0) - 1
-                if counts[key] <= 0:
-                    del counts[key]
+            self._subtract(counts, before)
         for key in self._keys(after):
             counts[key] = counts.get(key, 0) + 1
 
@@ -115,6 +112,9 @@ class SegmentSizes:
         if counts is None:
             return
         self._profiles[partition] -= 1
+        self._subtract(counts, profile)
+
+    def _subtract(self, counts: dict[tuple[str, str], int], profile: Profile) -> None:
         for key in self._keys(profile):
             counts[key] = counts.get(key, 0) - 1
             if counts[key] <= 0:

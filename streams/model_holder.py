@@ -27,7 +27,7 @@ import asyncio
 import hashlib
 import hmac
 import struct
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -108,13 +108,7 @@ def encode_snapshot(meta: SnapshotMeta, snapshot: bytes, key: bytes | None = Non
     ...
     segflow.models.errors.SnapshotError: bad signature: not this worker's SEGFLOW_MODEL_KEY
     """
-    header = _Header(
-        seq=meta.seq,
-        model_version=meta.model_version,
-        published_at=meta.published_at,
-        publisher=meta.publisher,
-        config=meta.config,
-    ).model_dump_json()
+    header = _Header(**asdict(meta)).model_dump_json()
     body = struct.pack(">I", len(header)) + header.encode() + snapshot
     if key is None:
         return _MAGIC + body
@@ -150,14 +144,7 @@ def decode_snapshot(data: bytes, key: bytes | None = None) -> tuple[SnapshotMeta
     except ValidationError as error:
         first = FirstError.of(error)
         raise SnapshotError(printable("header: " + first.line(first.path)), "envelope") from None
-    meta = SnapshotMeta(
-        seq=header.seq,
-        model_version=header.model_version,
-        published_at=header.published_at,
-        publisher=header.publisher,
-        config=header.config,
-    )
-    return meta, body[4 + size :]
+    return SnapshotMeta(**header.model_dump()), body[4 + size :]
 
 
 @dataclass(frozen=True, slots=True)
