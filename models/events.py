@@ -63,6 +63,17 @@ def anonymous_id_of(key: str) -> str | None:
     return key[len(ANONYMOUS_PREFIX) :] if key.startswith(ANONYMOUS_PREFIX) else None
 
 
+def routing_key_of(key: str) -> str:
+    """The key a profile's events travel by (and so its partition): the anonymous id of
+    a visitor's profile, the customer id of a customer's.
+
+    >>> routing_key_of("~anon:ck-42"), routing_key_of("c00042")
+    ('ck-42', 'c00042')
+    """
+    anonymous = anonymous_id_of(key)
+    return key if anonymous is None else anonymous
+
+
 class BaseEvent(BaseModel):
     """Fields common to every event type: who (a customer id, an anonymous id such as a
     cookie or device id, or both), what and when.

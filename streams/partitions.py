@@ -15,6 +15,7 @@ import orjson
 from segflow.models.drift import DriftEvent, DriftMonitor
 from segflow.models.engine import Engine, Handled
 from segflow.models.erasure import EraseCommand
+from segflow.models.events import routing_key_of
 from segflow.models.lifecycle import RetiredSegments, is_member
 from segflow.models.profile import Profile
 from segflow.models.step import StepResult
@@ -335,14 +336,18 @@ class PartitionWork(WorkerBase):
     ) -> AsyncIterator[tuple[bytes, int, Profile]]:
         """(key, partition, profile) of every profile in the table (of ``partitions``
         only, when given), yielding to the event loop every :data:`LOAD_CHUNK`, so a
-        worker holding a million profiles keeps heartbeating."""
+        worker holding a million profiles keeps heartbeating.
+
+        A profile's partition is its events' (a visitor's: its anonymous id's, not its
+        ``~anon:`` key's): a sweep in any other partition would write it to that
+        partition's changelog, where a takeover restores it over newer state."""
         n = self.settings.partitions
         for i, (key, value) in enumerate(self.profiles.items()):
             if i % LOAD_CHUNK == LOAD_CHUNK - 1:
                 await asyncio.sleep(0)
             if value is None:
                 continue
-            partition = partition_of(key, n)
+            partition = partition_of(routing_key_of(key.decode()).encode(), n)
             if partitions is None or partition in partitions:
                 yield key, partition, self.cache.get(key) or Profile.from_json(value)
 

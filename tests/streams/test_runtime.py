@@ -152,3 +152,36 @@ def test_json_counts_are_read_from_the_registry() -> None:
 def test_decode_snapshot_rejects_non_snapshots(data: bytes) -> None:
     with pytest.raises(ValueError, match="not a segflow model snapshot"):
         decode_snapshot(data)
+
+
+def test_a_visitor_profile_belongs_to_its_anonymous_ids_partition() -> None:
+    """The sweep schedule and segment sizes after a rebalance put each profile in the
+    partition its events travel in: a visitor's ``~anon:`` key hashes elsewhere."""
+    from types import SimpleNamespace
+
+    from segflow.models.events import anonymous_key
+    from segflow.models.profile import Profile
+    from segflow.streams.local_state import ProfileCache
+    from segflow.streams.partitioning import partition_of
+    from segflow.streams.partitions import PartitionWork
+
+    n = 4
+    cookie = next(
+        f"ck-{i}"
+        for i in range(100)
+        if partition_of(f"ck-{i}".encode(), n) != partition_of(anonymous_key(f"ck-{i}").encode(), n)
+    )
+    keys = [anonymous_key(cookie), "c00001"]
+    table = {key.encode(): Profile.new(key, as_of=0.0).to_json() for key in keys}
+    worker = SimpleNamespace(
+        settings=SimpleNamespace(partitions=n), profiles=table, cache=ProfileCache(0)
+    )
+
+    async def collect() -> dict[bytes, int]:
+        return {key: p async for key, p, _ in PartitionWork.stored_profiles(worker)}  # type: ignore[arg-type]
+
+    found = asyncio.run(collect())
+    assert found == {
+        anonymous_key(cookie).encode(): partition_of(cookie.encode(), n),
+        b"c00001": partition_of(b"c00001", n),
+    }
