@@ -21,6 +21,7 @@ events land on the customer.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,10 +102,20 @@ def refusal(
         return "linked_elsewhere"
     if anonymous_is_customer and not config.merge_known:
         return "known_customer"
-    linked = customer.aliases if customer is not None else []
-    if anonymous_id not in linked and len(linked) >= config.max_anonymous_ids:
+    if over_cap(anonymous_id, customer.aliases if customer is not None else [], config):
         return "too_many_ids"
     return None
+
+
+def over_cap(anonymous_id: str, linked: Collection[str], config: IdentityConfig) -> bool:
+    """Whether linking ``anonymous_id`` to a customer that has ``linked`` would pass
+    ``max_anonymous_ids`` (an id linked already is never over).
+
+    >>> config = IdentityConfig(max_anonymous_ids=2)
+    >>> over_cap("ck-3", ["ck-1", "ck-2"], config), over_cap("ck-2", ["ck-1", "ck-2"], config)
+    (True, False)
+    """
+    return anonymous_id not in linked and len(linked) >= config.max_anonymous_ids
 
 
 def fold(

@@ -1,7 +1,8 @@
 """The worker's HTTP API and drift dashboard, on the Faust web server.
 
-- ``GET /customers/{customer_id}``: one customer (routed to the worker owning its
-  partition; 404 for an unknown customer);
+- ``GET /customers/{customer_id}``: one customer, by customer id or anonymous id (routed
+  to the worker owning its partition; see :mod:`.customer_lookup`; 404 for an unknown
+  id);
 - ``GET /segments``: every behavioral segment with its size over all workers;
 - ``GET /healthz``: 200 once the worker joined its group, recovered and read the model;
 - ``GET /``: the drift dashboard (static HTML, its script ``/dashboard.js`` and style
@@ -23,12 +24,12 @@ from importlib import resources
 from typing import Any, Protocol
 
 import orjson
+from faust.exceptions import SameNode
 from pydantic import BaseModel
 
-from segflow.models.features import profile_features
-from segflow.models.profile import Profile
-from segflow.models.timeutil import DAY, from_epoch
+from segflow.models.events import routing_key_of
 
+from .customer_lookup import lookup
 from .local_state import SegmentSizes
 from .model_holder import ModelHolder
 from .settings import Settings
@@ -47,13 +48,11 @@ from .views import (
     PEER_TIMEOUT_S,
     SEGMENTS_PATH,
     TRANSITION_WINDOW_S,
-    CustomerView,
     DashboardView,
     ErrorView,
     HealthView,
     LivenessView,
     LocalView,
-    SegmentRef,
     SegmentsView,
     SegmentView,
     SizePoint,
@@ -72,6 +71,7 @@ class Pipeline(Protocol):
     holder: ModelHolder
     sizes: SegmentSizes
     profiles: Any
+    identities: Any
     web_state: WebState
     recent_changes: collections.deque[dict[str, Any]]
     recent_drifts: collections.deque[dict[str, Any]]
@@ -125,33 +125,6 @@ class WebState:
 def _json(view: Any, model: BaseModel, status: int = 200) -> Any:
     return view.bytes(
         model.model_dump_json().encode(), content_type="application/json", status=status
-    )
-
-
-def _ref(pipeline: Pipeline, segment: str | None) -> SegmentRef | None:
-    if segment is None:
-        return None
-    return SegmentRef(id=segment, name=pipeline.segment_names().get(segment))
-
-
-def customer_view(pipeline: Pipeline, profile: Profile, served_by: str) -> CustomerView:
-    """A stored profile as the API shows it (features and scores at its newest event)."""
-    model = pipeline.holder.model
-    features = profile_features(profile, profile.as_of, model.config.half_life_days * DAY)
-    rules = [_ref(pipeline, s) for s in profile.rule_segments]
-    return CustomerView(
-        customer_id=profile.customer_id,
-        as_of=from_epoch(profile.as_of),
-        first_seen=from_epoch(profile.first_seen),
-        features={k: round(v, 6) for k, v in features.items()},
-        scores=model.scores(features),
-        segment=_ref(pipeline, profile.segment),
-        pending_segment=_ref(pipeline, profile.pending),
-        rule_segments=[r for r in rules if r is not None],
-        event_counts=dict(profile.event_counts),
-        properties=dict(profile.properties),
-        model_version=model.version,
-        served_by=served_by,
     )
 
 
@@ -307,11 +280,15 @@ def register_api(app: Any, pipeline: Pipeline) -> WebState:
     own = str(app.conf.canonical_url)
 
     async def customer(view: Any, request: Any, customer_id: str) -> Any:
+        """Routed by the id's partition (a visitor's: its anonymous id's)."""
         try:
-            stored = pipeline.profiles.get(customer_id.encode())
-            if stored is None:
-                return _json(view, ErrorView(detail=f"unknown customer {customer_id!r}"), 404)
-            return _json(view, customer_view(pipeline, Profile.from_json(stored), own))
+            key = routing_key_of(customer_id)
+            return await app.router.route_req(pipeline.profiles.name, key, view.web, request)
+        except SameNode:
+            pass
+        try:
+            status, body = await lookup(pipeline, customer_id, own)
+            return _json(view, body, status)
         except Exception as error:
             log.exception("GET customer %s failed", customer_id)
             return _json(view, ErrorView(detail=repr(error)), 500)
@@ -341,9 +318,8 @@ def register_api(app: Any, pipeline: Pipeline) -> WebState:
         except Exception:
             log.exception("size sampling failed")
 
-    routed = app.table_route(table=pipeline.profiles, match_info="customer_id")(customer)
-    app.page(CUSTOMER_PATH)(routed)
     for path, page in (
+        (CUSTOMER_PATH, customer),
         (SEGMENTS_PATH, segments),
         (HEALTH_PATH, healthz),
         (LIVE_PATH, livez),

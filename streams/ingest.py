@@ -37,9 +37,19 @@ HEADER_ORIGIN = "segflow-origin"
 HEADER_INGESTED = "segflow-ingested-at"
 #: Header on ``segflow-events``: the customer a known visitor's event belongs to.
 HEADER_CUSTOMER = "segflow-customer"
+#: ``HEADER_TYPE`` of a claim: an identify sent from the visitor's partition to the
+#: customer's, which grants it if the customer has room for another anonymous id
+#: (JSON ``{"identify": ...}``).
+CLAIM = "claim"
+#: ``HEADER_TYPE`` of the customer's answer to a claim, sent back to the visitor's
+#: partition (JSON ``{"identify": ..., "granted": true|false}``).
+ANSWER = "answer"
 #: ``HEADER_TYPE`` of a merge: an identify with the visitor's profile, sent from the
-#: visitor's partition to the customer's (JSON ``{"identify": ..., "visitor": ...}``).
+#: visitor's partition to the customer's once granted (JSON ``{"identify": ...,
+#: "visitor": ...}``).
 MERGE = "merge"
+#: The identity messages between partitions that carry an identify.
+IDENTITY_MESSAGES = frozenset({CLAIM, ANSWER, MERGE})
 #: ``HEADER_TYPE`` of the erasure of an anonymous id linked to an erased customer, sent
 #: to the anonymous id's partition (JSON ``{"anonymous_id": ..., "erase": ...}``).
 UNLINK = "unlink"
@@ -62,9 +72,13 @@ class Work:
     ingested_at: float | None
     #: The topic it was read from here (an input topic or the repartition topic).
     source: str = ""
-    #: A merge (the customer's side of an identify): the visitor's profile, if it had one.
-    merge: bool = False
+    #: An identity message (:data:`CLAIM`, :data:`ANSWER`, :data:`MERGE`), or "": the
+    #: event as it arrived.
+    control: str = ""
+    #: A merge's visitor profile (if it had one).
     visitor: Profile | None = None
+    #: An answer's verdict: the claim was granted.
+    granted: bool = False
     #: The erasure of this anonymous id (an erased customer's linked visitor).
     unlink: str | None = None
 
@@ -100,8 +114,8 @@ class Ingest(WorkerBase):
             kind = headers.get(HEADER_TYPE, b"").decode("utf-8", "replace")
             origin = _origin(message, headers)
             stage, ingested_at = PROFILE, _ingested_at(headers)
-        if kind == MERGE and stage == PROFILE:
-            return self.merge_work(item, raw, origin, key, ingested_at, topic)
+        if kind in IDENTITY_MESSAGES and stage == PROFILE:
+            return self.identity_work(kind, item, raw, origin, key, ingested_at, topic)
         if kind == UNLINK and stage == PROFILE:
             assert raw is not None
             body = orjson.loads(raw)
@@ -136,8 +150,9 @@ class Ingest(WorkerBase):
         customer = event.profile_key.encode()
         return Work(item, partition, customer, event, origin, key, raw, ingested_at, topic)
 
-    def merge_work(
+    def identity_work(
         self,
+        kind: str,
         item: Any,
         raw: bytes | None,
         origin: tuple[str, int, int],
@@ -145,41 +160,46 @@ class Ingest(WorkerBase):
         ingested_at: float | None,
         topic: str,
     ) -> Work:
-        """The customer's side of an identify (what :meth:`send_merge` wrote: trusted,
+        """A claim, an answer or a merge (what :meth:`send_identity` wrote: trusted,
         segflow's own message)."""
         assert raw is not None
         body = orjson.loads(raw)
         event = decode_event("identify", body["identify"])
         visitor = Profile.from_json(body["visitor"]) if body.get("visitor") else None
         partition = int(item.message.partition)
-        customer = event.profile_key.encode()
-        return Work(
-            item, partition, customer, event, origin, key, raw, ingested_at, topic, True, visitor
-        )
+        # A claim and a merge are the customer's; an answer is the visitor's.
+        customer = (key or b"") if kind == ANSWER else event.profile_key.encode()
+        return Work(item, partition, customer, event, origin, key, raw, ingested_at, topic,
+                    kind, visitor, bool(body.get("granted")))  # fmt: skip
 
-    async def send_merge(
-        self, event: Event, visitor: Profile | None, origin: tuple[str, int, int]
+    async def send_identity(
+        self,
+        kind: str,
+        event: Event,
+        origin: tuple[str, int, int],
+        visitor: Profile | None = None,
+        granted: bool = False,
     ) -> None:
-        """Send an identify and the visitor's profile to the customer's partition."""
-        assert event.customer_id is not None
-        body = {
-            "identify": event.model_dump(mode="json", exclude_none=True),
-            "visitor": visitor.to_json().decode() if visitor is not None else None,
-        }
-        headers = {HEADER_TYPE: MERGE.encode(), HEADER_ORIGIN: orjson.dumps(list(origin))}
-        await self.send_or_stop(
-            self.events.send(
-                key=event.customer_id.encode(), value=orjson.dumps(body), headers=headers
-            )
-        )
+        """Send an identify on as a claim or a merge (keyed by the customer) or an answer
+        (keyed by the anonymous id), and wait for the broker's ack."""
+        assert event.customer_id is not None and event.anonymous_id is not None
+        body: dict[str, Any] = {"identify": event.model_dump(mode="json", exclude_none=True)}
+        if kind == MERGE:
+            body["visitor"] = visitor.to_json().decode() if visitor is not None else None
+        if kind == ANSWER:
+            body["granted"] = granted
+        key = event.anonymous_id if kind == ANSWER else event.customer_id
+        headers = {HEADER_TYPE: kind.encode(), HEADER_ORIGIN: orjson.dumps(list(origin))}
+        sending = self.events.send(key=key.encode(), value=orjson.dumps(body), headers=headers)
+        await self.send_or_stop(self.acked(sending))
 
     async def send_unlink(self, anonymous_id: str, command: EraseCommand) -> None:
         """Send the erasure of a linked anonymous id to its partition."""
         body = {"anonymous_id": anonymous_id, "erase": command.model_dump(mode="json")}
         headers = {HEADER_TYPE: UNLINK.encode()}
-        await self.send_or_stop(
-            self.events.send(key=anonymous_id.encode(), value=orjson.dumps(body), headers=headers)
-        )
+        key = anonymous_id.encode()
+        sending = self.events.send(key=key, value=orjson.dumps(body), headers=headers)
+        await self.send_or_stop(self.acked(sending))
 
     async def forward_to_customer(self, work: Work, customer: str) -> None:
         """Send a known visitor's event on to its customer's partition."""

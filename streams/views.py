@@ -37,7 +37,19 @@ class SegmentRef(BaseModel):
 class CustomerView(BaseModel):
     """``GET /customers/{customer_id}``."""
 
-    customer_id: str
+    customer_id: str = Field(
+        description="The profile's key: the customer id, or `~anon:<id>` for an anonymous "
+        "visitor who has not identified."
+    )
+    anonymous: bool = Field(False, description="Whether this is an anonymous visitor's profile.")
+    anonymous_ids: list[str] = Field(
+        default_factory=list,
+        description="The anonymous ids whose history this profile holds: a customer's "
+        "linked ids, or a visitor's own.",
+    )
+    resolved_from: str | None = Field(
+        None, description="The anonymous id asked for, when it is linked to this customer."
+    )
     as_of: datetime = Field(description="Event time of the customer's newest event.")
     first_seen: datetime
     features: dict[str, float] = Field(description="Readable features at as_of.")
@@ -134,9 +146,15 @@ class DashboardView(BaseModel):
 ROUTES: tuple[tuple[str, str, dict[str, tuple[type[BaseModel], str]]], ...] = (
     (
         CUSTOMER_PATH,
-        "One customer's profile features, scores and segments "
-        "(answered by the worker owning the customer's partition).",
-        {"200": (CustomerView, "The customer."), "404": (ErrorView, "Unknown customer.")},
+        "One customer's profile features, scores and segments, by customer id or by "
+        "anonymous id (a linked one answers with its customer, `resolved_from` set; one "
+        "not yet identified with the visitor's own profile). Answered by the worker "
+        "owning the id's partition.",
+        {
+            "200": (CustomerView, "The customer (or the anonymous visitor)."),
+            "404": (ErrorView, "Unknown customer or anonymous id."),
+            "502": (ErrorView, "The worker owning a linked customer did not answer."),
+        },
     ),
     (
         SEGMENTS_PATH,

@@ -68,6 +68,11 @@ class WorkerBase:
         except Exception as exc:
             await self.fatal(exc)
 
+    @staticmethod
+    async def acked(sending: Awaitable[Any]) -> Any:
+        """The broker's ack of a Faust send (awaiting ``topic.send`` only queues it)."""
+        return await (await sending)
+
     async def fatal(self, exc: BaseException) -> None:
         """Crash the worker without acknowledging the current message (at-least-once)."""
         log.critical("cannot publish, stopping the worker: %r", exc)

@@ -14,6 +14,7 @@ from kafkatest import (
     ProfileReader,
     TopicReader,
     WorkerProc,
+    get,
     isolated_settings,
     missing_and_extra,
     prepare,
@@ -142,6 +143,49 @@ def test_the_guards_dead_letter_what_they_refuse(
     reader.close()
 
 
+def test_a_customer_takes_at_most_max_anonymous_ids(
+    broker: LocalBroker, tmp_path: Path, workers: Callable[[Settings], WorkerProc]
+) -> None:
+    from segflow.models.config import EngineConfig
+    from segflow.models.identity import IdentityConfig
+
+    engine = EngineConfig(
+        max_lateness_hours=24 * 365.0, identity=IdentityConfig(max_anonymous_ids=2)
+    )
+    settings = isolated_settings(broker, tmp_path, engine=engine)
+    prepare(settings)
+    profiles = ProfileReader(settings)
+    worker = workers(settings)
+    assert wait_until(lambda: bool(worker.assignment(settings.topics.events))), "no assignment"
+    cookies = [cookie for cookie, _ in pairs(settings, 3)]
+    customer = "known-cap"
+    send_events(settings, [e for i, c in enumerate(cookies) for e in visits(c, 2, 10.0 * i)])
+    expected = {f"~anon:{c}": Counter(click=2) for c in cookies}
+    assert profiles.wait_for_counts(expected), missing_and_extra(expected, profiles.counts())
+    for n, cookie in enumerate(cookies, start=1):  # one at a time: the third is refused
+        send_events(settings, [identify(cookie, customer, 40.0 + n)])
+
+        def answered(n: int = n) -> bool:
+            counts = (worker.stats() or {}).get("counts", {})
+            return (
+                counts.get("identity_linked", 0) + counts.get("identity_refused_too_many_ids", 0)
+                == n
+            )
+
+        assert wait_until(answered), (worker.stats() or {}).get("counts")
+    send_events(settings, visits(cookies[2], 1, 50.0))  # the refused visitor's, still its own
+    expected = {customer: Counter(click=4, identify=2), f"~anon:{cookies[2]}": Counter(click=3)}
+    assert profiles.wait_for_counts(expected), missing_and_extra(expected, profiles.counts())
+    assert sorted(profiles.profiles[customer].aliases) == sorted(cookies[:2])
+    reader = TopicReader(settings, settings.topics.dead_letters)
+    letters = [orjson.loads(r.value) for r in reader.drain()]
+    reader.close()
+    assert [(d["reason"], d["source_topic"]) for d in letters] == [
+        ("identity_too_many_ids", settings.topics.identifies)
+    ]
+    profiles.close()
+
+
 RULES = """
 segments:
   - id: clicker
@@ -230,3 +274,41 @@ def test_erasure_leaves_no_key_in_the_changelogs_and_keeps_the_person_out(
     ]
     assert all(c.reasons == [] and c.scores == {} for c in exits)
     profiles.close()
+
+
+def test_the_api_answers_for_anonymous_ids_on_every_worker(
+    broker: LocalBroker, tmp_path: Path, workers: Callable[[Settings], WorkerProc]
+) -> None:
+    settings = isolated_settings(broker, tmp_path)
+    prepare(settings)
+    profiles = ProfileReader(settings)
+    a, b = workers(settings), workers(settings)
+
+    def split() -> bool:
+        mine, theirs = a.assignment(settings.topics.events), b.assignment(settings.topics.events)
+        return bool(mine) and bool(theirs) and len(mine | theirs) == 4
+
+    assert wait_until(split), (a.stats(), b.stats())
+    (linked, customer), (stranger, _) = pairs(settings, 2)
+    send_events(settings, [*visits(linked, 3), *visits(stranger, 2, 1.0)])
+    send_events(settings, [identify(linked, customer, 5.0)])
+    expected = {customer: Counter(click=3, identify=1), f"~anon:{stranger}": Counter(click=2)}
+    assert profiles.wait_for_counts(expected), missing_and_extra(expected, profiles.counts())
+    profiles.close()
+    for worker in (a, b):  # each asks the owners: the same answers everywhere
+        answers = {}
+        for asked in (customer, linked, stranger, f"~anon:{stranger}", "nobody"):
+            status, body = get(worker.port, f"/customers/{asked}")
+            answers[asked] = (status, orjson.loads(body))
+        status, known = answers[customer]
+        assert status == 200 and known["anonymous_ids"] == [linked]
+        assert known["anonymous"] is False and known["resolved_from"] is None
+        status, resolved = answers[linked]
+        assert status == 200 and resolved["customer_id"] == customer
+        assert resolved["resolved_from"] == linked and resolved["event_counts"] == {
+            "click": 3, "identify": 1}  # fmt: skip
+        for asked in (stranger, f"~anon:{stranger}"):
+            status, visitor = answers[asked]
+            assert status == 200 and visitor["customer_id"] == f"~anon:{stranger}"
+            assert visitor["anonymous"] is True and visitor["anonymous_ids"] == [stranger]
+        assert answers["nobody"][0] == 404
