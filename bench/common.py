@@ -197,3 +197,30 @@ def batch_kmeans(final: Sequence[Mapping[str, float]], k: int, seed: int) -> lis
     matrix = StandardScaler().fit_transform([[x[f] for f in CLUSTER_FEATURES] for x in final])
     labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(matrix)
     return [int(label) for label in labels]
+
+
+def read_topic(settings: Settings, topic: str, idle_s: float = 2.0) -> list[Any]:
+    """Every record of ``topic`` (all partitions, from the beginning, no group), read
+    until nothing new arrives for ``idle_s``."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers.split(","),
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        records: list[Any] = []
+        last = time.monotonic()
+        while time.monotonic() - last < idle_s:
+            for batch in consumer.poll(timeout_ms=200, max_records=10_000).values():
+                records.extend(batch)
+                last = time.monotonic()
+        return records
+    finally:
+        consumer.close()

@@ -18,7 +18,12 @@ and this prints, as JSON:
   against their true final personas, with stitching on and off (on must be higher);
 - the counts behind them.
 
-``python -m bench.identity [--customers N] [--days D] [--seed S]`` (about a minute).
+With ``--broker`` (a local Tansu) or ``--broker HOST:PORT``, the same world also goes
+through two ``segflow worker`` processes (:mod:`bench.identity_broker`), and the same
+figures, read back from the changelog topics, appear under ``workers``.
+
+``python -m bench.identity [--customers N] [--days D] [--seed S] [--broker [HOST:PORT]]``
+(about a minute in memory; through workers, a few minutes more).
 """
 
 from __future__ import annotations
@@ -28,14 +33,18 @@ import json
 import sys
 import time
 from collections import Counter
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from sklearn.metrics import adjusted_rand_score
 
 from segflow.models.config import EngineConfig
 from segflow.models.events import IdentifyEvent, anonymous_key
-from segflow.models.runner import ReplayResult, replay
+from segflow.models.profile import Profile
+from segflow.models.runner import replay
 from segflow.sources.simulator import Simulation, SimulationConfig, simulate
+
+from .identity_broker import run_workers
 
 
 def world(customers: int, days: float, seed: int) -> Simulation:
@@ -51,7 +60,18 @@ def world(customers: int, days: float, seed: int) -> Simulation:
     )
 
 
-def placement(sim: Simulation, result: ReplayResult) -> dict[str, Any]:
+class Outcome(Protocol):
+    """What is judged: the final profiles by key and the links (anonymous id ->
+    customer), of the in-memory runner or read back from the workers' changelogs."""
+
+    @property
+    def profiles(self) -> Mapping[str, Profile]: ...
+
+    @property
+    def aliases(self) -> Mapping[str, str]: ...
+
+
+def placement(sim: Simulation, result: Outcome) -> dict[str, Any]:
     """Where the anonymous events ended, against the truth."""
     identified = {(i.anonymous_id, i.customer_id) for i in sim.identifications}
     anonymous = [e for e in sim.events if e.customer_id is None]
@@ -78,7 +98,7 @@ def placement(sim: Simulation, result: ReplayResult) -> dict[str, Any]:
     }
 
 
-def ari(sim: Simulation, result: ReplayResult) -> float:
+def ari(sim: Simulation, result: Outcome) -> float:
     """Final segments of the customers (their known profiles) against their personas."""
     ids = sorted(sim.personas)
     truth = [sim.personas[c] for c in ids]
@@ -86,7 +106,8 @@ def ari(sim: Simulation, result: ReplayResult) -> float:
     return round(float(adjusted_rand_score(truth, found)), 4)
 
 
-def run(customers: int, days: float, seed: int) -> dict[str, Any]:
+def run(customers: int, days: float, seed: int, broker: str | None = None) -> dict[str, Any]:
+    """The figures (see the module docstring); ``broker`` "" for a local Tansu."""
     sim = world(customers, days, seed)
     config = EngineConfig()
     started = time.monotonic()
@@ -108,6 +129,7 @@ def run(customers: int, days: float, seed: int) -> dict[str, Any]:
         "ari_off": ari(sim, off),
         "unlinked_visitors_on": sum(1 for key in on.profiles if key.startswith(anonymous_key(""))),
         "seconds": round(time.monotonic() - started, 1),
+        **({"workers": run_workers(sim, broker or None)} if broker is not None else {}),
     }
 
 
@@ -116,8 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--days", type=float, default=56.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--broker",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="HOST:PORT",
+        help="also through two workers, on this broker (alone: a local Tansu)",
+    )
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.customers, args.days, args.seed), indent=1))
+    print(json.dumps(run(args.customers, args.days, args.seed, args.broker), indent=1))
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -19,13 +19,25 @@ from segflow.models.features import profile_features
 from segflow.models.profile import Profile
 from segflow.models.timeutil import DAY, from_epoch
 
+from .model_holder import ModelHolder
+from .settings import Settings
 from .views import CUSTOMER_PATH, PEER_TIMEOUT_S, CustomerView, ErrorView, SegmentRef
 from .web_guard import bearer_headers
 
-if TYPE_CHECKING:
-    from .api import Pipeline
-
 log = logging.getLogger("segflow.streams")
+
+
+class Pipeline(Protocol):
+    """What a lookup reads of the worker (``api.Pipeline`` is one)."""
+
+    app: Any
+    settings: Settings
+    holder: ModelHolder
+    profiles: Any
+    identities: Any
+
+    def segment_names(self) -> dict[str, str]: ...
+
 
 #: Key of an anonymous id's link in the ``identities`` table (see ``identities.LINK``).
 _LINK = b"a:"
