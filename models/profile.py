@@ -114,6 +114,10 @@ class Profile:
     learned_at: float | None = None
     #: Event time of the customer's latest change: later changes are never stamped earlier.
     changed_at: float | None = None
+    #: Event time the customer entered its behavioral segment (None: in none).
+    segment_since: float | None = None
+    #: Event time the customer entered each of its rule segments.
+    rule_since: dict[str, float] = field(default_factory=dict)
     #: Anonymous ids linked to this customer (their history is folded in).
     aliases: list[str] = field(default_factory=list)
     #: Ids of the merges folded in (the latest ``identity.MERGE_MEMORY``).
@@ -151,6 +155,8 @@ class Profile:
             seq=self.seq,
             learned_at=self.learned_at,
             changed_at=self.changed_at,
+            segment_since=self.segment_since,
+            rule_since=dict(self.rule_since),
             aliases=list(self.aliases),
             merges=list(self.merges),
         )
@@ -256,6 +262,8 @@ class Profile:
             data["ps"] = self.pending_since
         if self.changed_at is not None:
             data["ca"] = self.changed_at
+        if self.segment_since is not None:
+            data["sn"] = self.segment_since
         optional: dict[str, Any] = {
             "d": self.active_days,
             "vd": self.visit_days,
@@ -270,6 +278,7 @@ class Profile:
             "pc": self.pending_count,
             "r": self.rule_segments,
             "q": self.seq,
+            "rn": self.rule_since,
             "al": self.aliases,
             "mg": self.merges,
         }
@@ -308,6 +317,8 @@ class Profile:
             seq=raw.get("q", 0),
             learned_at=raw.get("lt"),
             changed_at=raw.get("ca"),
+            segment_since=raw.get("sn"),
+            rule_since=raw.get("rn", {}),
             aliases=raw.get("al", []),
             merges=raw.get("mg", []),
         )

@@ -236,6 +236,13 @@ class _Assessment:
         if profile.changed_at is not None and when.timestamp() < profile.changed_at:
             when = from_epoch(profile.changed_at)
         profile.changed_at = when.timestamp()
+        if kind == "behavioral":
+            profile.segment_since = when.timestamp() if to is not None else None
+        else:
+            if before is not None:
+                profile.rule_since.pop(before, None)
+            if to is not None:
+                profile.rule_since[to] = when.timestamp()
         self.changes.append(
             SegmentChange(
                 change_id=change_id(profile.customer_id, kind, profile.seq),

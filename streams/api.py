@@ -31,6 +31,7 @@ from segflow.models.events import routing_key_of
 
 from .customer_lookup import lookup
 from .local_state import SegmentSizes
+from .members_api import register_members
 from .model_holder import ModelHolder
 from .settings import Settings
 from .views import (
@@ -331,5 +332,6 @@ def register_api(app: Any, pipeline: Pipeline) -> WebState:
         (OPENAPI_PATH, openapi),
     ):
         app.page(path)(page)
+    register_members(app, pipeline, _json)
     app.timer(HISTORY_EVERY_S)(sample_sizes)
     return state

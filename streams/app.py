@@ -154,6 +154,7 @@ class Pipeline(Identities):
         #: What the profile agent reads: every input topic and the repartition topic.
         self.sources = app.topic(*self.kinds, names.events, **raw)
         self.changes = app.topic(names.changes, **raw)
+        self.membership = app.topic(names.membership, **raw)
         self.dead_letters = app.topic(names.dead_letters, **raw)
         self.training = app.topic(names.training, partitions=1, internal=True, **raw)
         self.snapshots = app.topic(names.snapshots, **raw)

@@ -115,7 +115,7 @@ class Identities(Ingest, PartitionWork):
         if profile is not None:
             gone = exit_all(profile, self.holder.model, t, self.now(), "erased")
             self.forget(partition, key, profile, dirty)
-            await self.publish_changes(key, gone.changes)
+            await self.publish_changes(key, gone.changes, gone.profile)
         self.identities[erased_key(erased)] = repr(t).encode()
         self.metrics.identity("erased" if work.unlink is None else "erased_link")
 
@@ -225,7 +225,7 @@ class Identities(Ingest, PartitionWork):
             t = event.occurred_at.timestamp()
             gone = exit_all(visitor, self.holder.model, t, self.now(), "merged", event.event_id)
             self.forget(partition, visitor_key, visitor, dirty)
-            await self.publish_changes(visitor_key, gone.changes)
+            await self.publish_changes(visitor_key, gone.changes, gone.profile)
 
     async def join(self, partition: int, work: Work, dirty: Dirty) -> None:
         """The customer's side of an identify: fold, then step the identify."""

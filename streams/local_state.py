@@ -9,6 +9,7 @@ Both are rebuilt from the profile table after a rebalance.
 from __future__ import annotations
 
 import collections
+import heapq
 from collections.abc import Iterable
 
 from segflow.models.profile import Profile
@@ -57,7 +58,8 @@ class ProfileCache:
 
 
 class SegmentSizes:
-    """Customers per segment among this worker's profiles, kept per partition.
+    """Customers per segment among this worker's profiles, kept per partition, with the
+    members themselves (for the member lists).
 
     A partition is counted once loaded (from the table, when the worker first
     handles it after a rebalance) and then updated on every profile write.
@@ -66,12 +68,12 @@ class SegmentSizes:
     >>> sizes.load(0, [])
     >>> a = Profile.new("c1", as_of=0.0); b = a.copy(); b.segment = "seg-1"
     >>> sizes.update(0, None, a); sizes.update(0, a, b)
-    >>> sizes.totals()
-    ({('behavioral', 'seg-1'): 1}, 1)
+    >>> sizes.totals(), sizes.members("seg-1")
+    (({('behavioral', 'seg-1'): 1}, 1), ['c1'])
     """
 
     def __init__(self) -> None:
-        self._parts: dict[int, dict[tuple[str, str], int]] = {}
+        self._parts: dict[int, dict[tuple[str, str], set[str]]] = {}
         self._profiles: dict[int, int] = {}
 
     def reset(self) -> None:
@@ -96,34 +98,55 @@ class SegmentSizes:
 
     def update(self, partition: int, before: Profile | None, after: Profile) -> None:
         """A profile of ``partition`` went from ``before`` (None: new) to ``after``."""
-        counts = self._parts.get(partition)
-        if counts is None:
+        members = self._parts.get(partition)
+        if members is None:
             return  # not loaded yet: the load will count it
         if before is None:
             self._profiles[partition] += 1
         else:
-            self._subtract(counts, before)
+            self._subtract(members, before)
         for key in self._keys(after):
-            counts[key] = counts.get(key, 0) + 1
+            members.setdefault(key, set()).add(after.customer_id)
 
     def remove(self, partition: int, profile: Profile) -> None:
         """A profile of ``partition`` was removed (merged into another, or erased)."""
-        counts = self._parts.get(partition)
-        if counts is None:
+        members = self._parts.get(partition)
+        if members is None:
             return
         self._profiles[partition] -= 1
-        self._subtract(counts, profile)
+        self._subtract(members, profile)
 
-    def _subtract(self, counts: dict[tuple[str, str], int], profile: Profile) -> None:
+    def _subtract(self, members: dict[tuple[str, str], set[str]], profile: Profile) -> None:
         for key in self._keys(profile):
-            counts[key] = counts.get(key, 0) - 1
-            if counts[key] <= 0:
-                del counts[key]
+            found = members.get(key)
+            if found is not None:
+                found.discard(profile.customer_id)
+                if not found:
+                    del members[key]
 
     def totals(self) -> tuple[dict[tuple[str, str], int], int]:
         """(kind, segment) -> customers, and the number of profiles, over loaded partitions."""
         out: dict[tuple[str, str], int] = {}
-        for counts in self._parts.values():
-            for key, n in counts.items():
-                out[key] = out.get(key, 0) + n
+        for members in self._parts.values():
+            for key, found in members.items():
+                out[key] = out.get(key, 0) + len(found)
         return out, sum(self._profiles.values())
+
+    def members(self, segment: str, after: str = "", limit: int | None = None) -> list[str]:
+        """The customers in ``segment`` (behavioral or rule) whose ids sort after
+        ``after``, in id order, at most ``limit``."""
+        found = {
+            customer
+            for members in self._parts.values()
+            for (_, name), ids in members.items()
+            if name == segment
+            for customer in ids
+            if customer > after
+        }
+        if limit is None:
+            return sorted(found)
+        return heapq.nsmallest(limit, found)
+
+    def count(self, segment: str) -> int:
+        """How many customers are in ``segment`` (behavioral or rule)."""
+        return len(self.members(segment))

@@ -12,11 +12,13 @@ from typing import Any
 
 import orjson
 
+from segflow.models.changes import SegmentChange
 from segflow.models.drift import DriftEvent, DriftMonitor
 from segflow.models.engine import Engine, Handled
 from segflow.models.erasure import EraseCommand
 from segflow.models.events import routing_key_of
 from segflow.models.lifecycle import RetiredSegments, is_member
+from segflow.models.membership import membership_of
 from segflow.models.profile import Profile
 from segflow.models.step import StepResult
 from segflow.models.sweep import Sweep
@@ -55,6 +57,9 @@ class PartitionWork(WorkerBase):
     retiring: dict[int, set[bytes]]
     profiles: Any
     changes: Any
+    membership: Any
+    #: Readable names of behavioral and rule segments, by id (the ``Pipeline``'s).
+    segment_names: Callable[[], dict[str, str]]
     training: Any
     drift_topic: Any
     recent_changes: collections.deque[dict[str, Any]]
@@ -194,7 +199,7 @@ class PartitionWork(WorkerBase):
         drifts: list[DriftEvent],
         ingested_at: float | None,
     ) -> None:
-        await self.publish_changes(customer, result.changes, ingested_at)
+        await self.publish_changes(customer, result.changes, result.profile, ingested_at)
         await self.publish_drifts(drifts)
         await self.send_sample(result)
 
@@ -209,13 +214,24 @@ class PartitionWork(WorkerBase):
             await self.training.send(value=orjson.dumps({"x": result.sample, "t": result.t}))
 
     async def publish_changes(
-        self, customer: bytes, changes: list[Any], ingested_at: float | None = None
+        self,
+        customer: bytes,
+        changes: list[SegmentChange],
+        profile: Profile,
+        ingested_at: float | None = None,
     ) -> None:
+        """Publish a customer's changes, then its memberships after them (``profile``:
+        the customer's after the changes) on the compacted membership topic."""
         for change in changes:
             await self.changes.send(key=customer, value=change.model_dump_json().encode())
             self.metrics.change(change, ingested_at)
             self.recent_changes.append(change.model_dump(mode="json"))
             self.web_state.change(self.clock(), change.kind, change.from_segment, change.to_segment)
+        if changes:
+            model = self.holder.model
+            state = membership_of(profile, changes[-1], self.segment_names(), model.version)
+            value = state.model_dump_json().encode() if state is not None else None
+            await self.membership.send(key=customer, value=value)
 
     # -- drift --------------------------------------------------------------------------
 

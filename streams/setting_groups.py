@@ -53,6 +53,9 @@ class TopicNames(BaseModel):
     events: str = "segflow-events"
     #: The output: segment changes keyed by ``customer_id``.
     changes: str = "segment-changes"
+    #: The output's state: each customer's current memberships (compacted), keyed by
+    #: ``customer_id``; a tombstone when it is in no segment.
+    membership: str = "segment-membership"
     dead_letters: str = "segflow-dead-letters"
     #: Feature vectors for the shared model (one partition: one trainer).
     training: str = "segflow-training"

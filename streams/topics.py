@@ -61,6 +61,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         (t.dead_letters, 1, "invalid input with its origin and the reason", keep.dead_letters_days),
         (t.drift, 1, "output: segment drift alerts keyed by segment", keep.drift_days),
     ]
+    membership = TopicSpec(
+        t.membership, n, "output: current memberships keyed by customer_id", config=COMPACT
+    )
     return [
         *inputs,
         *(TopicSpec(name, p, purpose, True, config) for name, p, purpose, config in internal),
@@ -68,6 +71,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             TopicSpec(name, p, purpose, config=keep.config(days))
             for name, p, purpose, days in outputs
         ),
+        membership,
     ]
 
 

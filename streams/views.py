@@ -10,6 +10,12 @@ from pydantic import BaseModel, Field
 
 CUSTOMER_PATH = "/customers/{customer_id}"
 SEGMENTS_PATH = "/segments"
+MEMBERS_PATH = "/segments/{segment_id}/members"
+MEMBER_COUNT_PATH = "/segments/{segment_id}/members/count"
+#: One worker's own members of a segment (what the asked worker fans out to).
+LOCAL_MEMBERS_PATH = "/segflow/local/members/{segment_id}"
+#: Most members one page may hold.
+MAX_PAGE = 10_000
 HEALTH_PATH = "/healthz"
 LIVE_PATH = "/livez"
 DASHBOARD_PATH = "/"
@@ -102,6 +108,34 @@ class ErrorView(BaseModel):
     detail: str
 
 
+class MembersView(BaseModel):
+    """``GET /segments/{segment_id}/members``: one page of a segment's members."""
+
+    segment_id: str
+    members: list[str] = Field(
+        description="Customer ids (a visitor's `~anon:<id>`) in id order, after the cursor."
+    )
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+    complete: bool = Field(description="Whether every worker answered.")
+
+
+class MemberCountView(BaseModel):
+    """``GET /segments/{segment_id}/members/count``."""
+
+    segment_id: str
+    count: int
+    complete: bool = Field(description="Whether every worker answered (the count is a sum).")
+
+
+class LocalMembersView(BaseModel):
+    """One worker's own members of a segment (``/segflow/local/members/{segment_id}``)."""
+
+    members: list[str]
+    count: int
+
+
 class Transition(BaseModel):
     kind: str
     from_segment: str | None
@@ -162,6 +196,21 @@ ROUTES: tuple[tuple[str, str, dict[str, tuple[type[BaseModel], str]]], ...] = (
         {"200": (SegmentsView, "The segments.")},
     ),
     (
+        MEMBERS_PATH,
+        "A segment's members (behavioral or rule segment id), over all workers, in "
+        "customer id order, a page at a time: `cursor` is the last id of the page before "
+        "(none: from the start), `limit` the page size (1-10000, default 1000).",
+        {
+            "200": (MembersView, "One page."),
+            "400": (ErrorView, "A limit out of range."),
+        },
+    ),
+    (
+        MEMBER_COUNT_PATH,
+        "How many customers a segment has, over all workers.",
+        {"200": (MemberCountView, "The count.")},
+    ),
+    (
         HEALTH_PATH,
         "Ready once the worker joined its group, recovered its tables and read the shared "
         "model, while the broker answers and has the worker's topics.",
@@ -181,7 +230,19 @@ ROUTES: tuple[tuple[str, str, dict[str, tuple[type[BaseModel], str]]], ...] = (
 
 
 #: Example values of path parameters (the README's example customer).
-PARAMETER_EXAMPLES = {"customer_id": "c01725"}
+PARAMETER_EXAMPLES = {"customer_id": "c01725", "segment_id": "seg-1"}
+#: Query parameters of the routes that have some.
+QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
+    MEMBERS_PATH: [
+        {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1000},
+        },
+    ]
+}
 #: The security scheme of the routes that need the token.
 BEARER = "bearerToken"
 UNAUTHORIZED = (ErrorView, "No token, or a wrong one (when the worker has SEGFLOW_WEB_TOKEN).")
@@ -209,6 +270,9 @@ def _operation(
             }
             for name in names
         ]
+    operation["parameters"] = operation.get("parameters", []) + QUERY_PARAMETERS.get(path, [])
+    if not operation["parameters"]:
+        del operation["parameters"]
     operation["responses"] = {
         status: {
             "description": text,
@@ -232,6 +296,8 @@ def openapi_document() -> dict[str, Any]:
         LivenessView,
         ErrorView,
         DashboardView,
+        MembersView,
+        MemberCountView,
     ]
     _, defs = models_json_schema(
         [(m, "serialization") for m in models], ref_template="#/components/schemas/{model}"

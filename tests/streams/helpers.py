@@ -107,7 +107,8 @@ def memory_pipeline(
     settings = Settings(**values)
     app = create_app(settings, clock=clock, registry=registry)
     pipeline: Pipeline = app.segflow  # type: ignore[attr-defined]
-    for attr in ("events", "changes", "dead_letters", "training", "snapshots", "drift_topic"):
+    topics = ("events", "changes", "membership", "dead_letters", "training", "snapshots")
+    for attr in (*topics, "drift_topic"):
         setattr(pipeline, attr, FakeTopic(attr))
     pipeline.profiles = RecordingTable()
     pipeline.identities = {}

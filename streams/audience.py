@@ -1,0 +1,89 @@
+"""A subscriber's audience from Kafka: the full membership first, then the changes.
+
+The handover has no gap: the end offsets of ``segment-changes`` are recorded *before*
+``segment-membership`` is read to its end, and the changes are then followed from those
+offsets. A change older than that read is either in a membership record already, or
+among the changes followed; :class:`segflow.models.membership.Audience` keeps, per
+customer, what the highest ``seq`` says, so neither order nor repeats matter.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from pydantic import ValidationError
+
+from segflow.models.changes import SegmentChange
+from segflow.models.membership import Audience, Membership
+
+from .settings import Settings
+
+
+def _consumer(settings: Settings) -> Any:
+    from kafka import KafkaConsumer
+
+    return KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers.split(","),
+        group_id=None,
+        enable_auto_commit=False,
+        client_id=f"{settings.app_id}-audience",
+    )
+
+
+def _assign(consumer: Any, topic: str) -> list[Any]:
+    from kafka import TopicPartition
+
+    partitions = consumer.partitions_for_topic(topic) or set()
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(tps)
+    return tps
+
+
+def read_membership(settings: Settings) -> tuple[Audience, dict[Any, int]]:
+    """Everyone's memberships, read to the end of ``segment-membership``, and the end
+    offsets of ``segment-changes`` taken before (where to follow the changes from)."""
+    consumer = _consumer(settings)
+    try:
+        changes = _assign(consumer, settings.topics.changes)
+        start = consumer.end_offsets(changes)
+        tps = _assign(consumer, settings.topics.membership)
+        ends = consumer.end_offsets(tps)
+        consumer.seek_to_beginning(*tps)
+        audience = Audience()
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
+                for record in records:
+                    value = record.value
+                    state = Membership.model_validate_json(value) if value is not None else None
+                    audience.apply_membership(record.key.decode(), state)
+        return audience, start
+    finally:
+        consumer.close()
+
+
+def follow_changes(
+    settings: Settings,
+    start: dict[Any, int],
+    idle_s: float | None = None,
+    on_invalid: Callable[[bytes], None] | None = None,
+) -> Iterator[SegmentChange]:
+    """The changes from ``start`` on (until ``idle_s`` without one; None: for ever)."""
+    consumer = _consumer(settings)
+    try:
+        consumer.assign(list(start))
+        for tp, offset in start.items():
+            consumer.seek(tp, offset)
+        last = time.monotonic()
+        while idle_s is None or time.monotonic() - last < idle_s:
+            for records in consumer.poll(timeout_ms=200, max_records=10_000).values():
+                last = time.monotonic()
+                for record in records:
+                    try:
+                        yield SegmentChange.model_validate_json(record.value)
+                    except (ValidationError, ValueError):
+                        if on_invalid is not None:
+                            on_invalid(record.value)
+    finally:
+        consumer.close()
