@@ -56,7 +56,8 @@ def test_a_subscriber_can_recompute_change_ids_with_the_readme_recipe() -> None:
 
     readme = (ROOT / "README.md").read_text()
     contract = readme.split("## Output contract", 1)[1].split("\n## ", 1)[0]
-    (recipe,) = re.findall(r"```python\n(.*?)```", contract, flags=re.S)
+    blocks = re.findall(r"```python\n(.*?)```", contract, flags=re.S)
+    (recipe,) = [block for block in blocks if "CHANGE_NAMESPACE" in block]
     sim = simulate(
         SimulationConfig(customers=40, days=30.0, warmup_days=7.0, settle_days=7.0, seed=3)
     )
@@ -66,3 +67,18 @@ def test_a_subscriber_can_recompute_change_ids_with_the_readme_recipe() -> None:
         names = {"customer_id": change.customer_id, "kind": change.kind, "seq": change.seq}
         exec(recipe, names)  # the README's code, as a subscriber would run it
         assert names["change_id"] == change.change_id
+
+
+def test_the_readme_subscriber_code_names_what_exists() -> None:
+    """The handover example's imports and calls are the package's (run for real against
+    a broker in ``tests/streams/test_kafka_membership.py``)."""
+    readme = (ROOT / "README.md").read_text()
+    contract = readme.split("## Output contract", 1)[1].split("\n## ", 1)[0]
+    (code,) = [
+        b for b in re.findall(r"```python\n(.*?)```", contract, flags=re.S) if "audience" in b
+    ]
+    imports = "\n".join(line for line in code.splitlines() if line.startswith("from "))
+    names: dict[str, object] = {}
+    exec(imports, names)
+    for name in ("read_membership", "follow_changes", "load_settings"):
+        assert callable(names[name])
