@@ -41,9 +41,16 @@ def _assign(consumer: Any, topic: str) -> list[Any]:
     return tps
 
 
-def read_membership(settings: Settings) -> tuple[Audience, dict[Any, int]]:
+def read_membership(
+    settings: Settings,
+    on_record: Callable[[str, Membership | None], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[Audience, dict[Any, int]]:
     """Everyone's memberships, read to the end of ``segment-membership``, and the end
-    offsets of ``segment-changes`` taken before (where to follow the changes from)."""
+    offsets of ``segment-changes`` taken before (where to follow the changes from).
+
+    ``on_record(customer_id, record)`` sees every record read (None: a tombstone);
+    ``on_progress(read, total)`` the records read so far of those to read."""
     consumer = _consumer(settings)
     try:
         changes = _assign(consumer, settings.topics.changes)
@@ -51,13 +58,20 @@ def read_membership(settings: Settings) -> tuple[Audience, dict[Any, int]]:
         tps = _assign(consumer, settings.topics.membership)
         ends = consumer.end_offsets(tps)
         consumer.seek_to_beginning(*tps)
+        firsts = consumer.beginning_offsets(tps)
+        total, done = sum(ends[tp] - firsts[tp] for tp in tps), 0
         audience = Audience()
         while any(consumer.position(tp) < ends[tp] for tp in tps):
             for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
                 for record in records:
-                    value = record.value
+                    value, customer = record.value, record.key.decode()
                     state = Membership.model_validate_json(value) if value is not None else None
-                    audience.apply_membership(record.key.decode(), state)
+                    audience.apply_membership(customer, state)
+                    if on_record is not None:
+                        on_record(customer, state)
+                done += len(records)
+                if on_progress is not None:
+                    on_progress(min(done, total), total)
         return audience, start
     finally:
         consumer.close()

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from segflow.models.errors import ConfigError, FirstError
 
 from .argtypes import non_negative_float, port, positive_float, positive_int
+from .audience_cli import add_export_parser
 from .cli_common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -141,6 +142,12 @@ def _add_tail(commands: Any) -> None:
         "--new", action="store_true", help="only changes from now on, not from the beginning"
     )
     tail.add_argument(
+        "--from-start",
+        action="store_true",
+        help="with --segment ID: its current members first (segment-membership), then "
+        "the changes from then on",
+    )
+    tail.add_argument(
         "--idle-timeout",
         type=positive_float,
         help="exit after this many seconds without a change (default: run until Ctrl-C)",
@@ -179,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         add(commands)
     add_replay_parser(commands)
     add_erase_parser(commands)
+    add_export_parser(commands)
     return parser
 
 
@@ -288,6 +296,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
+    from .audience_cli import from_start
     from .tail import change_json, format_change, iter_changes, matches
 
     settings = settings_from(args)
@@ -297,13 +306,19 @@ def cmd_tail(args: argparse.Namespace) -> int:
     def invalid(raw: bytes) -> None:
         print(f"(not a segment change: {raw[:120]!r})", file=sys.stderr)
 
+    if args.from_start and args.segment is None:
+        raise UsageError("segflow tail: --from-start needs --segment ID")
     try:
-        for change in iter_changes(
-            settings,
-            from_beginning=not args.new,
-            idle_timeout=args.idle_timeout,
-            on_invalid=invalid,
-        ):
+        if args.from_start:
+            changes = from_start(settings, args.segment, args.json, args.idle_timeout, invalid)
+        else:
+            changes = iter_changes(
+                settings,
+                from_beginning=not args.new,
+                idle_timeout=args.idle_timeout,
+                on_invalid=invalid,
+            )
+        for change in changes:
             if not matches(change, args.customer, args.segment):
                 continue
             print(change_json(change) if args.json else format_change(change), flush=True)

@@ -128,3 +128,50 @@ def test_a_new_subscriber_holds_what_the_workers_report_after_a_kill_9(
     assert sum(len(a) for a, _, _ in seen.values()) > 0
     assert len(seen) >= 3  # behavioral segments and both rule segments
     print({segment: len(listed) for segment, (_, listed, _) in seen.items()})
+
+
+def test_export_and_tail_from_start_give_the_segments_members(
+    broker: LocalBroker,
+    tmp_path: Path,
+    workers: Callable[[Settings], WorkerProc],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import csv
+
+    from segflow.streams.cli import main
+    from segflow.streams.settings import settings_env
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    engine = EngineConfig(max_lateness_hours=24 * 365.0, rules_file=rules)
+    settings = isolated_settings(broker, tmp_path, engine=engine)
+    prepare(settings)
+    worker = workers(settings)
+    assert wait_until(lambda: bool(worker.assignment(settings.topics.events)))
+    sim = simulate(SimulationConfig(customers=60, days=14.0, drift_fraction=0.0, seed=6))
+    expected = send_events(settings, sim.events)
+    profiles = ProfileReader(settings)
+    assert profiles.wait_for_counts(expected), missing_and_extra(expected, profiles.counts())
+    profiles.close()
+    listed, count = members(worker.port, "clicker")
+    assert 0 < count == len(listed)
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+
+    out = tmp_path / "clicker.csv"
+    capsys.readouterr()
+    assert main(["export", "--segment", "clicker", "--output", str(out)]) == 0
+    assert f"export clicker: {count} members" in capsys.readouterr().err
+    with out.open() as f:
+        exported = list(csv.DictReader(f))
+    assert [row["customer_id"] for row in exported] == listed
+    assert all(row["segment_id"] == "clicker" and row["since"] for row in exported)
+
+    assert main(["tail", "--segment", "clicker", "--from-start", "--json", "--idle-timeout",
+                 "2"]) == 0  # fmt: skip
+    lines = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    snapshot = [line["membership"]["customer_id"] for line in lines if "membership" in line]
+    assert snapshot == listed
+    assert main(["tail", "--from-start"]) == 2
+    assert "--from-start needs --segment" in capsys.readouterr().err
