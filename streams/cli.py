@@ -36,6 +36,7 @@ from .cli_common import (
 )
 from .erase import add_erase_parser
 from .replay import add_replay_parser
+from .webhooks import add_webhooks_parser
 
 
 def _add_simulation(parser: argparse.ArgumentParser, *, customers: int, rate: float) -> None:
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_replay_parser(commands)
     add_erase_parser(commands)
     add_export_parser(commands)
+    add_webhooks_parser(commands)
     return parser
 
 

@@ -8,7 +8,17 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from segflow.models.triggers import TriggerConfig
 
 #: A valid Kafka topic name.
 TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -57,6 +67,8 @@ class TopicNames(BaseModel):
     #: ``customer_id``; a tombstone when it is in no segment.
     membership: str = "segment-membership"
     dead_letters: str = "segflow-dead-letters"
+    #: Changes a webhook could not deliver (``segflow webhooks``), with the reason.
+    webhook_dead_letters: str = "segflow-webhook-dead-letters"
     #: Feature vectors for the shared model (one partition: one trainer).
     training: str = "segflow-training"
     #: Versioned model snapshots (compacted, one key).
@@ -114,3 +126,16 @@ class EventTimeBounds(BaseModel):
         description="A source (topic partition) that delivered nothing for this long no "
         "longer holds back the sweep's watermark.",
     )
+
+
+class WebhookSettings(TriggerConfig):
+    """``segflow webhooks`` (``SEGFLOW_WEBHOOKS__*``): where changes are POSTed, how
+    they are signed, and which (the trigger settings)."""
+
+    url: AnyHttpUrl | None = Field(None, description="The URL each change is POSTed to.")
+    secret: SecretStr | None = Field(
+        None,
+        description="Key of the X-Segflow-Signature header (HMAC-SHA256 of "
+        "`<X-Segflow-Timestamp>.<body>`); none: unsigned.",
+    )
+    timeout_s: float = Field(10.0, gt=0, description="Longest wait for one answer.")

@@ -37,7 +37,7 @@ from segflow.models.errors import ConfigError, FirstError
 
 from .data_policy import DeadLetterPolicy, Retention
 from .health import HealthConfig
-from .setting_groups import TOPIC_NAME, EventTimeBounds, TopicNames, host_name
+from .setting_groups import TOPIC_NAME, EventTimeBounds, TopicNames, WebhookSettings, host_name
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 #: RFC 6750's b64token (what may follow "Bearer "; also safe in a cookie), 16 or more.
@@ -154,6 +154,7 @@ class Settings(BaseSettings):
     health: HealthConfig = HealthConfig()
     dead_letters: DeadLetterPolicy = DeadLetterPolicy()
     event_time: EventTimeBounds = EventTimeBounds()
+    webhooks: WebhookSettings = WebhookSettings()
     web_advertised_host: str | None = Field(
         None,
         description="Host other workers reach this one's web port at (request routing); "

@@ -59,6 +59,12 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     outputs = [
         (t.changes, n, "output: segment changes keyed by customer_id", keep.changes_days),
         (t.dead_letters, 1, "invalid input with its origin and the reason", keep.dead_letters_days),
+        (
+            t.webhook_dead_letters,
+            1,
+            "changes a webhook could not deliver, with the reason",
+            keep.dead_letters_days,
+        ),
         (t.drift, 1, "output: segment drift alerts keyed by segment", keep.drift_days),
     ]
     membership = TopicSpec(
