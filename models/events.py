@@ -38,6 +38,13 @@ from .errors import FirstError, InvalidEventError
 from .timeutil import rfc3339
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
+#: In the JSON Schema: a customer id never starts with the visitors' key prefix.
+NOT_ANONYMOUS: dict[str, Any] = {"not": {"pattern": "^~anon:"}}
+#: In the JSON Schema: an RFC 3339 time with an offset (the format alone is not
+#: checked by every validator).
+TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+EventTime = Annotated[AwareDatetime, Field(json_schema_extra={"pattern": TIME_PATTERN})]
+CustomerId = Annotated[str, Field(min_length=1, max_length=128, json_schema_extra=NOT_ANONYMOUS)]
 #: Largest order amount accepted, in absolute value.
 MAX_AMOUNT = 1e12
 PropertyValue = StrictStr | StrictBool | StrictInt | StrictFloat
@@ -85,13 +92,25 @@ class BaseEvent(BaseModel):
 
     # NaN and infinities (bare ``NaN`` / ``Infinity`` tokens, or ``1e999``) are invalid:
     # a profile holding one could not be stored as JSON, nor any score derived from it.
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        strict=True,
+        extra="ignore",
+        frozen=True,
+        allow_inf_nan=False,
+        # The JSON Schema says what ``_someone`` checks (``schemas/``).
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["customer_id"], "properties": {"customer_id": {"type": "string"}}},
+                {"required": ["anonymous_id"], "properties": {"anonymous_id": {"type": "string"}}},
+            ]
+        },
+    )
 
     kind: ClassVar[str]
     event_id: Id
-    customer_id: Id | None = None
+    customer_id: CustomerId | None = None
     anonymous_id: Id | None = None
-    occurred_at: AwareDatetime
+    occurred_at: EventTime
     properties: dict[str, PropertyValue] | None = None
 
     @model_validator(mode="after")
@@ -163,7 +182,7 @@ class IdentifyEvent(BaseEvent):
     (topic ``identifies``): the visitor's history is the customer's from now on."""
 
     kind: ClassVar[str] = "identify"
-    customer_id: Id
+    customer_id: CustomerId
     anonymous_id: Id
     #: What the customer told about themselves (like ``properties``).
     traits: dict[str, PropertyValue] | None = None

@@ -12,7 +12,7 @@ has both sides (a behavioral move from one segment to another).
 ...     from_segment="seg-1", to_segment="seg-2", from_name=None, to_name=None,
 ...     model_version=3, occurred_at=at, emitted_at=at, cause_event_id=None, scores={},
 ...     reasons=[])
->>> sorted(trigger_kinds(move, {"seg-2"})), sorted(trigger_kinds(move, None))
+>>> sorted(trigger_kinds(move, {"seg-2"}))
 [('entered', 'seg-2'), ('moved', 'seg-2')]
 >>> fires(move, TriggerConfig(segments=("seg-9",)))
 False

@@ -34,8 +34,10 @@ from .cli_common import (
     run_command,
     settings_from,
 )
+from .contract import add_schemas_parser
 from .erase import add_erase_parser
 from .replay import add_replay_parser
+from .validate import add_validate_parser
 from .webhooks import add_webhooks_parser
 
 
@@ -189,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_erase_parser(commands)
     add_export_parser(commands)
     add_webhooks_parser(commands)
+    add_schemas_parser(commands)
+    add_validate_parser(commands)
     return parser
 
 

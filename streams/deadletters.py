@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field
 
 from segflow.models.timeutil import rfc3339
 
@@ -30,6 +32,29 @@ def _text_or_base64(data: bytes | None) -> tuple[str | None, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         return base64.b64encode(data).decode("ascii"), "base64"
+
+
+class DeadLetter(BaseModel):
+    """The JSON value on ``segflow-dead-letters``: an invalid message, where it came
+    from, and why it was refused."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source_topic: str
+    partition: int
+    offset: int
+    key: str | None = Field(description="The message key, as text or base64 (key_encoding).")
+    key_encoding: Literal["utf-8", "base64", "none"]
+    raw: str | None = Field(
+        description="The message value, as text or base64 (raw_encoding); null when "
+        "withheld (SEGFLOW_DEAD_LETTERS__REDACT) or empty."
+    )
+    raw_encoding: Literal["utf-8", "base64", "none", "withheld"]
+    error: str = Field(description="One line naming the failing field.")
+    reason: str = Field(description="A short code: schema, out_of_range, late, identity_...")
+    field: str | None
+    stage: str = Field(description="Where it was refused: ingest or profile.")
+    received_at: datetime
 
 
 def dead_letter(

@@ -29,10 +29,9 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from segflow.models.changes import SegmentChange
 from segflow.models.triggers import backoff, fires, retryable, signature
@@ -111,19 +110,32 @@ class Deliverer:
         return Delivery(False, self.config.max_attempts, status)
 
 
+class WebhookDeadLetter(BaseModel):
+    """The JSON value on ``segflow-webhook-dead-letters``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: Literal["attempts_exhausted", "refused", "not_a_change"]
+    attempts: int
+    last_status: int | None = Field(description="The last HTTP status (null: no answer).")
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    change: str = Field(description="The change as it was on segment-changes.")
+
+
 def dead_letter(record: Any, reason: str, delivery: Delivery | None) -> bytes:
     """The dead letter of a change that was not delivered (or not a change at all)."""
-    return orjson.dumps(
-        {
-            "reason": reason,
-            "attempts": delivery.attempts if delivery is not None else 0,
-            "last_status": delivery.status if delivery is not None else None,
-            "source_topic": record.topic,
-            "source_partition": record.partition,
-            "source_offset": record.offset,
-            "change": (record.value or b"").decode("utf-8", "replace"),
-        }
+    letter = WebhookDeadLetter(
+        reason=reason,
+        attempts=delivery.attempts if delivery is not None else 0,
+        last_status=delivery.status if delivery is not None else None,
+        source_topic=record.topic,
+        source_partition=record.partition,
+        source_offset=record.offset,
+        change=(record.value or b"").decode("utf-8", "replace"),
     )
+    return letter.model_dump_json().encode()
 
 
 def run_webhooks(

@@ -23,6 +23,7 @@ def test_every_topic_segflow_creates_has_a_retention_or_is_compacted() -> None:
         t.changes: 90.0,
         t.drift: 30.0,
         t.dead_letters: 0.5,
+        t.webhook_dead_letters: 0.5,
         t.training: 1.0,
     }
     specs = {spec.name: spec for spec in topic_specs(settings)}
