@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -175,3 +177,16 @@ def test_export_and_tail_from_start_give_the_segments_members(
     assert snapshot == listed
     assert main(["tail", "--from-start"]) == 2
     assert "--from-start needs --segment" in capsys.readouterr().err
+
+    # The standalone example subscriber (kafka-python only) holds the same audience.
+    example = Path(__file__).resolve().parents[2] / "examples" / "audience_subscriber.py"
+    ran = subprocess.run(
+        [sys.executable, str(example), "--broker", settings.bootstrap_servers,
+         "--changes", settings.topics.changes, "--membership", settings.topics.membership,
+         "--idle-timeout", "2"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    held = orjson.loads(ran.stdout.splitlines()[-1])
+    assert held["clicker"] == listed
+    for segment, ids in held.items():
+        assert members(worker.port, segment)[0] == ids, segment
