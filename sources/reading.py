@@ -87,7 +87,7 @@ class SkipReport:
 
     #: Reasons that mean the row itself is broken (the rest are skipped on purpose).
     MALFORMED = frozenset(
-        {"wrong_field_count", "bad_number", "bad_date", "bad_value", "missing_value"}
+        {"wrong_field_count", "bad_number", "bad_date", "bad_value", "missing_value", "invalid"}
     )
 
     @property

@@ -1,5 +1,10 @@
 """``segflow replay DATASET``: stream a real public dataset into segflow.
 
+``DATASET`` is a named public dataset, or ``FILE.jsonl[.gz]``: a user's own export
+(:mod:`segflow.sources.export`: events in the input contract with a ``type`` field, any
+order, sorted by event time in bounded memory; invalid lines reported with their line
+numbers, repeated events skipped as duplicates).
+
 Two modes:
 
 * ``--offline``: the events go through the in-memory runner
@@ -57,6 +62,10 @@ DATASETS_DIR_ENV = "SEGFLOW_DATASETS_DIR"
 PROG = "segflow replay"
 #: Malformed rows listed in the summary (all are counted).
 SHOWN_PROBLEMS = 10
+#: File names ``segflow replay`` reads as a JSON-lines export.
+EXPORT_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
+#: Events between two progress lines of an offline replay.
+TICK_EVENTS = 10_000
 
 
 def _usage(message: str) -> UsageError:
@@ -75,8 +84,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument(
         "dataset",
         metavar="DATASET",
-        choices=sorted(DATASETS),
-        help="one of: " + ", ".join(sorted(DATASETS)),
+        help="one of: " + ", ".join(sorted(DATASETS)) + "; or FILE.jsonl[.gz], your own "
+        "export (events in the input contract with a type field, any order)",
     )
     parser.add_argument(
         "--path",
@@ -170,16 +179,22 @@ def paced(
 
 
 class _Tally:
-    """Counts the events that pass through, by type and customer."""
+    """Counts the events that pass through, by type and customer (``show``: a progress
+    line on stderr every :data:`TICK_EVENTS`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, show: bool = False) -> None:
         self.kinds: Counter[str] = Counter()
         self.customers: set[str] = set()
+        self.show = show
 
     def count(self, events: Iterable[Event]) -> Iterator[Event]:
-        for event in events:
+        for n, event in enumerate(events, start=1):
             self.kinds[event.kind] += 1
             self.customers.add(event.profile_key)
+            if self.show and n % TICK_EVENTS == 0:
+                at = event.occurred_at.strftime("%Y-%m-%d %H:%M")
+                sys.stderr.write(f"\r{n:,} events through the engine, event time {at} ")
+                sys.stderr.flush()
             yield event
 
     @property
@@ -188,12 +203,34 @@ class _Tally:
 
 
 def _open_stream(args: argparse.Namespace) -> DatasetStream:
+    if args.dataset not in DATASETS:
+        return _open_export(args)
     try:
         path = args.path or default_path(args.dataset, datasets_folder())
         stream = open_dataset(args.dataset, path, seed=args.seed, limit=args.limit)
     except FileNotFoundError as error:
         hint = "" if args.path else f" (give --path, or set {DATASETS_DIR_ENV})"
         raise _usage(f"{error}{hint}") from None
+    try:
+        stream.check()
+    except ValueError as error:
+        raise _usage(str(error)) from None
+    return stream
+
+
+def _open_export(args: argparse.Namespace) -> DatasetStream:
+    """A user's JSON-lines export (``segflow.sources.export``), sorted by event time."""
+    from segflow.sources.export import export_stream
+
+    path = Path(args.dataset)
+    if not any(path.name.endswith(end) for end in EXPORT_SUFFIXES):
+        known = ", ".join(sorted(DATASETS))
+        raise _usage(f"{args.dataset!r} is no dataset ({known}) nor a .jsonl[.gz] file")
+    if args.path is not None:
+        raise _usage("--path is for the named datasets (give the export file itself)")
+    if not path.is_file():
+        raise _usage(f"{path}: no such file")
+    stream = export_stream(path, limit=args.limit)
     try:
         stream.check()
     except ValueError as error:
@@ -231,7 +268,7 @@ def _offline(args: argparse.Namespace, stream: DatasetStream) -> int:
 
     config = settings_from(args).engine
     changes: Counter[str] = Counter()
-    tally = _Tally()
+    tally = _Tally(show=sys.stderr.isatty())
     with ExitStack() as stack:
         if args.output in (None, "-"):
             sink, info = sys.stdout, sys.stderr
@@ -257,6 +294,8 @@ def _offline(args: argparse.Namespace, stream: DatasetStream) -> int:
             sink.flush()
             raise CommandError(f"reading {stream.path}: {error}") from None
         sink.flush()
+    if tally.show:
+        sys.stderr.write("\n")
     _summary(stream, tally, time.monotonic() - started, info, interrupted)
     where = "stdout" if args.output in (None, "-") else args.output
     kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(changes.items()))

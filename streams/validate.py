@@ -17,18 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from segflow.models.erasure import decode_erase
 from segflow.models.errors import InvalidEventError
-from segflow.models.events import EVENT_TYPES, decode_event
+from segflow.sources.export import LINE_TYPES, decode_line
 
 from .cli_common import EXIT_OK
 from .errors import CommandError
 
 #: Exit code when a line is invalid.
 EXIT_INVALID = 1
-TYPES = (*EVENT_TYPES, "erase")
+TYPES = LINE_TYPES
 #: Invalid lines printed (all are counted).
 SHOWN = 100
 
@@ -48,19 +45,7 @@ def lines(path: Path) -> Iterator[tuple[int, bytes]]:
 def check_line(line: bytes, default_type: str | None) -> str | None:
     """The one-line error of an invalid line, or None when it is valid."""
     try:
-        document = orjson.loads(line)
-    except orjson.JSONDecodeError as error:
-        return f"not JSON: {error}"
-    if not isinstance(document, dict):
-        return "not a JSON object"
-    kind = document.get("type", default_type)
-    if kind not in TYPES:
-        return f"type: {kind!r} is none of {', '.join(TYPES)}" if kind else "type: missing"
-    try:
-        if kind == "erase":
-            decode_erase(line)
-        else:
-            decode_event(str(kind), document)
+        decode_line(line, default_type)
     except InvalidEventError as error:
         return str(error)
     return None

@@ -127,7 +127,7 @@ def test_summary_reports_skipped_rows_with_reasons_and_line_numbers(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["nope", "--offline"], "invalid choice: 'nope'"),
+        (["nope", "--offline"], "'nope' is no dataset"),
         (["cdnow", "--output", "x.jsonl"], "--output needs --offline"),
         (["cdnow", "--offline", "--broker", "localhost:9092"], "exclude each other"),
         (["cdnow", "--offline", "--speed", "-1"], "--speed"),
@@ -279,3 +279,63 @@ def test_broker_mode_produces_to_the_input_topics(
     for records in got.values():
         for key, value in records:
             assert orjson.loads(value)["customer_id"] == key.decode()
+
+
+def export_lines(seed: int) -> list[bytes]:
+    """A small simulated world as a user's export: one JSON event per line with its type."""
+    from segflow.models.events import encode_event
+    from segflow.sources.simulator import SimulationConfig, simulate
+
+    sim = simulate(
+        SimulationConfig(customers=40, days=30.0, warmup_days=7.0, settle_days=7.0, seed=seed)
+    )
+    return [orjson.dumps({"type": e.kind, **orjson.loads(encode_event(e))}) for e in sim.events]
+
+
+def changes_without_emitted_at(path: Path) -> list[dict[str, object]]:
+    return [
+        {k: v for k, v in orjson.loads(line).items() if k != "emitted_at"}
+        for line in path.read_text().splitlines()
+    ]
+
+
+def test_an_export_in_any_order_replays_like_the_time_ordered_one(
+    tmp_path: Path,
+    quick_engine: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import random
+
+    from segflow.sources import export
+
+    monkeypatch.setattr(export, "RUN_EVENTS", 500)  # several sorted runs to merge
+    lines = export_lines(seed=3)
+    ordered = tmp_path / "ordered.jsonl"
+    ordered.write_bytes(b"\n".join(lines) + b"\n")
+    shuffled = [*lines, lines[10], b'{"type": "click", "event_id": "x"}']  # a repeat, a bad one
+    random.Random(5).shuffle(shuffled)
+    mixed = tmp_path / "mixed.jsonl.gz"
+    with gzip.open(mixed, "wb") as out:
+        out.write(b"\n".join(shuffled) + b"\n")
+    bad_line = shuffled.index(b'{"type": "click", "event_id": "x"}') + 1
+
+    outputs = []
+    for source in (ordered, mixed):
+        output = tmp_path / f"{source.name}.changes"
+        assert main([str(source), "--offline", "--output", str(output)]) == 0
+        outputs.append(changes_without_emitted_at(output))
+        summary = capsys.readouterr().out
+    assert outputs[0] and outputs[0] == outputs[1]
+    assert f"{len(lines):,} events" in summary
+    assert "skipped 2 rows: invalid 1, duplicate 1" in summary
+    assert f"line {bad_line}: occurred_at: Field required" in summary
+
+
+def test_a_file_that_is_no_export_is_a_bad_argument(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(tmp_path / "events.csv"), "--offline"]) == 2
+    assert "nor a .jsonl[.gz] file" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing.jsonl"), "--offline"]) == 2
+    assert "no such file" in capsys.readouterr().err
