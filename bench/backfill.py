@@ -3,7 +3,7 @@
 The simulator's world (``--customers``, 56 days; 12,000 customers make about 1M events)
 is written as a JSON-lines export twice: in event-time order, and shuffled and
 gzipped. ``segflow replay FILE --offline`` runs on each in its own process; this prints,
-as JSON, the events, each run's seconds and peak RSS (MiB, the child's ``ru_maxrss``),
+as JSON, the events, each run's seconds and peak RSS (MiB, measured inside the child),
 and whether the two runs wrote the same segment changes (``emitted_at``, the wall
 clock, left out). Floors (issue "Contracts ... backfill"): peak RSS under 1 GB, the
 same changes.
@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -48,17 +47,30 @@ def write_exports(folder: Path, customers: int, seed: int) -> tuple[Path, Path, 
     return ordered, shuffled, len(lines)
 
 
+#: Runs ``segflow replay`` in this process and reports its own peak RSS (KiB) last.
+_CHILD = (
+    "import resource, sys\n"
+    "from segflow.streams.cli import main\n"
+    "code = main(['replay', sys.argv[1], '--offline', '--output', sys.argv[2]])\n"
+    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
 def replay_child(export: Path, output: Path) -> dict[str, Any]:
-    """``segflow replay EXPORT --offline`` in a child process: seconds and peak RSS."""
+    """``segflow replay EXPORT --offline`` in a child process: seconds and its own peak
+    RSS (measured inside it: a forked child's rusage would count the parent's pages)."""
     started = time.monotonic()
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    command = [sys.executable, "-m", "segflow.streams.cli", "replay", str(export), "--offline",
-               "--output", str(output)]  # fmt: skip
-    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
-    seconds = time.monotonic() - started
-    # Peak RSS of the largest child so far (each run is measured alone: see main).
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak, 1)}
+    command = [sys.executable, "-c", _CHILD, str(export), str(output)]
+    done = subprocess.run(
+        command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    peak_kib = int(done.stderr.strip().splitlines()[-1])
+    return {
+        "seconds": round(time.monotonic() - started, 1),
+        "peak_rss_mb": round(peak_kib / 1024, 1),
+    }
 
 
 def digest(changes: Path) -> tuple[int, str]:
@@ -81,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-backfill-") as folder:
         root = Path(folder)
         ordered, shuffled, events = write_exports(root, args.customers, args.seed)
-        # The shuffled run first: ru_maxrss is a maximum over all children so far.
         shuffled_run = replay_child(shuffled, root / "shuffled.changes")
         ordered_run = replay_child(ordered, root / "ordered.changes")
         same = digest(root / "shuffled.changes") == digest(root / "ordered.changes")
