@@ -47,19 +47,22 @@ def write_exports(folder: Path, customers: int, seed: int) -> tuple[Path, Path, 
     return ordered, shuffled, len(lines)
 
 
-#: Runs ``segflow replay`` in this process and reports its own peak RSS (KiB) last.
+#: Runs ``segflow replay`` in this process and reports its own peak RSS (KiB) last:
+#: ``VmHWM`` of its memory map (``ru_maxrss`` would keep the forked parent's, across
+#: the exec).
 _CHILD = (
-    "import resource, sys\n"
+    "import sys\n"
     "from segflow.streams.cli import main\n"
     "code = main(['replay', sys.argv[1], '--offline', '--output', sys.argv[2]])\n"
-    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+    "print(hwm.split()[1], file=sys.stderr)\n"
     "sys.exit(code)\n"
 )
 
 
 def replay_child(export: Path, output: Path) -> dict[str, Any]:
     """``segflow replay EXPORT --offline`` in a child process: seconds and its own peak
-    RSS (measured inside it: a forked child's rusage would count the parent's pages)."""
+    RSS (measured inside it, see :data:`_CHILD`)."""
     started = time.monotonic()
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     command = [sys.executable, "-c", _CHILD, str(export), str(output)]
