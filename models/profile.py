@@ -161,6 +161,17 @@ class Profile:
             merges=list(self.merges),
         )
 
+    def mark_since(self, kind: str, before: str | None, to: str | None, at: float) -> None:
+        """Remember when the customer entered the segment a change of ``kind`` put it in
+        (and forget the one it left)."""
+        if kind == "behavioral":
+            self.segment_since = at if to is not None else None
+            return
+        if before is not None:
+            self.rule_since.pop(before, None)
+        if to is not None:
+            self.rule_since[to] = at
+
     # -- decayed counters -------------------------------------------------------------
 
     def advance(self, to: float, half_life: float) -> None:

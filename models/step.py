@@ -13,14 +13,7 @@ from typing import Literal
 
 from .changes import ChangeReason, Reason, SegmentChange, change_id
 from .config import EngineConfig
-from .events import (
-    ClickEvent,
-    DownloadEvent,
-    EmailEvent,
-    Event,
-    IdentifyEvent,
-    PurchaseEvent,
-)
+from .events import ClickEvent, DownloadEvent, EmailEvent, Event, IdentifyEvent, PurchaseEvent
 from .features import profile_features
 from .model import SegmentModel
 from .pages import DEFAULT_PAGE_STAGES, page_stage
@@ -236,13 +229,7 @@ class _Assessment:
         if profile.changed_at is not None and when.timestamp() < profile.changed_at:
             when = from_epoch(profile.changed_at)
         profile.changed_at = when.timestamp()
-        if kind == "behavioral":
-            profile.segment_since = when.timestamp() if to is not None else None
-        else:
-            if before is not None:
-                profile.rule_since.pop(before, None)
-            if to is not None:
-                profile.rule_since[to] = when.timestamp()
+        profile.mark_since(kind, before, to, when.timestamp())
         self.changes.append(
             SegmentChange(
                 change_id=change_id(profile.customer_id, kind, profile.seq),
