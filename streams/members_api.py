@@ -94,7 +94,8 @@ async def gather_members(
     answers = await asyncio.gather(*(fetch(url) for url in sorted(peers)))
     parts = [local_members(pipeline, segment, after, limit)]
     parts += [a for a in answers if a is not None]
-    return parts, all(a is not None for a in answers)
+    complete = all(a is not None for a in answers) and all(part.loaded for part in parts)
+    return parts, complete
 
 
 def merge_page(

@@ -118,7 +118,10 @@ class MembersView(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page."
     )
-    complete: bool = Field(description="Whether every worker answered.")
+    complete: bool = Field(
+        description="Whether every worker answered, each with all its partitions read "
+        "since the last rebalance."
+    )
 
 
 class MemberCountView(BaseModel):
@@ -126,7 +129,10 @@ class MemberCountView(BaseModel):
 
     segment_id: str
     count: int
-    complete: bool = Field(description="Whether every worker answered (the count is a sum).")
+    complete: bool = Field(
+        description="Whether every worker answered with all its partitions read (the count "
+        "is a sum)."
+    )
 
 
 class LocalMembersView(BaseModel):
@@ -134,6 +140,9 @@ class LocalMembersView(BaseModel):
 
     members: list[str]
     count: int
+    loaded: bool = Field(
+        True, description="Whether every partition this worker owns is read since a rebalance."
+    )
 
 
 class Transition(BaseModel):
