@@ -13,7 +13,7 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jsonschema import Draft202012Validator
+from jsonschema import Draft7Validator, Draft202012Validator
 
 from segflow.models.errors import InvalidEventError
 from segflow.models.events import decode_event, encode_event
@@ -108,6 +108,16 @@ def test_schema_and_decoder_agree_on_mutated_events(
     except InvalidEventError:
         decoder_ok = False
     assert schema_ok == decoder_ok, document
+
+
+def test_the_asyncapi_document_is_valid_asyncapi_3() -> None:
+    official = json.loads((ROOT / "tests" / "contracts" / "asyncapi-3.0.0.schema.json").read_text())
+    document = json.loads((SCHEMAS / "asyncapi.json").read_text())
+    errors = [e.message for e in Draft7Validator(official).iter_errors(document)]
+    assert errors == []
+    broken = copy.deepcopy(document)
+    next(iter(broken["operations"].values()))["action"] = "publish"  # AsyncAPI 2's word
+    assert not Draft7Validator(official).is_valid(broken)
 
 
 def test_the_asyncapi_document_covers_every_topic() -> None:
