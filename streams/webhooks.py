@@ -38,6 +38,7 @@ from segflow.models.triggers import backoff, fires, retryable, signature
 
 from .argtypes import positive_float
 from .cli_common import EXIT_OK, UsageError, add_broker, require_broker, settings_from
+from .errors import CommandError
 from .settings import Settings
 
 log = logging.getLogger("segflow.webhooks")
@@ -230,6 +231,10 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
         counts = run_webhooks(settings, deliverer, idle_timeout=args.idle_timeout)
     except KeyboardInterrupt:
         return EXIT_OK
+    except Exception as error:
+        if type(error).__module__.startswith("kafka"):  # the broker went away: one line
+            raise CommandError(f"webhooks on {settings.bootstrap_servers}: {error}") from None
+        raise
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing"
     print(f"webhooks: {summary}", file=sys.stderr)
     return EXIT_OK
