@@ -135,18 +135,19 @@ class SegmentSizes:
     def members(self, segment: str, after: str = "", limit: int | None = None) -> list[str]:
         """The customers in ``segment`` (behavioral or rule) whose ids sort after
         ``after``, in id order, at most ``limit``."""
+        return self.page(segment, after, limit)[0]
+
+    def page(
+        self, segment: str, after: str = "", limit: int | None = None
+    ) -> tuple[list[str], int]:
+        """:meth:`members`, and how many customers ``segment`` has in all (one pass)."""
         found = {
             customer
             for members in self._parts.values()
             for (_, name), ids in members.items()
             if name == segment
             for customer in ids
-            if customer > after
         }
-        if limit is None:
-            return sorted(found)
-        return heapq.nsmallest(limit, found)
-
-    def count(self, segment: str) -> int:
-        """How many customers are in ``segment`` (behavioral or rule)."""
-        return len(self.members(segment))
+        later = (customer for customer in found if customer > after)
+        listed = sorted(later) if limit is None else heapq.nsmallest(limit, later)
+        return listed, len(found)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from .local_state import SegmentSizes
+from .ops_pages import assignment
 from .settings import Settings
 from .views import (
     LOCAL_MEMBERS_PATH,
@@ -60,10 +61,13 @@ def page_size(raw: str | None) -> int | None:
 
 
 def local_members(pipeline: Pipeline, segment: str, after: str, limit: int) -> LocalMembersView:
+    """This worker's members; ``loaded`` false while a partition it owns has not been
+    read since a rebalance (its first batch there reads it)."""
     sizes = pipeline.sizes
-    return LocalMembersView(
-        members=sizes.members(segment, after, limit), count=sizes.count(segment)
-    )
+    found, count = sizes.page(segment, after, limit)
+    owned = assignment(pipeline.app).get(pipeline.settings.topics.events, [])
+    loaded = all(sizes.loaded(partition) for partition in owned)
+    return LocalMembersView(members=found, count=count, loaded=loaded)
 
 
 async def gather_members(

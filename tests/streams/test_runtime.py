@@ -185,3 +185,30 @@ def test_a_visitor_profile_belongs_to_its_anonymous_ids_partition() -> None:
         anonymous_key(cookie).encode(): partition_of(cookie.encode(), n),
         b"c00001": partition_of(b"c00001", n),
     }
+
+
+def test_a_worker_says_its_members_are_incomplete_until_it_read_every_partition() -> None:
+    from types import SimpleNamespace
+
+    from segflow.models.profile import Profile
+    from segflow.streams.local_state import SegmentSizes
+    from segflow.streams.members_api import local_members
+
+    member = Profile.new("c1", as_of=0.0)
+    member.segment = "seg-1"
+    sizes = SegmentSizes()
+    sizes.load(0, [member])
+    events = "segflow-events"
+    owned = {(events, 0), (events, 1)}
+    consumer = SimpleNamespace(
+        assignment=lambda: [SimpleNamespace(topic=t, partition=p) for t, p in owned]
+    )
+    pipeline = SimpleNamespace(
+        app=SimpleNamespace(consumer=consumer),
+        settings=SimpleNamespace(topics=SimpleNamespace(events=events)),
+        sizes=sizes,
+    )
+    first = local_members(pipeline, "seg-1", "", 10)  # type: ignore[arg-type]
+    assert (first.members, first.count, first.loaded) == (["c1"], 1, False)
+    sizes.load(1, [])
+    assert local_members(pipeline, "seg-1", "", 10).loaded  # type: ignore[arg-type]
