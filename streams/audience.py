@@ -9,16 +9,14 @@ customer, what the highest ``seq`` says, so neither order nor repeats matter.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
-
-from pydantic import ValidationError
 
 from segflow.models.changes import SegmentChange
 from segflow.models.membership import Audience, Membership
 
 from .settings import Settings
+from .tail import read_changes
 
 
 def _consumer(settings: Settings) -> Any:
@@ -89,15 +87,7 @@ def follow_changes(
         consumer.assign(list(start))
         for tp, offset in start.items():
             consumer.seek(tp, offset)
-        last = time.monotonic()
-        while idle_s is None or time.monotonic() - last < idle_s:
-            for records in consumer.poll(timeout_ms=200, max_records=10_000).values():
-                last = time.monotonic()
-                for record in records:
-                    try:
-                        yield SegmentChange.model_validate_json(record.value)
-                    except (ValidationError, ValueError):
-                        if on_invalid is not None:
-                            on_invalid(record.value)
-    finally:
+    except BaseException:
         consumer.close()
+        raise
+    return read_changes(consumer, idle_s, on_invalid=on_invalid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -88,12 +89,22 @@ def iter_changes(
         auto_offset_reset="earliest" if from_beginning else "latest",
         client_id=f"{settings.app_id}-tail",
     )
-    import time
+    return read_changes(consumer, idle_timeout, stop, on_invalid)
 
+
+def read_changes(
+    consumer: Any,
+    idle_timeout: float | None = None,
+    stop: threading.Event | None = None,
+    on_invalid: Callable[[bytes], None] | None = None,
+) -> Iterator[SegmentChange]:
+    """The changes a positioned ``consumer`` reads, until ``idle_timeout`` seconds pass
+    without a message (never, if None) or ``stop`` is set; the consumer is closed at the
+    end. A record that is no change goes to ``on_invalid``."""
     last = time.monotonic()
     try:
         while stop is None or not stop.is_set():
-            batches: dict[Any, list[Any]] = consumer.poll(timeout_ms=200)
+            batches: dict[Any, list[Any]] = consumer.poll(timeout_ms=200, max_records=10_000)
             if not batches:
                 if idle_timeout is not None and time.monotonic() - last > idle_timeout:
                     return
