@@ -19,6 +19,7 @@ from segflow.models.features import profile_features
 from segflow.models.profile import Profile
 from segflow.models.timeutil import DAY, from_epoch
 
+from .identity_keys import LINK
 from .model_holder import ModelHolder
 from .settings import Settings
 from .views import CUSTOMER_PATH, PEER_TIMEOUT_S, CustomerView, ErrorView, SegmentRef
@@ -37,10 +38,6 @@ class Pipeline(Protocol):
     identities: Any
 
     def segment_names(self) -> dict[str, str]: ...
-
-
-#: Key of an anonymous id's link in the ``identities`` table (see ``identities.LINK``).
-_LINK = b"a:"
 
 
 def segment_ref(pipeline: Pipeline, segment: str | None) -> SegmentRef | None:
@@ -79,7 +76,7 @@ async def lookup(pipeline: Pipeline, asked: str, own: str) -> tuple[int, BaseMod
     if stored is not None:
         return 200, customer_view(pipeline, Profile.from_json(stored), own)
     anonymous = anonymous_id_of(asked) or asked
-    linked = pipeline.identities.get(_LINK + anonymous.encode())
+    linked = pipeline.identities.get(LINK + anonymous.encode())
     if linked is not None:
         status, body = await ask(pipeline, own, linked.decode())
         if isinstance(body, CustomerView):

@@ -51,17 +51,11 @@ from segflow.models.step import exit_all
 from segflow.models.timeutil import DAY
 
 from .deadletters import PROFILE
+from .identity_keys import GRANTED, LINK, PENDING
 from .ingest import ANSWER, CLAIM, MERGE, Ingest, Work
 from .partitions import Dirty, PartitionWork
 
 log = logging.getLogger("segflow.streams")
-
-#: Key of an anonymous id's link in the ``identities`` table (the visitor's partition).
-LINK = b"a:"
-#: Key of an anonymous id's claim on its way (the visitor's partition).
-PENDING = b"p:"
-#: Key of the anonymous ids granted to a customer (the customer's partition; JSON list).
-GRANTED = b"g:"
 
 
 class Identities(Ingest, PartitionWork):
