@@ -107,6 +107,20 @@ def wait_until(predicate: Callable[[], bool], timeout: float = WAIT_S, every: fl
     return predicate()
 
 
+def wait_for_split(
+    a: WorkerProc, b: WorkerProc, topic: str, partitions: int = 4, disjoint: bool = True
+) -> None:
+    """Until both workers own partitions of ``topic`` and together all ``partitions``
+    (``disjoint``: and none twice); AssertionError with their stats if that never comes."""
+
+    def split() -> bool:
+        mine, theirs = a.assignment(topic), b.assignment(topic)
+        shared = disjoint and bool(mine & theirs)
+        return bool(mine) and bool(theirs) and not shared and len(mine | theirs) == partitions
+
+    assert wait_until(split), (a.stats(), b.stats())
+
+
 def prepare(settings: Settings) -> None:
     """Create the test's topics."""
     create_topics(settings)

@@ -22,6 +22,7 @@ from kafkatest import (
     render,
     send_events,
     traffic,
+    wait_for_split,
     wait_until,
 )
 
@@ -60,11 +61,7 @@ def test_api_routing_health_metrics_and_dashboard(
     a, b = workers(settings), workers(settings)
     events_topic = settings.topics.events
 
-    def split() -> bool:
-        mine, theirs = a.assignment(events_topic), b.assignment(events_topic)
-        return bool(mine) and bool(theirs) and len(mine | theirs) == 4
-
-    assert wait_until(split), (a.stats(), b.stats())
+    wait_for_split(a, b, events_topic, disjoint=False)
     assert wait_until(lambda: get(a.port, "/healthz")[0] == 200 == get(b.port, "/healthz")[0])
     HealthView.model_validate_json(get(a.port, "/healthz")[1])
 

@@ -15,6 +15,7 @@ from kafkatest import (
     missing_and_extra,
     prepare,
     send_events,
+    wait_for_split,
     wait_until,
 )
 
@@ -37,11 +38,7 @@ def test_killed_worker_partitions_are_taken_over_without_losing_events(
     events_topic = settings.topics.events
     victim, survivor = workers(settings), workers(settings)
 
-    def split() -> bool:
-        mine, theirs = victim.assignment(events_topic), survivor.assignment(events_topic)
-        return bool(mine) and bool(theirs) and not mine & theirs and len(mine | theirs) == 4
-
-    assert wait_until(split), (victim.stats(), survivor.stats())
+    wait_for_split(victim, survivor, events_topic)
 
     sim = simulate(
         SimulationConfig(customers=200, days=21.0, warmup_days=7.0, settle_days=7.0, seed=3)

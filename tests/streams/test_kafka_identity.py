@@ -19,6 +19,7 @@ from kafkatest import (
     missing_and_extra,
     prepare,
     send_events,
+    wait_for_split,
     wait_until,
 )
 
@@ -284,11 +285,7 @@ def test_the_api_answers_for_anonymous_ids_on_every_worker(
     profiles = ProfileReader(settings)
     a, b = workers(settings), workers(settings)
 
-    def split() -> bool:
-        mine, theirs = a.assignment(settings.topics.events), b.assignment(settings.topics.events)
-        return bool(mine) and bool(theirs) and len(mine | theirs) == 4
-
-    assert wait_until(split), (a.stats(), b.stats())
+    wait_for_split(a, b, settings.topics.events, disjoint=False)
     (linked, customer), (stranger, _) = pairs(settings, 2)
     send_events(settings, [*visits(linked, 3), *visits(stranger, 2, 1.0)])
     send_events(settings, [identify(linked, customer, 5.0)])

@@ -16,6 +16,7 @@ from kafkatest import (
     missing_and_extra,
     prepare,
     send_events,
+    wait_for_split,
     wait_until,
 )
 
@@ -59,11 +60,7 @@ def test_kill_9_amid_merges_counts_every_event_once_in_its_profile(
     events_topic = settings.topics.events
     victim, survivor = workers(settings), workers(settings)
 
-    def split() -> bool:
-        mine, theirs = victim.assignment(events_topic), survivor.assignment(events_topic)
-        return bool(mine) and bool(theirs) and not mine & theirs and len(mine | theirs) == 4
-
-    assert wait_until(split), (victim.stats(), survivor.stats())
+    wait_for_split(victim, survivor, events_topic)
     config = SimulationConfig(
         customers=160, days=21.0, warmup_days=7.0, settle_days=7.0, seed=5,
         anonymous_share=0.6, never_identify_share=0.25,

@@ -20,6 +20,7 @@ from kafkatest import (
     missing_and_extra,
     prepare,
     send_events,
+    wait_for_split,
     wait_until,
 )
 
@@ -82,11 +83,7 @@ def test_a_new_subscriber_holds_what_the_workers_report_after_a_kill_9(
     events_topic = settings.topics.events
     victim, survivor = workers(settings), workers(settings)
 
-    def split() -> bool:
-        mine, theirs = victim.assignment(events_topic), survivor.assignment(events_topic)
-        return bool(mine) and bool(theirs) and not mine & theirs and len(mine | theirs) == 4
-
-    assert wait_until(split), (victim.stats(), survivor.stats())
+    wait_for_split(victim, survivor, events_topic)
     sim = simulate(
         SimulationConfig(customers=150, days=21.0, warmup_days=7.0, settle_days=7.0, seed=4)
     )
