@@ -21,14 +21,24 @@ Parameters are fitted by maximum likelihood (:meth:`BgNbd.fit`, :meth:`GammaGamm
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, special
 
-#: Nelder-Mead on the log parameters (a handful of parameters, a smooth likelihood).
-_SIMPLEX = {"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-6}
+#: Log parameters are searched within these bounds (e^-12 .. e^12), by L-BFGS-B: a
+#: handful of parameters and a smooth likelihood. (Nelder-Mead from the same start
+#: stalled on a ridge of the Gamma-Gamma likelihood: p 7e10, v 9e-10.)
+_LOG_BOUNDS = (-12.0, 12.0)
+
+
+def _minimize(loss: Callable[[NDArray[np.float64]], float], n: int) -> NDArray[np.float64]:
+    result = optimize.minimize(loss, np.zeros(n), method="L-BFGS-B", bounds=[_LOG_BOUNDS] * n)
+    if not np.all(np.isfinite(result.x)) or not math.isfinite(float(result.fun)):
+        raise ValueError(f"fit failed: {result.message}")
+    return np.asarray(result.x, dtype=float)
 
 
 def _positive(values: NDArray[np.float64]) -> bool:
@@ -72,12 +82,9 @@ class BgNbd:
             if not _positive(params):
                 return math.inf
             value = -float(np.sum(cls(*params).log_likelihood(x, t_x, T)))
-            return value if math.isfinite(value) else math.inf
+            return value if math.isfinite(value) else 1e300
 
-        result = optimize.minimize(loss, np.zeros(4), method="Nelder-Mead", options=_SIMPLEX)
-        if not np.all(np.isfinite(result.x)) or not math.isfinite(result.fun):
-            raise ValueError(f"BG/NBD fit failed: {result.message}")
-        return cls(*(float(v) for v in np.exp(result.x)))
+        return cls(*(float(v) for v in np.exp(_minimize(loss, 4))))
 
     def _dead_odds(self, x: float, t_x: float, T: float) -> float:
         """a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x): odds of having dropped out (x > 0)."""
@@ -139,7 +146,8 @@ class GammaGamma:
                 - (p * xs + q) * np.log(xs * ms + v)
             )  # fmt: skip
             value = -float(np.sum(ll))
-            return value if math.isfinite(value) else math.inf
+            return value if math.isfinite(value) else 1e300
 
-        result = optimize.minimize(loss, np.zeros(3), method="Nelder-Mead", options=_SIMPLEX)
-        return cls(*(float(v) for v in np.exp(result.x)))
+        if not len(xs):
+            raise ValueError("fit failed: no customer with a repeat purchase")
+        return cls(*(float(v) for v in np.exp(_minimize(loss, 3))))
