@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .erasure import ErasureConfig
 from .identity import IdentityConfig
 from .pages import DEFAULT_PAGE_STAGES, PageStage
+from .value import ValueConfig
 
 
 class EngineConfig(BaseModel):
@@ -93,3 +94,5 @@ class EngineConfig(BaseModel):
     identity: IdentityConfig = IdentityConfig()
     #: How long erased people stay erased.
     erasure: ErasureConfig = ErasureConfig()
+    #: How the value scores (buy-till-you-die, purchase propensity) are learned.
+    value: ValueConfig = ValueConfig()

@@ -180,3 +180,9 @@ def _add_history(
     merged.recent_ids = [i for i in other.recent_ids if i not in known_ids] + merged.recent_ids
     for kind, n in other.event_counts.items():
         merged.event_counts[kind] = merged.event_counts.get(kind, 0) + n
+    if other.first_purchase is not None and other.last_purchase is not None:
+        firsts = [v for v in (merged.first_purchase, other.first_purchase) if v is not None]
+        lasts = [v for v in (merged.last_purchase, other.last_purchase) if v is not None]
+        merged.first_purchase, merged.last_purchase = min(firsts), max(lasts)
+        merged.purchase_days += other.purchase_days  # (a day both bought on counts twice)
+        merged.spend_total += other.spend_total

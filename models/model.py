@@ -28,13 +28,20 @@ from .clustering import SegmentClusterer
 from .config import EngineConfig
 from .features import CLUSTER_FEATURES, FEATURE_NAMES, BehaviorTransform
 from .naming import VOCABULARIES, level_text, name_segments, reads_dormant
-from .scoring import SCORE_NAMES, ContentIntent, EmailResponsiveness, EngagementScorer, Value
+from .propensity import PROPENSITY_SCORE, PurchasePropensity, propensity_inputs
+from .scoring import SCORE_NAMES as BEHAVIOR_SCORES
+from .scoring import ContentIntent, EmailResponsiveness, EngagementScorer, Value
 from .snapshot_schema import check_snapshot
 from .timeutil import DAY
+from .value import VALUE_SCORES, PurchaseRecord, ValueModel
+from .value_learning import ValueLearning
 
 if TYPE_CHECKING:
     from .rules import RuleSet
 
+#: Every score a customer can have (rules may name them).
+SCORE_NAMES: tuple[str, ...] = (*BEHAVIOR_SCORES, *VALUE_SCORES, PROPENSITY_SCORE)
+_VALUE_MODEL_SCORES = frozenset(VALUE_SCORES) - {"customer_age_days"}
 #: Names are recomputed at most once per this many learned samples (and when ids change).
 RENAME_EVERY = 500
 #: Below this spread over the population (standard deviation, clustering units) a feature
@@ -78,6 +85,11 @@ class SegmentModel:
         self._names_key: tuple[Any, ...] = ()
         self._ids: frozenset[str] = frozenset()
         self._ids_key: tuple[int, ...] = ()
+        #: The buy-till-you-die parameters (None until the trainer fitted them) and the
+        #: purchase propensity; the trainer's side of learning them (not in snapshots).
+        self.value: ValueModel | None = None
+        self.propensity = PurchasePropensity(config.value.propensity_days)
+        self.learning: ValueLearning | None = None
 
     @classmethod
     def create(cls, config: EngineConfig) -> SegmentModel:
@@ -101,14 +113,51 @@ class SegmentModel:
         """Whether segments exist yet (the clusterer's warm-up is over)."""
         return self.clusterer.is_seeded
 
-    def learn_one(self, sample: Mapping[str, float], t: float | None = None) -> None:
+    def learn_one(
+        self,
+        sample: Mapping[str, float],
+        t: float | None = None,
+        customer: int | None = None,
+        purchases: PurchaseRecord | None = None,
+    ) -> None:
         """Learn one customer's readable features.
 
         ``t`` is the sample's event time: the half-life (``config.model_halflife_days``)
-        and the warm-up (``config.warmup_days``) count in it.
+        and the warm-up (``config.warmup_days``) count in it. With the ``customer``'s
+        key (and its ``purchases`` statistics, if it bought) the sample also waits for
+        its purchase-propensity label (``customer``: :func:`~.value.customer_hash`).
         """
-        self.clusterer.learn_one(self.transform.transform_one(sample), t=t)
+        x = self.transform.transform_one(sample)
+        self.clusterer.learn_one(x, t=t)
         self.engagement.learn_one(sample)
+        if customer is not None and t is not None:
+            z = propensity_inputs(x, purchases, t)
+            learning = self.value_learning()
+            learning.sample(customer, purchases, z, t, self.propensity.predict_one(z))
+            learning.learn_labelled(self.propensity)
+
+    def learn_purchase(self, customer: int, purchases: PurchaseRecord, t: float) -> None:
+        """Learn that ``customer`` bought at ``t`` (a first purchase on its day;
+        ``purchases`` are its statistics after it)."""
+        learning = self.value_learning()
+        learning.purchase(customer, purchases, t)
+        learning.learn_labelled(self.propensity)
+
+    def value_learning(self) -> ValueLearning:
+        """The trainer's side of the value scores (made on first use)."""
+        if self.learning is None:
+            self.learning = ValueLearning(self.config.value)
+        return self.learning
+
+    def refit_value(self) -> bool:
+        """Re-fit the value model if one is due (the in-memory runner's schedule; the
+        trainer fits off the event loop); whether it changed."""
+        if self.learning is None or not self.learning.refit_due():
+            return False
+        fitted = self.learning.refit()
+        if fitted is not None:
+            self.value = fitted
+        return fitted is not None
 
     # -- reading ----------------------------------------------------------------------
 
@@ -116,12 +165,44 @@ class SegmentModel:
         """Distance from transformed features ``x`` to each segment, by public id."""
         return {segment_key(c): d for c, d in self.clusterer.distances(x).items()}
 
-    def scores(self, features: Mapping[str, float]) -> dict[str, float]:
-        """Every score of a customer with these readable features."""
+    def scores(
+        self,
+        features: Mapping[str, float],
+        purchases: PurchaseRecord | None = None,
+        at: float | None = None,
+        only: frozenset[str] | None = None,
+    ) -> dict[str, float]:
+        """Every score of a customer with these readable features (and, given its
+        ``purchases`` statistics and the event time ``at``, the value scores; with
+        ``only``, of those just the ones named there: rules read few)."""
         scores = {"engagement": self.engagement.predict_one(features)}
         for scorer in self.scorers:
             scores[scorer.name] = scorer.predict_one(features)
+        if at is not None:
+            scores |= self.value_scores(features, purchases, at, only)
         return {name: round(value, 4) for name, value in scores.items()}
+
+    def value_scores(
+        self,
+        features: Mapping[str, float],
+        purchases: PurchaseRecord | None,
+        at: float,
+        only: frozenset[str] | None = None,
+    ) -> dict[str, float]:
+        """The buy-till-you-die scores and the purchase propensity (each only once
+        learned), and the days since the first purchase."""
+        scores: dict[str, float] = {}
+        if purchases is not None:
+            scores["customer_age_days"] = max(at - purchases.first, 0.0) / DAY
+            if self.value is not None and (only is None or only & _VALUE_MODEL_SCORES):
+                scores |= self.value.scores(purchases, at, only)
+        if only is not None and PROPENSITY_SCORE not in only:
+            return scores
+        z = propensity_inputs(self.transform.transform_one(features), purchases, at)
+        propensity = self.propensity.predict_one(z)
+        if propensity is not None:
+            scores[PROPENSITY_SCORE] = propensity
+        return scores
 
     def population_mean(self, feature: str) -> float:
         """The population's mean of a clustering feature, in readable units."""
@@ -240,6 +321,8 @@ class SegmentModel:
                 "version": self.version,
                 "clusterer": self.clusterer.to_state(),
                 "engagement": self.engagement.to_state(),
+                "value": self.value.to_state() if self.value is not None else None,
+                "propensity": self.propensity.to_state(),
             },
             option=orjson.OPT_SERIALIZE_NUMPY,
         )
@@ -262,12 +345,16 @@ class SegmentModel:
         state = check_snapshot(data, new_clusterer(config)._get_params())
         clusterer = state.clusterer
         # dict(model): the validated values themselves (from_state copies what it keeps).
-        return cls(
+        model = cls(
             config,
             SegmentClusterer.from_state({**dict(clusterer), "params": dict(clusterer.params)}),
             EngagementScorer.from_state(dict(state.engagement)),
             load_configured_rules(config) if isinstance(rules, str) else rules,
         )
+        if state.value is not None:
+            model.value = ValueModel.from_state(state.value.model_dump_state())
+        model.propensity = PurchasePropensity.from_state(state.propensity.model_dump())
+        return model
 
 
 def new_clusterer(config: EngineConfig) -> SegmentClusterer:

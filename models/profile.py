@@ -118,6 +118,12 @@ class Profile:
     segment_since: float | None = None
     #: Event time the customer entered each of its rule segments.
     rule_since: dict[str, float] = field(default_factory=dict)
+    #: Buy-till-you-die statistics: the first and the latest purchase (event time), the
+    #: days with a purchase, and the lifetime spend (refunds taken off).
+    first_purchase: float | None = None
+    last_purchase: float | None = None
+    purchase_days: int = 0
+    spend_total: float = 0.0
     #: Anonymous ids linked to this customer (their history is folded in).
     aliases: list[str] = field(default_factory=list)
     #: Ids of the merges folded in (the latest ``identity.MERGE_MEMORY``).
@@ -157,9 +163,35 @@ class Profile:
             changed_at=self.changed_at,
             segment_since=self.segment_since,
             rule_since=dict(self.rule_since),
+            first_purchase=self.first_purchase,
+            last_purchase=self.last_purchase,
+            purchase_days=self.purchase_days,
+            spend_total=self.spend_total,
             aliases=list(self.aliases),
             merges=list(self.merges),
         )
+
+    def record_purchase(self, t: float, amount: float) -> bool:
+        """Count a purchase (``amount`` >= 0) or a refund in the buy-till-you-die
+        statistics; True when it is the first purchase on its UTC day.
+
+        Days are not kept, only the first and the latest: a late purchase on a day
+        between them counts as a new day unless it is one of those two (a customer buys
+        on few days, so a day in between is more likely new than not).
+        """
+        self.spend_total = max(0.0, self.spend_total + amount)
+        if amount < 0:
+            return False
+        day = int(t // DAY)
+        if self.first_purchase is None or self.last_purchase is None:
+            self.first_purchase = self.last_purchase = t
+            self.purchase_days = 1
+            return True
+        new_day = day not in (int(self.first_purchase // DAY), int(self.last_purchase // DAY))
+        self.purchase_days += new_day
+        self.first_purchase = min(self.first_purchase, t)
+        self.last_purchase = max(self.last_purchase, t)
+        return new_day
 
     def mark_since(self, kind: str, before: str | None, to: str | None, at: float) -> None:
         """Remember when the customer entered the segment a change of ``kind`` put it in
@@ -275,6 +307,8 @@ class Profile:
             data["ca"] = self.changed_at
         if self.segment_since is not None:
             data["sn"] = self.segment_since
+        if self.first_purchase is not None:
+            data["fp"], data["lp"] = self.first_purchase, self.last_purchase
         optional: dict[str, Any] = {
             "d": self.active_days,
             "vd": self.visit_days,
@@ -290,6 +324,8 @@ class Profile:
             "r": self.rule_segments,
             "q": self.seq,
             "rn": self.rule_since,
+            "pn": self.purchase_days,
+            "sp": self.spend_total,
             "al": self.aliases,
             "mg": self.merges,
         }
@@ -330,6 +366,10 @@ class Profile:
             changed_at=raw.get("ca"),
             segment_since=raw.get("sn"),
             rule_since=raw.get("rn", {}),
+            first_purchase=raw.get("fp"),
+            last_purchase=raw.get("lp"),
+            purchase_days=raw.get("pn", 0),
+            spend_total=raw.get("sp", 0.0),
             aliases=raw.get("al", []),
             merges=raw.get("mg", []),
         )

@@ -21,8 +21,9 @@ from .identity import fold, refusal
 from .lifecycle import RetiredSegments, members_of
 from .model import SegmentModel
 from .profile import Profile
-from .step import exit_all, reassess
+from .step import StepResult, exit_all, reassess
 from .timeutil import DAY, from_epoch
+from .value import PurchaseRecord, customer_hash
 from .watermark import InputClock
 
 Clock = Callable[[], datetime]
@@ -212,8 +213,12 @@ class _Replay:
         result = done.result
         self.outcomes[result.outcome if done.cause == "event" else _COUNTED[done.cause]] += 1
         self.profiles[done.customer] = result.profile
+        if self.learn:
+            self.learn_value(done.customer, result)
         if self.learn and result.sample is not None:
-            self.model.learn_one(result.sample, result.t)
+            purchases = PurchaseRecord.of(result.profile)
+            key = customer_hash(done.customer)
+            self.model.learn_one(result.sample, result.t, key, purchases)
             if self.on_sample is not None:
                 self.on_sample(result.sample, result.t)
             gone = self.retired.since_last(self.model)
@@ -221,6 +226,15 @@ class _Replay:
                 members = list(members_of(self.profiles.values(), gone))
                 self.engine.retire(0, members, self.model, result.t, self.keep, self.stamp)
         self.collect(result.changes)
+
+    def learn_value(self, customer: str, result: StepResult) -> None:
+        """A first purchase of the day feeds the value scores' learning (and re-fits the
+        value model when one is due)."""
+        if result.bought:
+            purchases = PurchaseRecord.of(result.profile)
+            assert purchases is not None
+            self.model.learn_purchase(customer_hash(customer), purchases, result.t)
+        self.model.refit_value()
 
     def collect(self, changes: list[SegmentChange]) -> None:
         self.changes.extend(changes)

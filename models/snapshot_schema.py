@@ -192,12 +192,61 @@ class EngagementState(_Strict):
     total: NonNegative
 
 
+Finite = float  # _Strict refuses NaN and infinities
+InputName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
+Weights = Annotated[dict[InputName, Finite], Field(max_length=2 * MAX_FEATURES)]
+
+
+class ValueState(_Strict):
+    """:meth:`~.value.ValueModel.to_state`: BG/NBD, and Gamma-Gamma when fitted."""
+
+    bgnbd_r: Positive
+    bgnbd_alpha: Positive
+    bgnbd_a: Positive
+    bgnbd_b: Positive
+    gg_p: Positive | None = None
+    gg_q: Positive | None = None
+    gg_v: Positive | None = None
+    spend_quantiles: Annotated[list[NonNegative], Field(max_length=101)]
+    customers: Count
+    fitted_at: Finite
+
+    @model_validator(mode="after")
+    def _spend(self) -> ValueState:
+        if len({self.gg_p is None, self.gg_q is None, self.gg_v is None}) > 1:
+            raise ValueError("gg_p, gg_q and gg_v are all set or all missing")
+        if self.spend_quantiles != sorted(self.spend_quantiles):
+            raise ValueError("spend_quantiles are not in order")
+        return self
+
+    def model_dump_state(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class PropensityState(_Strict):
+    """:meth:`~.propensity.PurchasePropensity.to_state`."""
+
+    days: Positive
+    lr: Positive
+    l2: NonNegative
+    min_learned: Count
+    learned: Count
+    intercept: Finite
+    weights: Weights
+    counts: Annotated[dict[InputName, NonNegative], Field(max_length=2 * MAX_FEATURES)]
+    means: Weights
+    vars: Annotated[dict[InputName, NonNegative], Field(max_length=2 * MAX_FEATURES)]
+
+
 class ModelState(_Strict):
     """What :meth:`~segflow.models.model.SegmentModel.to_snapshot` writes."""
 
     version: Count
     clusterer: ClustererState
     engagement: EngagementState
+    #: The value model (null until fitted) and the purchase propensity.
+    value: ValueState | None
+    propensity: PropensityState
 
     @model_validator(mode="after")
     def _version(self) -> ModelState:

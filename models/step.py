@@ -19,7 +19,9 @@ from .model import SegmentModel
 from .pages import DEFAULT_PAGE_STAGES, page_stage
 from .policy import decide, lapse_gated, rule_transitions
 from .profile import BOUNCED, COMPLAINED, COUNTER_INDEX, UNSUBSCRIBED, Profile, event_key
+from .reasons import behavioral_reasons, standout_reasons
 from .timeutil import DAY, from_epoch
+from .value import PurchaseRecord
 
 Outcome = Literal["applied", "duplicate", "late"]
 
@@ -44,6 +46,8 @@ class StepResult:
     #: Distance (standard units) of the customer to its behavioral segment's centroid,
     #: when it has one under a ready model.
     distance: float | None = None
+    #: The event was a purchase on a day the customer had not bought on yet.
+    bought: bool = False
 
 
 def apply_event(
@@ -52,9 +56,11 @@ def apply_event(
     t: float,
     half_life: float,
     page_stages: Mapping[str, str] = DEFAULT_PAGE_STAGES,
-) -> None:
-    """Fold one event into ``profile`` (in place), ``as_of`` already at or past ``t``."""
+) -> bool:
+    """Fold one event into ``profile`` (in place), ``as_of`` already at or past ``t``;
+    True when it is a purchase on a day the customer had not bought on yet."""
     active = site = True
+    bought = False
     if isinstance(event, ClickEvent):
         profile.add("clicks", 1.0, t, half_life)
         stage = page_stage(event.url, page_stages)
@@ -89,11 +95,13 @@ def apply_event(
         else:
             site = False  # a refund is the shop's doing
         profile.add("spend", float(event.amount), t, half_life)
+        bought = profile.record_purchase(t, float(event.amount))
     if active:
         profile.mark_active(t, half_life)
     if site:
         profile.mark_site(t, half_life)
     profile.event_counts[event.kind] = profile.event_counts.get(event.kind, 0) + 1
+    return bought
 
 
 def step(event: Event, profile: Profile | None, model: SegmentModel, now: datetime) -> StepResult:
@@ -115,14 +123,14 @@ def step(event: Event, profile: Profile | None, model: SegmentModel, now: dateti
     if properties and t >= new.as_of:
         new.properties.update(properties)
     new.advance(t, half_life)
-    apply_event(new, event, t, half_life, config.page_stages)
+    bought = apply_event(new, event, t, half_life, config.page_stages)
     new.remember(event.event_id, config.dedup_window)
     features = profile_features(new, new.as_of, half_life)
     changes, distance = evaluate(
         new, features, model, new.as_of, event.occurred_at, now, event.event_id
     )
     sample = take_sample(new, features, new.as_of, config)
-    return StepResult(new, changes, "applied", sample, t, distance)
+    return StepResult(new, changes, "applied", sample, t, distance, bought)
 
 
 def evaluate(
@@ -142,7 +150,7 @@ def evaluate(
     look), but never before the customer's previous change: a late event or a look
     behind the customer's latest change cannot make its changes run backwards.
     """
-    look = _Assessment(profile, features, model, occurred, now, cause_event_id, reason)
+    look = _Assessment(profile, features, model, occurred, now, cause_event_id, reason, at)
     distance = look.behavioral(at) if model.is_ready else None
     if model.rules is not None:
         look.rules()
@@ -161,8 +169,10 @@ class _Assessment:
         now: datetime,
         cause_event_id: str | None,
         reason: ChangeReason,
+        at: float,
     ) -> None:
         self.profile, self.features, self.model = profile, features, model
+        self.at = at  # the event time the features are at
         self.occurred, self.now = occurred, now
         self.cause_event_id, self.reason = cause_event_id, reason
         self.x = model.transform.transform_one(features)
@@ -172,8 +182,18 @@ class _Assessment:
 
     def scores(self) -> dict[str, float]:
         if self._scores is None:
-            self._scores = self.model.scores(self.features)
+            purchases = PurchaseRecord.of(self.profile)
+            self._scores = self.model.scores(self.features, purchases, self.at)
         return self._scores
+
+    def rule_scores(self) -> dict[str, float]:
+        """The scores the rules read (all of them, when a change needed all already)."""
+        if self._scores is not None:
+            return self._scores
+        assert self.model.rules is not None
+        purchases = PurchaseRecord.of(self.profile)
+        only = self.model.rules.score_fields
+        return self.model.scores(self.features, purchases, self.at, only)
 
     def behavioral(self, at: float) -> float | None:
         """Decide the learned segment at ``at``; the distance to the segment kept."""
@@ -206,7 +226,8 @@ class _Assessment:
     def rules(self) -> None:
         """Enter and leave the rule segments whose conditions changed."""
         assert self.model.rules is not None
-        after = self.model.rules.evaluate(self.features, self.scores(), self.profile.properties)
+        rules = self.model.rules
+        after = rules.evaluate(self.features, self.rule_scores(), self.profile.properties)
         transitions = rule_transitions(self.profile.rule_segments, after)
         if transitions:
             reasons = standout_reasons(self.model, self.features, self.x)
@@ -269,7 +290,9 @@ def reassess(
     at = max(at, new.as_of)
     features = profile_features(new, at, half_life)
     changes, distance = evaluate(new, features, model, at, from_epoch(at), now, None, reason)
-    sample = take_sample(new, features, at, model.config)
+    # Past six half-lives of silence (a buyer's value looks) the counts are ~0: no sample.
+    fresh = at - new.as_of < 6 * half_life
+    sample = take_sample(new, features, at, model.config) if fresh else None
     return StepResult(new, changes, "applied", sample, at, distance)
 
 
@@ -288,7 +311,7 @@ def exit_all(
     new = profile.copy()
     at = max(at, new.as_of)
     features = profile_features(new, at, model.config.half_life_days * DAY)
-    look = _Assessment(new, features, model, from_epoch(at), now, cause_event_id, reason)
+    look = _Assessment(new, features, model, from_epoch(at), now, cause_event_id, reason, at)
     if reason == "erased":
         look._scores = {}
     if new.segment is not None:
@@ -330,7 +353,9 @@ def due_at(profile: Profile, config: EngineConfig, after: float | None = None) -
     ``after`` is when the customer was last looked at (default: its newest event).
     A pending move is looked at again once its dwell time has passed; otherwise a
     silent customer is looked at every seventh of a half-life (daily, by default),
-    until six half-lives of silence have decayed its counts to under 2 %.
+    until six half-lives of silence have decayed its counts to under 2 %. A customer
+    who bought is then looked at once per half-life until ``value.watch_days`` of
+    silence: its ``p_alive`` keeps falling (the value segments follow it).
     """
     last = profile.as_of if after is None else max(after, profile.as_of)
     half_life = config.half_life_days * DAY
@@ -339,7 +364,10 @@ def due_at(profile: Profile, config: EngineConfig, after: float | None = None) -
         if confirm > last:
             return confirm
     if last - profile.as_of >= 6 * half_life:
-        return None
+        if profile.first_purchase is None:
+            return None
+        following = last + half_life
+        return following if following - profile.as_of <= config.value.watch_days * DAY else None
     return last + look_interval(config)
 
 
@@ -354,42 +382,3 @@ def look_interval(config: EngineConfig) -> float:
     """Seconds between two looks of the sweep at a silent customer: a seventh of a
     half-life (a day, by default)."""
     return config.half_life_days * DAY / 7
-
-
-def _reason(model: SegmentModel, features: dict[str, float], name: str) -> Reason:
-    return Reason(
-        feature=name,
-        value=round(features[name], 4),
-        population_mean=round(model.population_mean(name), 4),
-    )
-
-
-def behavioral_reasons(
-    model: SegmentModel,
-    features: dict[str, float],
-    x: dict[str, float],
-    from_segment: str | None,
-    to_segment: str | None,
-) -> list[Reason]:
-    """The features that pulled the customer from the old segment (or the mean) to the new one."""
-    if to_segment is None:
-        return []
-    ids = {f"seg-{cid}": cid for cid in model.clusterer.ids}
-    to_gaps = model.clusterer.contributions(x, ids[to_segment])
-    if from_segment in ids:
-        from_gaps = model.clusterer.contributions(x, ids[from_segment])
-    else:
-        from_gaps = {name: z * z for name, z in model.zscores(x).items()}
-    evidence = model.evidence()
-    pull = {name: from_gaps[name] - to_gaps[name] for name in to_gaps if name in evidence}
-    top = sorted((n for n in pull if pull[n] > 0), key=lambda n: -pull[n])
-    return [_reason(model, features, name) for name in top[: model.config.reasons]]
-
-
-def standout_reasons(
-    model: SegmentModel, features: dict[str, float], x: dict[str, float]
-) -> list[Reason]:
-    """The features in which the customer stands furthest from the population."""
-    z = model.zscores(x)
-    top = sorted(z, key=lambda n: -abs(z[n]))
-    return [_reason(model, features, name) for name in top[: model.config.reasons]]

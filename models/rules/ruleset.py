@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping
 from functools import cached_property
 from typing import Any
@@ -103,6 +104,16 @@ class RuleSet(_Strict):
     def ids(self) -> tuple[str, ...]:
         """The rule ids, in file order."""
         return tuple(rule.id for rule in self.segments)
+
+    @functools.cached_property
+    def score_fields(self) -> frozenset[str]:
+        """The names of the scores the rules compare (``scores.<name>``)."""
+        return frozenset(
+            leaf.name
+            for rule in self.segments
+            for _, leaf in _leaves(rule.when, "when")
+            if leaf.namespace == "scores"
+        )
 
     @property
     def names(self) -> dict[str, str]:

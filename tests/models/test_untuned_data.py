@@ -17,8 +17,9 @@ from segflow.models.events import ClickEvent, EmailEvent, Event, PurchaseEvent
 from segflow.models.features import CLUSTER_FEATURES, profile_features
 from segflow.models.model import SegmentModel
 from segflow.models.profile import Profile
+from segflow.models.reasons import standout_reasons
 from segflow.models.runner import replay
-from segflow.models.step import reassess, standout_reasons, step
+from segflow.models.step import reassess, step
 from segflow.models.timeutil import DAY, MAX_EPOCH, MIN_EPOCH, from_epoch
 from segflow.sources.simulator import SimulationConfig, simulate
 
