@@ -18,11 +18,12 @@ from segflow.models.events import anonymous_id_of, anonymous_key
 from segflow.models.features import profile_features
 from segflow.models.profile import Profile
 from segflow.models.timeutil import DAY, from_epoch
+from segflow.models.value import PurchaseRecord
 
 from .identity_keys import LINK
 from .model_holder import ModelHolder
 from .settings import Settings
-from .views import CUSTOMER_PATH, PEER_TIMEOUT_S, CustomerView, ErrorView, SegmentRef
+from .views import CUSTOMER_PATH, PEER_TIMEOUT_S, CustomerView, ErrorView, PurchasesView, SegmentRef
 from .web_guard import bearer_headers
 
 log = logging.getLogger("segflow.streams")
@@ -46,12 +47,24 @@ def segment_ref(pipeline: Pipeline, segment: str | None) -> SegmentRef | None:
     return SegmentRef(id=segment, name=pipeline.segment_names().get(segment))
 
 
+def purchases_view(purchases: PurchaseRecord | None) -> PurchasesView | None:
+    if purchases is None:
+        return None
+    return PurchasesView(
+        first_purchase=from_epoch(purchases.first),
+        last_purchase=from_epoch(purchases.last),
+        purchase_days=purchases.days,
+        spend=round(purchases.spend, 4),
+    )
+
+
 def customer_view(pipeline: Pipeline, profile: Profile, served_by: str) -> CustomerView:
     """A stored profile as the API shows it (features and scores at its newest event)."""
     model = pipeline.holder.model
     features = profile_features(profile, profile.as_of, model.config.half_life_days * DAY)
     rules = [segment_ref(pipeline, s) for s in profile.rule_segments]
     visitor = anonymous_id_of(profile.customer_id)
+    purchases = PurchaseRecord.of(profile)
     return CustomerView(
         customer_id=profile.customer_id,
         anonymous=visitor is not None,
@@ -59,7 +72,8 @@ def customer_view(pipeline: Pipeline, profile: Profile, served_by: str) -> Custo
         as_of=from_epoch(profile.as_of),
         first_seen=from_epoch(profile.first_seen),
         features={k: round(v, 6) for k, v in features.items()},
-        scores=model.scores(features),
+        scores=model.scores(features, purchases, profile.as_of),
+        purchases=purchases_view(purchases),
         segment=segment_ref(pipeline, profile.segment),
         pending_segment=segment_ref(pipeline, profile.pending),
         rule_segments=[r for r in rules if r is not None],

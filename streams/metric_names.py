@@ -64,6 +64,18 @@ IDENTITY = "segflow_identity"
 #: Counter: failures caught and logged while the worker went on, by ``stage``
 #: (``sweep``, ``drift``, ``training_sample``).
 INTERNAL_ERRORS = "segflow_internal_errors"
+#: Histogram: probability scores of the customers in published changes, by ``score``
+#: (``p_alive``, ``purchase_propensity``).
+SCORE_PROBABILITIES = "segflow_score_probability"
+#: Histogram: 90-day forecasts of the customers in published changes, by ``score``
+#: (``expected_purchases_90d``, ``expected_value_90d``).
+SCORE_FORECASTS = "segflow_score_forecast"
+#: Gauge: the value model this worker's trainer fitted last, by ``parameter`` (BG/NBD
+#: ``r``, ``alpha`` (days), ``a``, ``b``; Gamma-Gamma ``p``, ``q``, ``v``; ``customers``).
+VALUE_MODEL = "segflow_value_model"
+#: Gauge: the purchase propensity measured prequentially by this worker's trainer, by
+#: ``statistic`` (``auc``, ``calibration_error``, ``labelled``).
+PROPENSITY_QUALITY = "segflow_propensity_quality"
 #: Gauge: 1 once the worker has joined its group, recovered its tables and read the model.
 READY = "segflow_ready"
 #: Gauge: consumer lag (end offset minus committed offset) by ``topic`` and ``partition``.
@@ -103,6 +115,8 @@ LATENCY_BUCKETS = (
 )
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 SHIFT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+PROBABILITY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+FORECAST_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 100.0, 250.0, 1000.0, 5000.0)
 
 COUNTERS = (
     EVENTS_CONSUMED,
@@ -131,6 +145,8 @@ GAUGES = (
     MODEL_VERSION,
     MODEL_SEQ,
     MODEL_CENTROID_SHIFT,
+    VALUE_MODEL,
+    PROPENSITY_QUALITY,
     READY,
     KAFKA_LAG,
     KAFKA_COMMITTED,
@@ -141,6 +157,8 @@ HISTOGRAMS = (
     CHANGE_LATENCY_EVENT,
     CHANGE_LATENCY_INGEST,
     MODEL_MAX_CENTROID_SHIFT,
+    SCORE_PROBABILITIES,
+    SCORE_FORECASTS,
     KAFKA_COMMIT_LATENCY,
 )
 

@@ -23,10 +23,12 @@ decayed weight in each segment (the same on every worker).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from segflow.models.changes import SegmentChange
+from segflow.models.propensity import PROPENSITY_SCORE
 from segflow.models.snapshot_schema import REJECT_REASONS
 
 from .metric_callbacks import ScrapeCallbacks, faust_sensor
@@ -38,6 +40,7 @@ from .metric_names import (
     DRIFT_ALERTS,
     EVENTS_CONSUMED,
     EVENTS_PROCESSED,
+    FORECAST_BUCKETS,
     FORWARDED,
     IDENTITY,
     INTERNAL_ERRORS,
@@ -50,7 +53,11 @@ from .metric_names import (
     MODEL_SEQ,
     MODEL_UPDATES,
     MODEL_VERSION,
+    PROBABILITY_BUCKETS,
+    PROPENSITY_QUALITY,
     RETIREMENT_MOVES,
+    SCORE_FORECASTS,
+    SCORE_PROBABILITIES,
     SEGMENT_CHANGES,
     SHIFT_BUCKETS,
     SNAPSHOTS_REJECTED,
@@ -58,9 +65,17 @@ from .metric_names import (
     TRAINER_LEARNED,
     TRAINER_PUBLISHED,
     TRAINING_SAMPLES,
+    VALUE_MODEL,
 )
 
+if TYPE_CHECKING:
+    from segflow.models.model import SegmentModel
+
 __all__ = ["Metrics", "faust_sensor", "json_counts"]
+
+
+_PROBABILITIES = frozenset({"p_alive", PROPENSITY_SCORE})
+_FORECASTS = frozenset({"expected_purchases_90d", "expected_value_90d"})
 
 
 def _side(segment: str | None) -> str:
@@ -76,6 +91,7 @@ class Metrics:
         self._changes(registry)
         self._model(registry)
         self._kafka(registry)
+        self._value(registry)
         #: Metrics computed at scrape time; the worker sets the callbacks.
         self.callbacks = ScrapeCallbacks()
         registry.register(self.callbacks)
@@ -171,6 +187,31 @@ class Metrics:
         self.learned = Counter(TRAINER_LEARNED, "Samples learned by this trainer.", registry=r)
         self.published = Counter(TRAINER_PUBLISHED, "Snapshots published here.", registry=r)
 
+    def _value(self, r: CollectorRegistry) -> None:
+        self.probabilities = Histogram(
+            SCORE_PROBABILITIES,
+            "Probability scores of the customers in published changes.",
+            ["score"],
+            buckets=PROBABILITY_BUCKETS,
+            registry=r,
+        )
+        self.forecasts = Histogram(
+            SCORE_FORECASTS,
+            "90-day forecasts (purchases, spend) of the customers in published changes.",
+            ["score"],
+            buckets=FORECAST_BUCKETS,
+            registry=r,
+        )
+        self.value_model = Gauge(
+            VALUE_MODEL, "The value model fitted last here.", ["parameter"], registry=r
+        )
+        self.propensity_quality = Gauge(
+            PROPENSITY_QUALITY,
+            "Purchase propensity measured prequentially by this trainer.",
+            ["statistic"],
+            registry=r,
+        )
+
     def _kafka(self, r: CollectorRegistry) -> None:
         self.commits = Counter(KAFKA_COMMITS, "Offset commits completed.", registry=r)
         self.commit_latency = Histogram(
@@ -214,6 +255,10 @@ class Metrics:
             from_segment=_side(change.from_segment),
             to_segment=_side(change.to_segment),
         ).inc()
+        for name in _PROBABILITIES & change.scores.keys():
+            self.probabilities.labels(score=name).observe(change.scores[name])
+        for name in _FORECASTS & change.scores.keys():
+            self.forecasts.labels(score=name).observe(change.scores[name])
         if change.cause_event_id is None:
             return
         emitted_at = change.emitted_at.timestamp()
@@ -249,6 +294,22 @@ class Metrics:
             for segment, shift in shifts.items():
                 self.centroid_shift.labels(segment=segment).set(shift)
             self.max_shift.observe(max(shifts.values()))
+
+    def value_fitted(self, model: SegmentModel) -> None:
+        """The trainer's value model and propensity read-out after a fit."""
+        if model.value is not None:
+            for name, value in model.value.to_state().items():
+                if isinstance(value, int | float) and name != "fitted_at":
+                    self.value_model.labels(parameter=name.split("_", 1)[-1]).set(value)
+        if model.learning is not None:
+            quality = model.learning.quality
+            self.propensity_quality.labels(statistic="labelled").set(quality.count)
+            for statistic, value in (
+                ("auc", quality.auc()),
+                ("calibration_error", quality.calibration_error()),
+            ):
+                if value is not None:
+                    self.propensity_quality.labels(statistic=statistic).set(value)
 
     def snapshot_rejected(self, reason: str) -> None:
         """A published snapshot refused, by ``reason`` (see

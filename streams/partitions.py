@@ -10,8 +10,6 @@ import logging
 from collections.abc import AsyncIterator, Callable, Container, Iterable, Mapping
 from typing import Any
 
-import orjson
-
 from segflow.models.changes import SegmentChange
 from segflow.models.drift import DriftEvent, DriftMonitor
 from segflow.models.engine import Engine, Handled
@@ -22,6 +20,8 @@ from segflow.models.membership import membership_of
 from segflow.models.profile import Profile
 from segflow.models.step import StepResult
 from segflow.models.sweep import Sweep
+from segflow.models.training import encode_purchase, encode_sample
+from segflow.models.value import PurchaseRecord
 from segflow.models.watermark import Watermarks
 
 from .api import WebState
@@ -204,14 +204,21 @@ class PartitionWork(WorkerBase):
         await self.send_sample(result)
 
     async def send_sample(self, result: StepResult) -> None:
-        """Send the sample a step or a sweep handed out to the trainer (rate-limited;
-        none when the worker does not learn)."""
-        if result.sample is None or not self.settings.learn:
+        """Send the trainer what a step or a sweep handed out (none when the worker does
+        not learn): the sample (rate-limited), and a customer's first purchase of a
+        day (not rate-limited: the value scores' statistics and labels need them all)."""
+        if not self.settings.learn:
+            return
+        customer, purchases = result.profile.customer_id, PurchaseRecord.of(result.profile)
+        if result.bought and purchases is not None:
+            await self.training.send(value=encode_purchase(customer, purchases, result.t))
+        if result.sample is None:
             return
         allowed = self.bucket.allow()
         self.metrics.sample(allowed)
         if allowed:
-            await self.training.send(value=orjson.dumps({"x": result.sample, "t": result.t}))
+            sample = encode_sample(result.sample, result.t, customer, purchases)
+            await self.training.send(value=sample)
 
     async def publish_changes(
         self,

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
-
-from segflow.models.features import FEATURE_NAMES
+from segflow.models.training import TrainingMessage, decode_training
+from segflow.models.value import fit_value_model
 
 from .metrics import Metrics
 from .model_holder import ModelHolder, SnapshotMeta, encode_snapshot
@@ -21,41 +19,6 @@ log = logging.getLogger("segflow.streams")
 
 #: How many samples the trainer learns between yields to the event loop.
 TRAIN_CHUNK = 64
-
-
-#: Event times a training sample may carry (epoch seconds: years 1 to 9999).
-SAMPLE_TIMES = (-62_135_596_800.0, 253_402_300_799.0)
-_FEATURES = frozenset(FEATURE_NAMES)
-
-
-def decode_sample(value: bytes) -> tuple[dict[str, float], float]:
-    """A training sample's features and event time, or ``ValueError``: anyone who can
-    write to the training topic must not be able to put a value into the model that it
-    cannot hold (every feature of the model, finite; a time within :data:`SAMPLE_TIMES`).
-
-    >>> x, t = decode_sample(orjson.dumps({"x": dict.fromkeys(FEATURE_NAMES, 1), "t": 5}))
-    >>> x["clicks"], t
-    (1.0, 5.0)
-    >>> decode_sample(b'{"x": {"clicks": 2}, "t": 5.0}')
-    Traceback (most recent call last):
-    ...
-    ValueError: not a training sample: features missing or unknown
-    """
-    try:
-        sample = orjson.loads(value)
-        x, t = sample["x"], sample["t"]
-    except (orjson.JSONDecodeError, TypeError, KeyError):
-        raise ValueError("not a training sample: not a JSON object with x and t") from None
-    if not isinstance(x, dict) or set(x) != _FEATURES:
-        raise ValueError("not a training sample: features missing or unknown")
-    numbers = [*x.values(), t]
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
-        raise ValueError("not a training sample: a value is not a number")
-    if not all(math.isfinite(v) for v in numbers):
-        raise ValueError("not a training sample: a value is not finite")
-    if not SAMPLE_TIMES[0] <= t <= SAMPLE_TIMES[1]:
-        raise ValueError(f"not a training sample: time {t!r} out of range")
-    return {str(name): float(value) for name, value in x.items()}, float(t)
 
 
 class Trainer:
@@ -92,8 +55,7 @@ class Trainer:
             if i % TRAIN_CHUNK == TRAIN_CHUNK - 1:
                 await asyncio.sleep(0)  # the profile agent shares this loop: let it run
             try:
-                x, t = decode_sample(value)
-                self.trainer_model.learn_one(x, t)
+                self.learn(decode_training(value))
             except Exception as error:
                 log.error("bad training sample ignored: %s", error)
                 self.metrics.error("training_sample")
@@ -101,6 +63,7 @@ class Trainer:
             learned += 1
         if not learned:
             return
+        await self.refit_value()
         self.metrics.learned.inc(learned)
         self.trainer_seq += 1
         meta = SnapshotMeta(
@@ -113,3 +76,25 @@ class Trainer:
         snapshot = encode_snapshot(meta, self.trainer_model.to_snapshot(), self.holder.key)
         await self.publish(snapshot)
         self.metrics.published.inc()
+
+    def learn(self, message: TrainingMessage) -> None:
+        """Learn one sample (its features, and its wait for a propensity label) or one
+        customer's purchase."""
+        model = self.trainer_model
+        if message.x is not None:
+            model.learn_one(message.x, message.t, message.customer, message.purchases)
+        elif message.customer is not None and message.purchases is not None:
+            model.learn_purchase(message.customer, message.purchases, message.t)
+
+    async def refit_value(self) -> None:
+        """Re-fit the value model when one is due, in a thread: a fit takes up to a
+        second or so, and the profile agent shares this loop."""
+        model = self.trainer_model
+        learning = model.learning
+        if learning is None or not learning.refit_due():
+            return
+        inputs = learning.refit_inputs()
+        fitted = await asyncio.get_running_loop().run_in_executor(None, fit_value_model, *inputs)
+        if fitted is not None:
+            model.value = fitted
+        self.metrics.value_fitted(model)

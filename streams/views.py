@@ -40,6 +40,15 @@ class SegmentRef(BaseModel):
     name: str | None
 
 
+class PurchasesView(BaseModel):
+    """A customer's purchase statistics, the inputs of its value scores."""
+
+    first_purchase: datetime
+    last_purchase: datetime
+    purchase_days: int = Field(description="Days with a purchase (UTC days).")
+    spend: float = Field(description="Lifetime spend, refunds taken off.")
+
+
 class CustomerView(BaseModel):
     """``GET /customers/{customer_id}``."""
 
@@ -59,7 +68,15 @@ class CustomerView(BaseModel):
     as_of: datetime = Field(description="Event time of the customer's newest event.")
     first_seen: datetime
     features: dict[str, float] = Field(description="Readable features at as_of.")
-    scores: dict[str, float]
+    scores: dict[str, float] = Field(
+        description="Scores at as_of: engagement, email_responsiveness, content_intent, "
+        "value; once the customer bought, customer_age_days and (once the trainer fitted "
+        "them) p_alive, expected_purchases_90d, expected_value_90d, value_percentile; "
+        "purchase_propensity once learned."
+    )
+    purchases: PurchasesView | None = Field(
+        None, description="The customer's purchase statistics (null: never bought)."
+    )
     segment: SegmentRef | None = Field(description="Behavioral segment (null: none yet).")
     pending_segment: SegmentRef | None
     rule_segments: list[SegmentRef]

@@ -64,9 +64,12 @@ function render(data) {
        ["detected", "segment", "statistic", "old", "new", "model"],
        data.drifts.map(d => [d.detected_at, label(data, d.segment), d.statistic,
                              d.old_level, d.new_level, d.model_version]));
-  rows(document.getElementById("changes"), ["emitted", "customer", "kind", "from", "to"],
+  const score = (c, name) => (c.scores && name in c.scores) ? c.scores[name] : "";
+  rows(document.getElementById("changes"),
+       ["emitted", "customer", "kind", "from", "to", "p_alive", "propensity", "value 90d"],
        data.changes.slice(0, 20).map(c => [c.emitted_at, c.customer_id, c.kind,
-         c.from_name || c.from_segment || "", c.to_name || c.to_segment || ""]));
+         c.from_name || c.from_segment || "", c.to_name || c.to_segment || "",
+         score(c, "p_alive"), score(c, "purchase_propensity"), score(c, "expected_value_90d")]));
 }
 async function poll() {
   try {
