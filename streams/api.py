@@ -28,6 +28,7 @@ from faust.exceptions import SameNode
 from pydantic import BaseModel
 
 from segflow.models.events import routing_key_of
+from segflow.models.profile import Profile
 
 from .customer_lookup import lookup
 from .local_state import SegmentSizes
@@ -78,6 +79,8 @@ class Pipeline(Protocol):
     recent_drifts: collections.deque[dict[str, Any]]
 
     def clock(self) -> float: ...
+
+    def current_profile(self, customer: bytes) -> Profile | None: ...
 
     def segment_names(self) -> dict[str, str]: ...
 

@@ -36,7 +36,7 @@ from segflow.models.watermark import Watermarks
 from .api import WebState, register_api
 from .errors import CommandError
 from .faust_config import faust_options, rocksdb_options
-from .faust_patches import SegflowApp, current_event, drain_before_commit
+from .faust_patches import SegflowApp, current_event, drain_before_commit, write_before_flush
 from .health import BrokerProbe
 from .identities import Identities
 from .ingest import Work
@@ -44,6 +44,7 @@ from .local_state import ProfileCache, SegmentSizes
 from .metrics import Metrics, faust_sensor
 from .model_holder import ModelHolder
 from .ops_pages import register_ops_pages
+from .profile_store import ProfileStore
 from .settings import Settings
 from .snapshots import SNAPSHOT_KEY, follow_snapshots
 from .throttle import TokenBucket
@@ -138,6 +139,9 @@ class Pipeline(Identities):
         )
         self._wire_metrics(app)
         self.profiles = profile_table(app, settings)
+        self.store = ProfileStore(
+            self.profiles, self.cache, self.metrics, settings.partitions, settings.write_behind
+        )
         self.identities = profile_table(
             app, settings, "identities", "Links of anonymous ids to customers (a:<id>)."
         )
@@ -225,7 +229,7 @@ class Pipeline(Identities):
         profile table's); any other is forwarded, keyed by customer, to the repartition
         topic, where it arrives in the right partition. The batch is then processed
         partition by partition, in arrival order, and each customer's profile is
-        written to the table once per batch.
+        written to the table once before the next offset commit (write-behind).
         """
         work: dict[int, list[Work]] = {}
         for item in batch:
@@ -276,6 +280,7 @@ def _add_agents_and_tasks(app: Any, pipeline: Pipeline, settings: Settings) -> N
     async def on_partitions_assigned(
         sender: Any, /, *args: Any, signal: Any, **kwargs: Any
     ) -> None:
+        pipeline.store.forget_unwritten()
         pipeline.sweep.reset()  # partitions may have moved: rebuild from the table
         pipeline.sizes.reset()
         pipeline.cache.clear()
@@ -289,6 +294,7 @@ def _add_agents_and_tasks(app: Any, pipeline: Pipeline, settings: Settings) -> N
         # buffer fills at once under a backlog and warns on every event.
         app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
         drain_before_commit(app.producer.buffer)
+        write_before_flush(app.producer, pipeline.store.write_unwritten)
         await pipeline.holder.wait_ready(MODEL_READY_TIMEOUT_S)
         await pipeline.fetch_partition_counts()
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait_s):

@@ -40,6 +40,8 @@ class Pipeline(Protocol):
 
     def segment_names(self) -> dict[str, str]: ...
 
+    def current_profile(self, customer: bytes) -> Profile | None: ...
+
 
 def segment_ref(pipeline: Pipeline, segment: str | None) -> SegmentRef | None:
     if segment is None:
@@ -86,9 +88,9 @@ def customer_view(pipeline: Pipeline, profile: Profile, served_by: str) -> Custo
 
 async def lookup(pipeline: Pipeline, asked: str, own: str) -> tuple[int, BaseModel]:
     """The answer to ``GET /customers/{asked}`` on the worker owning its partition."""
-    stored = pipeline.profiles.get(asked.encode())
+    stored = pipeline.current_profile(asked.encode())
     if stored is not None:
-        return 200, customer_view(pipeline, Profile.from_json(stored), own)
+        return 200, customer_view(pipeline, stored, own)
     anonymous = anonymous_id_of(asked) or asked
     linked = pipeline.identities.get(LINK + anonymous.encode())
     if linked is not None:
@@ -96,9 +98,9 @@ async def lookup(pipeline: Pipeline, asked: str, own: str) -> tuple[int, BaseMod
         if isinstance(body, CustomerView):
             body = body.model_copy(update={"resolved_from": anonymous})
         return status, body
-    stored = pipeline.profiles.get(anonymous_key(anonymous).encode())
+    stored = pipeline.current_profile(anonymous_key(anonymous).encode())
     if stored is not None:
-        return 200, customer_view(pipeline, Profile.from_json(stored), own)
+        return 200, customer_view(pipeline, stored, own)
     return 404, ErrorView(detail=f"unknown customer or anonymous id {asked!r}")
 
 

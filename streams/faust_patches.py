@@ -11,6 +11,8 @@
 - :class:`SegflowApp`: a settable fetch wait for the worker's consumer (Faust
   hard-codes 1.5 s, which is a hop's latency on brokers that do not answer a
   waiting fetch as soon as data arrives, Tansu among them).
+- :func:`write_before_flush`: profiles changed since the last commit are written to
+  the table right before the next offset commit (write-behind).
 - :func:`current_event`: table writes of a whole batch land on the partition of the
   batch's events. Faust routes a table write to the partition of its "current event",
   a private context variable (``faust.streams._current_event``) that its
@@ -26,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import faust
@@ -182,6 +184,26 @@ class SegflowApp(faust.App):
 
     def _new_transport(self) -> Any:
         return _FetchWaitTransport(self.conf.broker_consumer, self)
+
+
+def write_before_flush(producer: Any, write: Callable[[], object]) -> None:
+    """Make ``producer.flush()`` call ``write`` first.
+
+    Faust flushes its producer before every offset commit (``Consumer.commit``) and
+    before giving partitions up in a rebalance (``App._on_partitions_revoked``): what
+    ``write`` puts into tables then reaches their changelogs before the offsets of the
+    events that made it are committed, and :func:`drain_before_commit` waits for it.
+    """
+    if getattr(producer, "_segflow_writes_first", False):
+        return
+    flush = producer.flush
+
+    async def flush_after_writing() -> None:
+        write()
+        await flush()
+
+    producer.flush = flush_after_writing
+    producer._segflow_writes_first = True
 
 
 @contextlib.contextmanager

@@ -49,6 +49,9 @@ TRAINING_SAMPLES = "segflow_training_samples"
 TRAINER_LEARNED = "segflow_trainer_learned_samples"
 #: Counter: model snapshots published by this worker's trainer.
 TRAINER_PUBLISHED = "segflow_trainer_snapshots_published"
+#: Counter: profile writes to the table (one per customer changed between two offset
+#: commits, each a changelog message).
+PROFILE_WRITES = "segflow_profile_writes"
 #: Counter: customers re-assessed by the inactivity sweep.
 SWEPT = "segflow_swept_customers"
 #: Counter: messages this worker forwarded to the repartition topic (customer elsewhere).
@@ -130,6 +133,7 @@ COUNTERS = (
     TRAINER_LEARNED,
     TRAINER_PUBLISHED,
     SWEPT,
+    PROFILE_WRITES,
     FORWARDED,
     RETIREMENT_MOVES,
     SNAPSHOTS_REJECTED,

@@ -54,6 +54,7 @@ from .metric_names import (
     MODEL_UPDATES,
     MODEL_VERSION,
     PROBABILITY_BUCKETS,
+    PROFILE_WRITES,
     PROPENSITY_QUALITY,
     RETIREMENT_MOVES,
     SCORE_FORECASTS,
@@ -143,6 +144,9 @@ class Metrics:
             "Seconds from the causing event's ingestion to the change's emission.",
             buckets=LATENCY_BUCKETS,
             registry=r,
+        )
+        self.profile_writes = Counter(
+            PROFILE_WRITES, "Profile writes to the table (changelog messages).", registry=r
         )
         self.swept_customers = Counter(
             SWEPT, "Customers re-assessed by the inactivity sweep.", registry=r
@@ -327,6 +331,7 @@ JSON_COUNTS: tuple[tuple[str, str, str | None], ...] = (
     ("forwarded", FORWARDED, None),
     ("changes", SEGMENT_CHANGES, None),
     ("swept", SWEPT, None),
+    ("profile_writes", PROFILE_WRITES, None),
     ("retired_moves", RETIREMENT_MOVES, None),
     ("drift_alerts", DRIFT_ALERTS, None),
     ("samples", TRAINING_SAMPLES, "status"),

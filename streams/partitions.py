@@ -1,20 +1,18 @@
 """Partition work: a batch's events of one partition through the engine (sweep, step,
-reschedule), published (changes, drifts, samples), each profile written once; the
+reschedule), published (changes, drifts, samples), each profile kept once; the
 partition's load after a rebalance and the moves out of retired segments."""
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
-from collections.abc import AsyncIterator, Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from segflow.models.changes import SegmentChange
 from segflow.models.drift import DriftEvent, DriftMonitor
 from segflow.models.engine import Engine, Handled
 from segflow.models.erasure import EraseCommand
-from segflow.models.events import routing_key_of
 from segflow.models.lifecycle import RetiredSegments, is_member
 from segflow.models.membership import membership_of
 from segflow.models.profile import Profile
@@ -29,7 +27,7 @@ from .deadletters import PROFILE
 from .ingest import Work
 from .local_state import ProfileCache, SegmentSizes
 from .model_holder import ModelHolder
-from .partitioning import partition_of
+from .profile_store import ProfileStore
 from .throttle import TokenBucket
 from .worker_base import WorkerBase
 
@@ -50,6 +48,7 @@ class PartitionWork(WorkerBase):
     bucket: TokenBucket
     sweep: Sweep
     cache: ProfileCache
+    store: ProfileStore
     sizes: SegmentSizes
     drift: DriftMonitor
     watermarks: Watermarks
@@ -66,38 +65,27 @@ class PartitionWork(WorkerBase):
     recent_drifts: collections.deque[dict[str, Any]]
     web_state: WebState
 
-    def profile_of(self, customer: bytes, dirty: Mapping[bytes, Profile | None]) -> Profile | None:
-        """The customer's current profile: written (or removed) in this batch, cached, or
-        from the table."""
-        if customer in dirty:
-            return dirty[customer]
-        profile = self.cache.get(customer)
-        if profile is None:
-            stored = self.profiles.get(customer)
-            if stored is not None:
-                profile = Profile.from_json(stored)
-                self.cache.put(customer, profile)
-        return profile
-
     async def process_partition(self, partition: int, items: list[Work]) -> None:
         """Apply the events of one partition in order through the engine (which sweeps
-        the silent customers due first); publish changes, samples and drifts; then write
-        each customer's profile once."""
+        the silent customers due first); publish changes, samples and drifts; then keep
+        each customer's profile once: written to the table before the next offset
+        commit (``write_behind``), or now."""
         dirty: Dirty = {}
         await self.move_retired(partition, dirty)
         for work in items:
             await self.process_work(partition, work, dirty)
         try:
-            for customer, profile in dirty.items():
-                if profile is None:
-                    self.cache.remove(customer)
-                    if self.profiles.get(customer) is not None:
-                        del self.profiles[customer]
-                    continue
-                self.profiles[customer] = profile.to_json()
-                self.cache.put(customer, profile)
+            self.store.keep(partition, dirty, items[-1].item if items else None)
         except Exception as exc:
             await self.fatal(exc)
+
+    def profile_of(self, customer: bytes, dirty: Mapping[bytes, Profile | None]) -> Profile | None:
+        """The customer's current profile (see :meth:`.ProfileStore.get`)."""
+        return self.store.get(customer, dirty)
+
+    def current_profile(self, customer: bytes) -> Profile | None:
+        """The customer's profile as this worker holds it now (the API's view)."""
+        return self.store.get(customer, {})
 
     async def process_work(self, partition: int, work: Work, dirty: Dirty) -> None:
         """One event (the identity part of the pipeline may take it instead)."""
@@ -301,13 +289,12 @@ class PartitionWork(WorkerBase):
             if not self.sizes.loaded(partition):
                 self.sizes.load(partition, [])
         try:
-            async for key, partition, profile in self.stored_profiles(held):
+            async for key, partition, profile in self.store.items(held):
                 held[partition] += 1
                 if self.settings.sweep:
                     self.sweep.schedule(partition, profile)
                 self.sizes.update(partition, None, profile)
-                if len(self.cache) < self.cache.size:
-                    self.cache.put(key, profile)
+                self.store.warm(key, profile)
         except Exception:
             log.exception("loading partitions %s failed", sorted(wanted))
             self.metrics.error("sweep")
@@ -354,30 +341,10 @@ class PartitionWork(WorkerBase):
         for handled in done:
             await self.publish_handled(handled, None)
 
-    async def stored_profiles(
-        self, partitions: Container[int] | None = None
-    ) -> AsyncIterator[tuple[bytes, int, Profile]]:
-        """(key, partition, profile) of every profile in the table (of ``partitions``
-        only, when given), yielding to the event loop every :data:`LOAD_CHUNK`, so a
-        worker holding a million profiles keeps heartbeating.
-
-        A profile's partition is its events' (a visitor's: its anonymous id's, not its
-        ``~anon:`` key's): a sweep in any other partition would write it to that
-        partition's changelog, where a takeover restores it over newer state."""
-        n = self.settings.partitions
-        for i, (key, value) in enumerate(self.profiles.items()):
-            if i % LOAD_CHUNK == LOAD_CHUNK - 1:
-                await asyncio.sleep(0)
-            if value is None:
-                continue
-            partition = partition_of(routing_key_of(key.decode()).encode(), n)
-            if partitions is None or partition in partitions:
-                yield key, partition, self.cache.get(key) or Profile.from_json(value)
-
     async def find_retired(self, gone: frozenset[str]) -> None:
         """Queue, per partition, the local customers in the segments ``gone``."""
         try:
-            async for key, partition, profile in self.stored_profiles():
+            async for key, partition, profile in self.store.items():
                 if is_member(profile, gone):
                     self.retiring.setdefault(partition, set()).add(key)
         except Exception:

@@ -68,6 +68,12 @@ class RecordingTable(dict[bytes, bytes]):
         super().__setitem__(key, value)
 
 
+def commit(pipeline: Pipeline) -> int:
+    """What Faust does before committing offsets: the profiles changed since the last
+    commit are written to the table (its producer flush calls this first)."""
+    return pipeline.store.write_unwritten()
+
+
 class Clock:
     def __init__(self, t: float) -> None:
         self.t = t
@@ -110,7 +116,7 @@ def memory_pipeline(
     topics = ("events", "changes", "membership", "dead_letters", "training", "snapshots")
     for attr in (*topics, "drift_topic"):
         setattr(pipeline, attr, FakeTopic(attr))
-    pipeline.profiles = RecordingTable()
+    pipeline.profiles = pipeline.store.table = RecordingTable()
     pipeline.identities = {}
     pipeline.count_partitions = lambda names: {}  # no cluster to ask: counts stay unknown
     assert pipeline.holder.offer(snapshot(1, learned_model()))

@@ -17,6 +17,7 @@ from helpers import (
     RecordingTable,
     at,
     click,
+    commit,
     memory_pipeline,
 )
 from prometheus_client import CollectorRegistry
@@ -53,8 +54,9 @@ def input_message(
 
 
 def stored(pipeline: Pipeline, customer: str) -> Profile:
-    table = pipeline.profiles
-    return Profile.from_json(table[customer.encode()])
+    """The customer's profile in the table once the next commit wrote it."""
+    commit(pipeline)
+    return Profile.from_json(pipeline.profiles[customer.encode()])
 
 
 def by_customer(changes: list[dict[str, object]]) -> dict[object, list[dict[str, object]]]:
@@ -138,20 +140,37 @@ def test_a_worker_asks_the_cluster_for_partition_counts_then_applies_keyed_input
     assert stored(pipeline, "c1").event_counts == {"click": 1}
 
 
-def test_each_customer_is_written_once_per_batch(tmp_path: Path) -> None:
+def test_each_customer_is_written_once_per_commit_however_many_batches(tmp_path: Path) -> None:
     clock = Clock(at(0).timestamp())
     pipeline = pipeline_knowing_partitions(tmp_path, clock)
-    events = [click(c, n, at(n)) for n in range(5) for c in ("c1", "c2", "c3")]
+    events = [click(c, n, at(n)) for n in range(6) for c in ("c1", "c2", "c3")]
     batch = [input_message(pipeline, e, i) for i, e in enumerate(events)]
-    asyncio.run(pipeline.process_batch(batch))
+    asyncio.run(pipeline.process_batch(batch[:9]))
+    asyncio.run(pipeline.process_batch(batch[9:]))
     table = pipeline.profiles
     assert isinstance(table, RecordingTable)
-    assert table.writes == 3
+    assert table.writes == 0  # not before the commit...
+    now = pipeline.current_profile(b"c1")  # ...but the worker reads the newest
+    assert now is not None and now.event_counts == {"click": 6}
+    assert commit(pipeline) == 3 and table.writes == 3
+    assert commit(pipeline) == 0  # nothing changed since
     assert {c: stored(pipeline, c).event_counts["click"] for c in ("c1", "c2", "c3")} == {
-        "c1": 5,
-        "c2": 5,
-        "c3": 5,
+        "c1": 6,
+        "c2": 6,
+        "c3": 6,
     }
+
+
+def test_without_write_behind_each_customer_is_written_once_per_batch(tmp_path: Path) -> None:
+    clock = Clock(at(0).timestamp())
+    pipeline = pipeline_knowing_partitions(tmp_path, clock, write_behind=False)
+    events = [click(c, n, at(n)) for n in range(6) for c in ("c1", "c2", "c3")]
+    batch = [input_message(pipeline, e, i) for i, e in enumerate(events)]
+    asyncio.run(pipeline.process_batch(batch[:9]))
+    asyncio.run(pipeline.process_batch(batch[9:]))
+    table = pipeline.profiles
+    assert isinstance(table, RecordingTable)
+    assert table.writes == 6 and commit(pipeline) == 0
 
 
 def test_batches_give_the_same_profiles_and_changes_as_the_pure_step_event_by_event(
@@ -191,6 +210,7 @@ def test_the_cache_serves_profiles_and_a_rebalance_clears_it(tmp_path: Path) -> 
     pipeline = pipeline_knowing_partitions(tmp_path, clock)
     asyncio.run(pipeline.process_batch([input_message(pipeline, click("c1", 1, at(0)), 0)]))
     cached = pipeline.cache.get(b"c1")
+    commit(pipeline)
     assert cached is not None and cached.to_json() == pipeline.profiles[b"c1"]
     # A profile changed behind the worker's back (as after a rebalance) is read again
     # from the table once the cache is cleared.
@@ -250,7 +270,7 @@ def test_a_worker_told_to_redact_copies_no_property_value_into_dead_letters(
 def test_the_first_batch_after_a_rebalance_loads_its_partitions_sizes_in_one_pass(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from segflow.streams import partitions as partitions_module
+    from segflow.streams import profile_store as store_module
 
     clock = Clock(at(0).timestamp())
     pipeline = pipeline_knowing_partitions(tmp_path, clock)
@@ -261,7 +281,7 @@ def test_the_first_batch_after_a_rebalance_loads_its_partitions_sizes_in_one_pas
         pipeline.profiles[f"old{i}".encode()] = result.profile.to_json()
     mine = [f"old{i}" for i in range(400) if partition_of(f"old{i}".encode(), PARTITIONS) == 0]
 
-    monkeypatch.setattr(partitions_module, "LOAD_CHUNK", 10)
+    monkeypatch.setattr(store_module, "LOAD_CHUNK", 10)
     ticks = 0
 
     async def ticker() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from helpers import ENGINE, Clock, at, click, email, memory_pipeline, snapshot
+from helpers import ENGINE, Clock, at, click, commit, email, memory_pipeline, snapshot
 from prometheus_client import CollectorRegistry
 from test_batches import PARTITIONS, input_message
 
@@ -82,4 +82,5 @@ def test_members_of_a_segment_a_new_model_retired_move_at_the_next_batch(
 
 
 def stored_segment(pipeline: Pipeline, customer: str) -> str | None:
+    commit(pipeline)
     return Profile.from_json(pipeline.profiles[customer.encode()]).segment

@@ -14,7 +14,12 @@ from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
 
-from segflow.streams.faust_patches import ActivePartitions, SeekFirstRecovery, current_event
+from segflow.streams.faust_patches import (
+    ActivePartitions,
+    SeekFirstRecovery,
+    current_event,
+    write_before_flush,
+)
 
 
 def source(function: object) -> str:
@@ -61,3 +66,31 @@ def test_the_current_event_is_a_private_context_variable_tables_read() -> None:
     # A table write goes to the partition of the current event's message.
     text = source(Collection.partition_for_key)
     assert "current_event()" in text and "event.message.partition" in text
+
+
+def test_faust_flushes_the_producer_before_it_commits_or_gives_partitions_up() -> None:
+    # write_before_flush hooks the producer's flush for this: the profiles changed since
+    # the last commit reach the changelog before the offsets of their events.
+    from faust.app.base import App
+    from faust.transport.consumer import Consumer
+
+    commit = source(Consumer._commit_offsets)
+    assert commit.index("self.app.producer.flush()") < commit.index("self._commit(")
+    revoke = source(App._on_partitions_revoked)
+    assert revoke.index("_consumer_wait_empty") < revoke.index("_producer_flush")
+
+
+def test_the_producer_flush_writes_first_then_flushes_once_hooked() -> None:
+    import asyncio
+
+    calls: list[str] = []
+
+    class Producer:
+        async def flush(self) -> None:
+            calls.append("flush")
+
+    producer = Producer()
+    write_before_flush(producer, lambda: calls.append("write"))
+    write_before_flush(producer, lambda: calls.append("again"))  # hooked once only
+    asyncio.run(producer.flush())
+    assert calls == ["write", "flush"]

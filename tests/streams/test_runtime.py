@@ -157,13 +157,14 @@ def test_decode_snapshot_rejects_non_snapshots(data: bytes) -> None:
 def test_a_visitor_profile_belongs_to_its_anonymous_ids_partition() -> None:
     """The sweep schedule and segment sizes after a rebalance put each profile in the
     partition its events travel in: a visitor's ``~anon:`` key hashes elsewhere."""
-    from types import SimpleNamespace
+    from prometheus_client import CollectorRegistry
 
     from segflow.models.events import anonymous_key
     from segflow.models.profile import Profile
     from segflow.streams.local_state import ProfileCache
+    from segflow.streams.metrics import Metrics
     from segflow.streams.partitioning import partition_of
-    from segflow.streams.partitions import PartitionWork
+    from segflow.streams.profile_store import ProfileStore
 
     n = 4
     cookie = next(
@@ -173,12 +174,10 @@ def test_a_visitor_profile_belongs_to_its_anonymous_ids_partition() -> None:
     )
     keys = [anonymous_key(cookie), "c00001"]
     table = {key.encode(): Profile.new(key, as_of=0.0).to_json() for key in keys}
-    worker = SimpleNamespace(
-        settings=SimpleNamespace(partitions=n), profiles=table, cache=ProfileCache(0)
-    )
+    store = ProfileStore(table, ProfileCache(0), Metrics(CollectorRegistry()), n)
 
     async def collect() -> dict[bytes, int]:
-        return {key: p async for key, p, _ in PartitionWork.stored_profiles(worker)}  # type: ignore[arg-type]
+        return {key: p async for key, p, _ in store.items()}
 
     found = asyncio.run(collect())
     assert found == {

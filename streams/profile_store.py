@@ -1,0 +1,148 @@
+"""A worker's profiles: the Faust table (backed by its changelog topic), the decoded
+cache in front of it, and the changes not written to it yet (write-behind).
+
+A profile changed by a batch is kept as unwritten and written to the table once, right
+before the next offset commit (:func:`.faust_patches.write_before_flush` calls
+:meth:`ProfileStore.write_unwritten` from Faust's producer flush, which Faust runs
+before every commit and before giving partitions up): one changelog message per
+customer per commit interval instead of one per batch, and no offset committed before
+the state its events made, as Kafka Streams' record cache does. Reads see the newest:
+the batch's own changes, then the unwritten ones, the cache, the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Container, Mapping
+from typing import Any
+
+from segflow.models.events import routing_key_of
+from segflow.models.profile import Profile
+
+from .faust_patches import current_event
+from .local_state import ProfileCache
+from .metrics import Metrics
+from .partitioning import partition_of
+
+log = logging.getLogger("segflow.streams")
+
+#: How many profiles a pass over the table reads between yields to the event loop.
+LOAD_CHUNK = 2000
+
+
+class ProfileStore:
+    """The table, the cache and the unwritten changes of one worker's profiles."""
+
+    def __init__(
+        self,
+        table: Any,
+        cache: ProfileCache,
+        metrics: Metrics,
+        partitions: int,
+        write_behind: bool = True,
+    ) -> None:
+        self.table, self.cache, self.metrics = table, cache, metrics
+        self.partitions, self.write_behind = partitions, write_behind
+        #: Profiles changed since the last commit, by key (None: removed), with their
+        #: partition.
+        self.unwritten: dict[bytes, tuple[int, Profile | None]] = {}
+        #: A recent Faust event of each partition: table writes go to the partition of
+        #: Faust's current event.
+        self.partition_events: dict[int, Any] = {}
+
+    def get(self, customer: bytes, dirty: Mapping[bytes, Profile | None]) -> Profile | None:
+        """The customer's current profile: changed (or removed) in this batch or since
+        the last commit, cached, or from the table."""
+        if customer in dirty:
+            return dirty[customer]
+        if customer in self.unwritten:
+            return self.unwritten[customer][1]
+        profile = self.cache.get(customer)
+        if profile is None:
+            stored = self.table.get(customer)
+            if stored is not None:
+                profile = Profile.from_json(stored)
+                self.cache.put(customer, profile)
+        return profile
+
+    def keep(self, partition: int, dirty: Mapping[bytes, Profile | None], event: Any) -> None:
+        """Keep a batch's changed profiles of ``partition`` (``event``: one of the
+        batch's Faust events, None when it had none): unwritten until the next commit,
+        or written now without write-behind."""
+        if event is not None:
+            self.partition_events[partition] = event
+        for customer, profile in dirty.items():
+            if profile is None:
+                self.cache.remove(customer)
+            else:
+                self.cache.put(customer, profile)
+            if self.write_behind:
+                self.unwritten[customer] = (partition, profile)
+            else:
+                self._write(customer, profile)
+
+    def warm(self, key: bytes, profile: Profile) -> None:
+        """Cache a profile read in a pass over the table, while the cache has room."""
+        if len(self.cache) < self.cache.size:
+            self.cache.put(key, profile)
+
+    def _write(self, customer: bytes, profile: Profile | None) -> None:
+        if profile is not None:
+            self.table[customer] = profile.to_json()
+        elif self.table.get(customer) is not None:
+            del self.table[customer]
+        self.metrics.profile_writes.inc()
+
+    def write_unwritten(self) -> int:
+        """Write every profile changed since the last commit to the table, one write
+        per customer, each under an event of its partition (its changelog message goes
+        into the producer's buffer, which the commit then drains); how many."""
+        pending, self.unwritten = self.unwritten, {}
+        by_partition: dict[int, list[tuple[bytes, Profile | None]]] = {}
+        for customer, (partition, profile) in pending.items():
+            by_partition.setdefault(partition, []).append((customer, profile))
+        for partition, entries in by_partition.items():
+            with current_event(self.partition_events[partition]):
+                for customer, profile in entries:
+                    self._write(customer, profile)
+        return len(pending)
+
+    def forget_unwritten(self) -> None:
+        """On a new assignment: the revoke's flush wrote every change (a commit always
+        writes first), so any left had no offset committed after them; whoever owns
+        their partition now reads their events again from the committed offsets.
+        Writing them here could land in a partition another worker owns."""
+        if self.unwritten:
+            log.warning(
+                "%d profile changes left unwritten at a rebalance: their events are read "
+                "again from the committed offsets",
+                len(self.unwritten),
+            )
+        self.unwritten.clear()
+        self.partition_events.clear()
+
+    async def items(
+        self, partitions: Container[int] | None = None
+    ) -> AsyncIterator[tuple[bytes, int, Profile]]:
+        """(key, partition, profile) of every profile (of ``partitions`` only, when
+        given), the newest of each, yielding to the event loop every
+        :data:`LOAD_CHUNK`, so a worker holding a million profiles keeps heartbeating.
+
+        A profile's partition is its events' (a visitor's: its anonymous id's, not its
+        ``~anon:`` key's): a sweep in any other partition would write it to that
+        partition's changelog, where a takeover restores it over newer state."""
+        unwritten = dict(self.unwritten)  # (those not in the table yet come last)
+        for i, (key, value) in enumerate(self.table.items()):
+            if i % LOAD_CHUNK == LOAD_CHUNK - 1:
+                await asyncio.sleep(0)
+            newer = unwritten.pop(key, None)
+            if value is None or (newer is not None and newer[1] is None):
+                continue
+            partition = partition_of(routing_key_of(key.decode()).encode(), self.partitions)
+            if partitions is None or partition in partitions:
+                profile = newer[1] if newer is not None else None
+                yield key, partition, profile or self.cache.get(key) or Profile.from_json(value)
+        for key, (partition, newer_profile) in unwritten.items():
+            if newer_profile is not None and (partitions is None or partition in partitions):
+                yield key, partition, newer_profile
