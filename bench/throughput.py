@@ -7,7 +7,10 @@ counts, default settings, (b) one segflow worker, (c) two segflow workers, each 
 own consumer group, and prints one JSON object::
 
     {"events": N, "faust_noop_eps": .., "segflow_eps": .., "segflow_2w_eps": ..,
-     "ratio": segflow_eps / faust_noop_eps, "profile_top": [..]}
+     "segflow_4w_eps": .., "ratio": segflow_eps / faust_noop_eps,
+     "cpu_us_per_event": {"1": .., "2": .., "4": ..}, "cpu_ratio_to_one_worker": {..},
+     "changelog_writes_per_event": .., "changelog_writes_per_event_written_per_batch": ..,
+     "segflow_eps_written_per_batch": .., "forwarded_per_event": {..}, "profile_top": [..]}
 
 Rates count from the first event a consumer sees to the last, so group joins are left
 out. The no-op agent drains the pre-produced events; each segflow run gets input topics
@@ -16,7 +19,12 @@ partitions the same N events are produced into them as fast as possible (otherwi
 second worker joining while the first drains the backlog times a rebalance and the
 first worker's head start, and the partitions it leaves behind are drained alone).
 ``profile_top`` is the top of a py-spy profile of the single segflow worker (own-time
-share by function), when py-spy is installed.
+share by function), when py-spy is installed. Two cores cannot show two workers beating
+one while the broker, the producer and the workers share them, so scaling is measured
+by what it depends on: the CPU seconds all worker processes spent per event (from
+/proc) with 1, 2 and 4 workers (``--workers``), the profile writes (changelog
+messages) and forwarded messages per event; and one worker writing its profiles once
+per batch instead of once per commit, for comparison.
 """
 
 from __future__ import annotations
@@ -101,10 +109,26 @@ def run_noop(settings: Settings, n: int, workdir: Path) -> float:
         log.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process and its waited-for children (/proc)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def run_segflow(
-    broker: str, n: int, workers: int, workdir: Path, profile: bool = False
-) -> tuple[float, list[dict[str, Any]]]:
-    """Events/s of ``workers`` segflow workers in one consumer group, and the profile top.
+    broker: str,
+    n: int,
+    workers: int,
+    workdir: Path,
+    profile: bool = False,
+    write_behind: bool = True,
+) -> dict[str, Any]:
+    """Events/s of ``workers`` segflow workers in one consumer group; the CPU they spent
+    per event (summed over the worker processes, from the moment they share the
+    partitions until every event is processed and the next commit wrote the profiles),
+    their profile writes (changelog messages) and forwarded messages per event, and
+    the top of a py-spy profile of the first worker (``profile``).
 
     The workers get input topics of their own and join the group on them empty; once
     they share the partitions, the ``n`` events are produced as fast as possible. A
@@ -113,7 +137,7 @@ def run_segflow(
     """
     tag = uuid.uuid4().hex[:6]
     settings = settings_for(broker, workdir, tag).model_copy(
-        update={"app_id": f"b{tag}-{workers}w"}
+        update={"app_id": f"b{tag}-{workers}w", "write_behind": write_behind}
     )
     create_topics(settings)
     started = [start_worker(settings, workdir, f"{tag}-{i}") for i in range(workers)]
@@ -136,10 +160,23 @@ def run_segflow(
 
     try:
         wait_until(shared, procs, f"{workers} worker(s) sharing the partitions")
+        pids = [worker.proc.pid for worker in procs if worker.proc is not None]
+        cpu_before = sum(cpu_seconds(pid) for pid in pids)
         preproduce(settings, n)
         trace = poll_processed(ports, n, procs, on_first)
         top = own_time_top(stop_py_spy(spy, workdir / "profile.txt")) if spy else []
-        return n / max(trace[-1][0] - trace[0][0], 1e-9), top
+        time.sleep(2 * settings.commit_interval_s + 1)  # the last commit writes the profiles
+        cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+        stats = [(fetch_stats(port, timeout=10.0) or {}).get("counts", {}) for port in ports]
+        return {
+            "eps": n / max(trace[-1][0] - trace[0][0], 1e-9),
+            "cpu_us_per_event": round(cpu / n * 1e6, 1),
+            "changelog_writes_per_event": round(
+                sum(s.get("profile_writes", 0) for s in stats) / n, 3
+            ),
+            "forwarded_per_event": round(sum(s.get("forwarded", 0) for s in stats) / n, 3),
+            "top": top,
+        }
     finally:
         for worker in procs:
             worker.stop()
@@ -149,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--broker", default=None, help="HOST:PORT (default: a local Tansu)")
+    parser.add_argument(
+        "--workers", type=int, nargs="*", default=[2, 4], help="group sizes beside one worker"
+    )
     args = parser.parse_args(argv)
     with (
         tempfile.TemporaryDirectory(prefix="segflow-bench-") as tmp,
@@ -160,17 +200,33 @@ def main(argv: list[str] | None = None) -> int:
         create_topics(settings)
         preproduce(settings, args.events)
         noop = run_noop(settings, args.events, workdir)
-        one, top = run_segflow(broker, args.events, 1, workdir, profile=True)
-        two, _ = run_segflow(broker, args.events, 2, workdir)
+        one = run_segflow(broker, args.events, 1, workdir, profile=True)
+        runs = {w: run_segflow(broker, args.events, w, workdir) for w in args.workers}
+        per_batch = run_segflow(broker, args.events, 1, workdir, write_behind=False)
+    cpu = {"1": one["cpu_us_per_event"]} | {
+        str(w): run["cpu_us_per_event"] for w, run in runs.items()
+    }
     print(
         json.dumps(
             {
                 "events": args.events,
                 "faust_noop_eps": round(noop),
-                "segflow_eps": round(one),
-                "segflow_2w_eps": round(two),
-                "ratio": round(one / noop, 3),
-                "profile_top": top,
+                "segflow_eps": round(one["eps"]),
+                **{f"segflow_{w}w_eps": round(run["eps"]) for w, run in runs.items()},
+                "ratio": round(one["eps"] / noop, 3),
+                "cpu_us_per_event": cpu,
+                "cpu_ratio_to_one_worker": {
+                    w: round(v / one["cpu_us_per_event"], 3) for w, v in cpu.items()
+                },
+                "changelog_writes_per_event": one["changelog_writes_per_event"],
+                "changelog_writes_per_event_written_per_batch": per_batch[
+                    "changelog_writes_per_event"
+                ],
+                "segflow_eps_written_per_batch": round(per_batch["eps"]),
+                "forwarded_per_event": {
+                    str(w): run["forwarded_per_event"] for w, run in runs.items()
+                },
+                "profile_top": one["top"],
             }
         )
     )

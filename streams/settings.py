@@ -80,7 +80,9 @@ class Settings(BaseSettings):
         description="Consumer session timeout; a dead worker's partitions move after it.",
     )
     heartbeat_interval_s: float = Field(1.0, gt=0, le=100.0)
-    commit_interval_s: float = Field(1.0, gt=0, le=60.0)
+    commit_interval_s: float = Field(
+        3.0, gt=0, le=60.0, description="How often offsets are committed (profiles written)."
+    )
     standby_replicas: int = Field(
         0, ge=0, le=8, description="Standby table copies per partition (0: recover from changelog)."
     )
