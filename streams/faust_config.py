@@ -49,6 +49,9 @@ def faust_options(settings: Settings, middlewares: Sequence[Any] = ()) -> dict[s
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": settings.heartbeat_interval_s,
         "broker_commit_interval": settings.commit_interval_s,
+        # Faust also commits every 10,000 messages; the interval alone decides here, as
+        # each commit writes every profile changed since the last (write-behind).
+        "broker_commit_every": 1_000_000,
         "consumer_auto_offset_reset": "earliest",
         # No on_leader tasks: skip the extra leader topic.
         "topic_disable_leader": True,

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import faust
@@ -186,7 +186,7 @@ class SegflowApp(faust.App):
         return _FetchWaitTransport(self.conf.broker_consumer, self)
 
 
-def write_before_flush(producer: Any, write: Callable[[], object]) -> None:
+def write_before_flush(producer: Any, write: Callable[[], Awaitable[object]]) -> None:
     """Make ``producer.flush()`` call ``write`` first.
 
     Faust flushes its producer before every offset commit (``Consumer.commit``) and
@@ -199,7 +199,7 @@ def write_before_flush(producer: Any, write: Callable[[], object]) -> None:
     flush = producer.flush
 
     async def flush_after_writing() -> None:
-        write()
+        await write()
         await flush()
 
     producer.flush = flush_after_writing

@@ -29,6 +29,8 @@ log = logging.getLogger("segflow.streams")
 
 #: How many profiles a pass over the table reads between yields to the event loop.
 LOAD_CHUNK = 2000
+#: How many profiles a commit's write writes between yields to the event loop.
+WRITE_CHUNK = 50
 
 
 class ProfileStore:
@@ -50,6 +52,11 @@ class ProfileStore:
         #: A recent Faust event of each partition: table writes go to the partition of
         #: Faust's current event.
         self.partition_events: dict[int, Any] = {}
+        #: The changes a write in progress is writing (still read from here until done),
+        #: and the lock that keeps two writes from interleaving (an older value of a key
+        #: written after a newer one).
+        self.writing: dict[bytes, tuple[int, Profile | None]] = {}
+        self._write_lock = asyncio.Lock()
 
     def get(self, customer: bytes, dirty: Mapping[bytes, Profile | None]) -> Profile | None:
         """The customer's current profile: changed (or removed) in this batch or since
@@ -58,6 +65,8 @@ class ProfileStore:
             return dirty[customer]
         if customer in self.unwritten:
             return self.unwritten[customer][1]
+        if customer in self.writing:
+            return self.writing[customer][1]
         profile = self.cache.get(customer)
         if profile is None:
             stored = self.table.get(customer)
@@ -94,19 +103,32 @@ class ProfileStore:
             del self.table[customer]
         self.metrics.profile_writes.inc()
 
-    def write_unwritten(self) -> int:
+    async def write_unwritten(self) -> int:
         """Write every profile changed since the last commit to the table, one write
         per customer, each under an event of its partition (its changelog message goes
-        into the producer's buffer, which the commit then drains); how many."""
-        pending, self.unwritten = self.unwritten, {}
-        by_partition: dict[int, list[tuple[bytes, Profile | None]]] = {}
-        for customer, (partition, profile) in pending.items():
-            by_partition.setdefault(partition, []).append((customer, profile))
-        for partition, entries in by_partition.items():
-            with current_event(self.partition_events[partition]):
-                for customer, profile in entries:
-                    self._write(customer, profile)
-        return len(pending)
+        into the producer's buffer, which the commit then drains); how many.
+
+        A write costs a few hundred microseconds (Faust's changelog send), and a commit
+        may have thousands: every :data:`WRITE_CHUNK` writes the event loop is let run,
+        so events keep flowing (what they change waits for the next commit's write)."""
+        async with self._write_lock:
+            pending, self.unwritten = self.unwritten, {}
+            self.writing = pending
+            by_partition: dict[int, list[tuple[bytes, Profile | None]]] = {}
+            for customer, (partition, profile) in pending.items():
+                by_partition.setdefault(partition, []).append((customer, profile))
+            try:
+                done = 0
+                for partition, entries in by_partition.items():
+                    for customer, profile in entries:
+                        with current_event(self.partition_events[partition]):
+                            self._write(customer, profile)
+                        done += 1
+                        if done % WRITE_CHUNK == 0:
+                            await asyncio.sleep(0)
+            finally:
+                self.writing = {}
+            return len(pending)
 
     def forget_unwritten(self) -> None:
         """On a new assignment: the revoke's flush wrote every change (a commit always

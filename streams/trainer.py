@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from segflow.models.training import TrainingMessage, decode_training
@@ -40,6 +42,8 @@ class Trainer:
         self.publish = publish
         self.trainer_model: Any = None
         self.trainer_seq = 0
+        #: The process value fits run in (started on the first fit).
+        self.fitter: ProcessPoolExecutor | None = None
 
     async def train(self, values: list[bytes]) -> None:
         """Learn a batch of samples and publish the model as the next snapshot."""
@@ -87,14 +91,19 @@ class Trainer:
             model.learn_purchase(message.customer, message.purchases, message.t)
 
     async def refit_value(self) -> None:
-        """Re-fit the value model when one is due, in a thread: a fit takes up to a
-        second or so, and the profile agent shares this loop."""
+        """Re-fit the value model when one is due, in a process of its own: a fit takes
+        up to a second or so of Python, which in a thread would hold the interpreter
+        lock the profile agent needs (measured: changes held up to a second, p99)."""
         model = self.trainer_model
         learning = model.learning
         if learning is None or not learning.refit_due():
             return
         inputs = learning.refit_inputs()
-        fitted = await asyncio.get_running_loop().run_in_executor(None, fit_value_model, *inputs)
+        if self.fitter is None:
+            spawn = multiprocessing.get_context("spawn")  # no fork of a threaded worker
+            self.fitter = ProcessPoolExecutor(max_workers=1, mp_context=spawn)
+        loop = asyncio.get_running_loop()
+        fitted = await loop.run_in_executor(self.fitter, fit_value_model, *inputs)
         if fitted is not None:
             model.value = fitted
         self.metrics.value_fitted(model)

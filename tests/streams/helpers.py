@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -71,7 +72,7 @@ class RecordingTable(dict[bytes, bytes]):
 def commit(pipeline: Pipeline) -> int:
     """What Faust does before committing offsets: the profiles changed since the last
     commit are written to the table (its producer flush calls this first)."""
-    return pipeline.store.write_unwritten()
+    return asyncio.run(pipeline.store.write_unwritten())
 
 
 class Clock:

@@ -89,8 +89,14 @@ def test_the_producer_flush_writes_first_then_flushes_once_hooked() -> None:
         async def flush(self) -> None:
             calls.append("flush")
 
+    async def write() -> None:
+        calls.append("write")
+
+    async def again() -> None:
+        calls.append("again")
+
     producer = Producer()
-    write_before_flush(producer, lambda: calls.append("write"))
-    write_before_flush(producer, lambda: calls.append("again"))  # hooked once only
+    write_before_flush(producer, write)
+    write_before_flush(producer, again)  # hooked once only
     asyncio.run(producer.flush())
     assert calls == ["write", "flush"]
