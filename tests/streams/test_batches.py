@@ -140,15 +140,22 @@ def test_a_worker_asks_the_cluster_for_partition_counts_then_applies_keyed_input
     assert stored(pipeline, "c1").event_counts == {"click": 1}
 
 
-def test_each_customer_is_written_once_per_commit_however_many_batches(tmp_path: Path) -> None:
+def two_batches_of_three_customers(tmp_path: Path, write_behind: bool) -> Pipeline:
+    """Six clicks each of c1, c2, c3 in two batches, through a pipeline whose table
+    counts writes."""
     clock = Clock(at(0).timestamp())
-    pipeline = pipeline_knowing_partitions(tmp_path, clock)
+    pipeline = pipeline_knowing_partitions(tmp_path, clock, write_behind=write_behind)
     events = [click(c, n, at(n)) for n in range(6) for c in ("c1", "c2", "c3")]
     batch = [input_message(pipeline, e, i) for i, e in enumerate(events)]
     asyncio.run(pipeline.process_batch(batch[:9]))
     asyncio.run(pipeline.process_batch(batch[9:]))
+    assert isinstance(pipeline.profiles, RecordingTable)
+    return pipeline
+
+
+def test_each_customer_is_written_once_per_commit_however_many_batches(tmp_path: Path) -> None:
+    pipeline = two_batches_of_three_customers(tmp_path, write_behind=True)
     table = pipeline.profiles
-    assert isinstance(table, RecordingTable)
     assert table.writes == 0  # not before the commit...
     now = pipeline.current_profile(b"c1")  # ...but the worker reads the newest
     assert now is not None and now.event_counts == {"click": 6}
@@ -162,15 +169,8 @@ def test_each_customer_is_written_once_per_commit_however_many_batches(tmp_path:
 
 
 def test_without_write_behind_each_customer_is_written_once_per_batch(tmp_path: Path) -> None:
-    clock = Clock(at(0).timestamp())
-    pipeline = pipeline_knowing_partitions(tmp_path, clock, write_behind=False)
-    events = [click(c, n, at(n)) for n in range(6) for c in ("c1", "c2", "c3")]
-    batch = [input_message(pipeline, e, i) for i, e in enumerate(events)]
-    asyncio.run(pipeline.process_batch(batch[:9]))
-    asyncio.run(pipeline.process_batch(batch[9:]))
-    table = pipeline.profiles
-    assert isinstance(table, RecordingTable)
-    assert table.writes == 6 and commit(pipeline) == 0
+    pipeline = two_batches_of_three_customers(tmp_path, write_behind=False)
+    assert pipeline.profiles.writes == 6 and commit(pipeline) == 0
 
 
 def test_batches_give_the_same_profiles_and_changes_as_the_pure_step_event_by_event(
