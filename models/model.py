@@ -171,15 +171,17 @@ class SegmentModel:
         purchases: PurchaseRecord | None = None,
         at: float | None = None,
         only: frozenset[str] | None = None,
+        x: Mapping[str, float] | None = None,
     ) -> dict[str, float]:
         """Every score of a customer with these readable features (and, given its
         ``purchases`` statistics and the event time ``at``, the value scores; with
-        ``only``, of those just the ones named there: rules read few)."""
+        ``only``, of those just the ones named there: rules read few). ``x``: the
+        features' clustering view, when the caller has it already."""
         scores = {"engagement": self.engagement.predict_one(features)}
         for scorer in self.scorers:
             scores[scorer.name] = scorer.predict_one(features)
         if at is not None:
-            scores |= self.value_scores(features, purchases, at, only)
+            scores |= self.value_scores(features, purchases, at, only, x)
         return {name: round(value, 4) for name, value in scores.items()}
 
     def value_scores(
@@ -188,6 +190,7 @@ class SegmentModel:
         purchases: PurchaseRecord | None,
         at: float,
         only: frozenset[str] | None = None,
+        x: Mapping[str, float] | None = None,
     ) -> dict[str, float]:
         """The buy-till-you-die scores and the purchase propensity (each only once
         learned), and the days since the first purchase."""
@@ -198,7 +201,8 @@ class SegmentModel:
                 scores |= self.value.scores(purchases, at, only)
         if only is not None and PROPENSITY_SCORE not in only:
             return scores
-        z = propensity_inputs(self.transform.transform_one(features), purchases, at)
+        view = x if x is not None else self.transform.transform_one(features)
+        z = propensity_inputs(view, purchases, at)
         propensity = self.propensity.predict_one(z)
         if propensity is not None:
             scores[PROPENSITY_SCORE] = propensity

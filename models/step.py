@@ -24,6 +24,9 @@ from .timeutil import DAY, from_epoch
 from .value import PurchaseRecord
 
 Outcome = Literal["applied", "duplicate", "late"]
+#: Half-lives of silence (counts decayed to under 2 %) after which the sweep stops its
+#: daily looks at a customer.
+SILENT_HALF_LIVES = 6
 
 _EMAIL_COUNTERS = {
     "sent": ("emails_sent", "rate_sent"),
@@ -180,20 +183,16 @@ class _Assessment:
         # Scores go only into changes and rules: most looks of the sweep need neither.
         self._scores: dict[str, float] | None = None
 
-    def scores(self) -> dict[str, float]:
-        if self._scores is None:
-            purchases = PurchaseRecord.of(self.profile)
-            self._scores = self.model.scores(self.features, purchases, self.at)
-        return self._scores
-
-    def rule_scores(self) -> dict[str, float]:
-        """The scores the rules read (all of them, when a change needed all already)."""
+    def scores(self, only: frozenset[str] | None = None) -> dict[str, float]:
+        """Every score (kept for the changes), or just those named in ``only`` (what
+        the rules read; every score, when a change needed them already)."""
         if self._scores is not None:
             return self._scores
-        assert self.model.rules is not None
         purchases = PurchaseRecord.of(self.profile)
-        only = self.model.rules.score_fields
-        return self.model.scores(self.features, purchases, self.at, only)
+        scores = self.model.scores(self.features, purchases, self.at, only, self.x)
+        if only is None:
+            self._scores = scores
+        return scores
 
     def behavioral(self, at: float) -> float | None:
         """Decide the learned segment at ``at``; the distance to the segment kept."""
@@ -227,7 +226,9 @@ class _Assessment:
         """Enter and leave the rule segments whose conditions changed."""
         assert self.model.rules is not None
         rules = self.model.rules
-        after = rules.evaluate(self.features, self.rule_scores(), self.profile.properties)
+        after = rules.evaluate(
+            self.features, self.scores(rules.score_fields), self.profile.properties
+        )
         transitions = rule_transitions(self.profile.rule_segments, after)
         if transitions:
             reasons = standout_reasons(self.model, self.features, self.x)
@@ -290,8 +291,9 @@ def reassess(
     at = max(at, new.as_of)
     features = profile_features(new, at, half_life)
     changes, distance = evaluate(new, features, model, at, from_epoch(at), now, None, reason)
-    # Past six half-lives of silence (a buyer's value looks) the counts are ~0: no sample.
-    fresh = at - new.as_of < 6 * half_life
+    # Past the silence that ends ordinary looks (a buyer's value looks) the counts are ~0:
+    # no sample.
+    fresh = at - new.as_of < SILENT_HALF_LIVES * half_life
     sample = take_sample(new, features, at, model.config) if fresh else None
     return StepResult(new, changes, "applied", sample, at, distance)
 
@@ -363,7 +365,7 @@ def due_at(profile: Profile, config: EngineConfig, after: float | None = None) -
         confirm = profile.pending_since + config.dwell_hours * 3_600.0
         if confirm > last:
             return confirm
-    if last - profile.as_of >= 6 * half_life:
+    if last - profile.as_of >= SILENT_HALF_LIVES * half_life:
         if profile.first_purchase is None:
             return None
         following = last + half_life

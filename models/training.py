@@ -35,10 +35,11 @@ from typing import Any
 import orjson
 
 from .features import FEATURE_NAMES
+from .timeutil import MAX_EPOCH, MIN_EPOCH
 from .value import PurchaseRecord, customer_hash
 
 #: Event times a training message may carry (epoch seconds: years 1 to 9999).
-SAMPLE_TIMES = (-62_135_596_800.0, 253_402_300_799.0)
+SAMPLE_TIMES = (MIN_EPOCH, MAX_EPOCH)
 _FEATURES = frozenset(FEATURE_NAMES)
 _HASHES = 2**63
 

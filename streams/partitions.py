@@ -33,10 +33,8 @@ from .worker_base import WorkerBase
 
 log = logging.getLogger("segflow.streams")
 
-#: How many profiles a partition load reads between yields to the event loop.
-LOAD_CHUNK = 2000
 
-#: Profiles written (or, None, removed) in a batch, by key: written once at its end.
+#: Profiles changed (or, None, removed) in a batch, by key: kept once at its end.
 Dirty = dict[bytes, Profile | None]
 
 
@@ -272,7 +270,8 @@ class PartitionWork(WorkerBase):
         profiles of every such partition from the table, in one pass, into the sweep's
         schedule and the segment sizes (never raises).
 
-        The pass yields to the event loop every :data:`LOAD_CHUNK` profiles, so a
+        The pass yields to the event loop every :data:`.profile_store.LOAD_CHUNK`
+        profiles, so a
         worker holding a million profiles keeps heartbeating (and its group seat).
         """
         wanted = {
