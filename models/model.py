@@ -22,11 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import orjson
 
 from .clustering import SegmentClusterer
 from .config import EngineConfig
 from .features import CLUSTER_FEATURES, FEATURE_NAMES, BehaviorTransform
+from .name_truth import phrase_truth
 from .naming import VOCABULARIES, level_text, name_segments, reads_dormant
 from .propensity import PROPENSITY_SCORE, PurchasePropensity, propensity_inputs
 from .scoring import SCORE_NAMES as BEHAVIOR_SCORES
@@ -295,7 +297,10 @@ class SegmentModel:
             if reads_dormant(self.zscores(centroid, evidence_only=False))
         }
         zscores = {cid: self.zscores(centroid) for cid, centroid in centroids.items()}
-        self._names = name_segments(zscores, levels, groups, dormant)
+        assert c.centers is not None and c.features is not None
+        points = np.asarray(c.ring, dtype=float).reshape(-1, len(c.features))
+        truth = phrase_truth(points, c.centers, c.scale, c.ids, c.features)
+        self._names = name_segments(zscores, levels, groups, dormant, truth)
         self._dormant = frozenset(segment_key(cid) for cid in dormant)
         self._names_key = key
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 
 #: Per group: (feature, phrase when high, phrase when low or None), strongest feature wins.
 GROUPS: dict[str, tuple[tuple[str, str, str | None], ...]] = {
@@ -62,17 +63,62 @@ ECOMMERCE_GROUPS: dict[str, tuple[tuple[str, str, str | None], ...]] = {
 
 #: A group must sit at least this many standard deviations away to be named.
 THRESHOLD = 0.5
+#: A phrase names a segment only when it is true of at least this share of the members
+#: the model knows of (see :mod:`.name_truth`): a centroid pulled up by a few heavy
+#: buyers does not make its segment "frequent buyers".
+TRUE_SHARE = 0.8
 
 
 Groups = Mapping[str, tuple[tuple[str, str, str | None], ...]]
 
 
-def describe(z: Mapping[str, float], groups: Groups = GROUPS) -> list[tuple[float, str]]:
+@dataclass(frozen=True)
+class Truth:
+    """Of which of a segment's ``members`` each feature's phrases are true: per feature,
+    a bit per member (bit ``i`` of the int: member ``i``) for the high phrase and one
+    for the low phrase. Built by :func:`~.name_truth.phrase_truth`."""
+
+    members: int
+    high: Mapping[str, int]
+    low: Mapping[str, int]
+
+    @property
+    def everyone(self) -> int:
+        """The bits of all members."""
+        return (1 << self.members) - 1
+
+    def of(self, feature: str, high: bool) -> int | None:
+        """The members the phrase is true of (None: the feature is not checked)."""
+        return (self.high if high else self.low).get(feature)
+
+    def share(self, bits: int) -> float:
+        """The share of the members that ``bits`` holds (1 without members)."""
+        return bits.bit_count() / self.members if self.members else 1.0
+
+
+def describe(
+    z: Mapping[str, float], groups: Groups = GROUPS, truth: Truth | None = None
+) -> list[tuple[float, str]]:
     """(strength, phrase) for every group that stands out, strongest first. A feature
-    missing from ``z`` (no evidence in the population) is never named."""
-    found: list[tuple[float, str]] = []
+    missing from ``z`` (no evidence in the population) is never named. With ``truth``,
+    the phrases kept are true together of at least :data:`TRUE_SHARE` of the members:
+    a phrase that would bring the share under it is left out.
+
+    >>> describe({"purchases": 1.2, "open_rate": 0.6})
+    [(1.2, 'frequent buyer'), (0.6, 'email-responsive')]
+    >>> few_buy = Truth(10, {"purchases": 0b0000001111, "open_rate": 0b1111111111}, {})
+    >>> describe({"purchases": 1.2, "open_rate": 0.6}, truth=few_buy)
+    [(0.6, 'email-responsive')]
+    >>> apart = Truth(10, {"purchases": 0b0111111111, "open_rate": 0b1111111110}, {})
+    >>> describe({"purchases": 1.2, "open_rate": 0.6}, truth=apart)
+    [(1.2, 'frequent buyer'), (0.6, 'email-responsive')]
+    >>> apart = Truth(10, {"purchases": 0b0011111111, "open_rate": 0b1111111100}, {})
+    >>> describe({"purchases": 1.2, "open_rate": 0.6}, truth=apart)  # 6 of 10 are both
+    [(1.2, 'frequent buyer')]
+    """
+    found: list[tuple[float, str, str, bool]] = []
     for options in groups.values():
-        best: tuple[float, str] | None = None
+        best: tuple[float, str, str, bool] | None = None
         for feature, high, low in options:
             if feature not in z:
                 continue
@@ -80,12 +126,24 @@ def describe(z: Mapping[str, float], groups: Groups = GROUPS) -> list[tuple[floa
             phrase = high if value > 0 else low
             if phrase is None or abs(value) < THRESHOLD:
                 continue
+            true_of = truth.of(feature, value > 0) if truth is not None else None
+            if truth is not None and true_of is not None and truth.share(true_of) < TRUE_SHARE:
+                continue
             if best is None or abs(value) > best[0]:
-                best = (abs(value), phrase)
+                best = (abs(value), phrase, feature, value > 0)
         if best is not None:
             found.append(best)
     found.sort(key=lambda item: -item[0])
-    return found
+    if truth is None:
+        return [(strength, phrase) for strength, phrase, _, _ in found]
+    kept, together = [], truth.everyone
+    for strength, phrase, feature, above in found:
+        true_of = truth.of(feature, above)
+        both = together if true_of is None else together & true_of
+        if truth.share(both) >= TRUE_SHARE:
+            kept.append((strength, phrase))
+            together = both
+    return kept
 
 
 def name_segments(
@@ -93,8 +151,10 @@ def name_segments(
     levels: Mapping[int, Mapping[str, str]] | None = None,
     groups: Groups = GROUPS,
     dormant: Collection[int] | None = None,
+    truth: Mapping[int, Truth] | None = None,
 ) -> dict[int, str]:
-    """A distinct readable name per segment, from its centroid's z-scores per feature.
+    """A distinct readable name per segment, from its centroid's z-scores per feature
+    (and, given ``truth`` per segment, only phrases true of most of its members).
 
     Segments that the strongest phrases cannot tell apart are told apart by the feature
     on which they differ most, in readable units when ``levels`` (per segment, feature
@@ -109,7 +169,8 @@ def name_segments(
     used: set[str] = set()
     order = sorted(zscores, key=lambda c: -max((abs(v) for v in zscores[c].values()), default=0))
     for cid in order:
-        phrases = [phrase for _, phrase in describe(zscores[cid], groups)]
+        known = truth.get(cid) if truth is not None else None
+        phrases = [phrase for _, phrase in describe(zscores[cid], groups, known)]
         if not phrases:
             phrases = ["average activity"]
         if (cid in dormant) if dormant is not None else reads_dormant(zscores[cid]):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
-from segflow.models.naming import level_text, name_segments
+from segflow.models.config import EngineConfig
+from segflow.models.model import SegmentModel
+from segflow.models.naming import THRESHOLD, level_text, name_segments
 
 
 def test_phrases_come_from_the_strongest_groups() -> None:
@@ -104,3 +107,41 @@ def test_a_segment_below_on_every_activity_is_named_dormant() -> None:
     # Below on every activity, but only slightly: not dormant either.
     slight = {name: -0.2 for name in quiet}
     assert not name_segments({1: slight})[1].startswith("dormant")
+
+
+def _readers_and_buyers(model_seed: int, buyers_share: float) -> SegmentModel:
+    """A model of three kinds of customers: blog readers (a fifth of them, of whom
+    ``buyers_share`` order a lot), product viewers and email readers."""
+    rng = random.Random(model_seed)
+    model = SegmentModel.create(EngineConfig(n_segments=3, warmup_samples=300, warmup_days=0.0))
+    for i in range(3000):
+        kind = rng.random()
+        if kind < 0.2:
+            orders = rng.uniform(40.0, 60.0) if rng.random() < buyers_share else 0.0
+            x = {"pages_awareness": rng.uniform(12.0, 20.0), "purchases": orders}
+        elif kind < 0.6:
+            x = {"pages_consideration": rng.uniform(12.0, 20.0), "open_rate": 0.1}
+        else:
+            x = {"open_rate": rng.uniform(0.7, 0.9), "pages_other": rng.uniform(0.0, 2.0)}
+        model.learn_one(x, t=float(i * 60))
+    return model
+
+
+def _nearest(model: SegmentModel, readable: dict[str, float]) -> str:
+    distances = model.distances(model.transform.transform_one(readable))
+    return min(distances, key=distances.__getitem__)
+
+
+def test_a_phrase_true_of_few_members_does_not_name_the_segment() -> None:
+    # A third of the blog readers order a lot: their centroid stands out on orders, but
+    # "frequent buyer" is untrue of two members in three.
+    model = _readers_and_buyers(5, buyers_share=0.3)
+    readers = _nearest(model, {"pages_awareness": 16.0})
+    name = model.segment_names()[readers]
+    z = model.zscores(model.clusterer.centroid(int(readers.removeprefix("seg-"))))
+    assert z["purchases"] > THRESHOLD  # the centroid alone would say "frequent buyer"
+    assert "blog reader" in name and "frequent buyer" not in name
+    # When nearly all of them buy, it is said.
+    model = _readers_and_buyers(5, buyers_share=0.95)
+    readers = _nearest(model, {"pages_awareness": 16.0, "purchases": 50.0})
+    assert "frequent buyer" in model.segment_names()[readers]
