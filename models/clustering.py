@@ -66,6 +66,7 @@ _PLAIN = (
     "births",
     "deaths",
     "refits",
+    "warm_start",
 )
 _LISTS = ("ids", "stamps")
 _ROWS = ("outliers", "ring")
@@ -164,6 +165,8 @@ class SegmentClusterer(CentroidReader, Reseeding, base.Clusterer):
 
         self.n_updates = 0
         self.first_t: float | None = None
+        #: When the warm-up's clock started (see ``_warm_enough``); None until known.
+        self.warm_start: float | None = None
         self.last_t: float | None = None
         self.next_id = 1
         self.ids: list[int] = []
@@ -264,8 +267,12 @@ class SegmentClusterer(CentroidReader, Reseeding, base.Clusterer):
 
     def _warm_enough(self) -> bool:
         """Whether the warm-up points span ``warmup_time``, measured from a low quantile
-        of their times (:data:`WARMUP_START_QUANTILE`), not from the earliest: a few
-        stray points dated long before the rest must not end (or hold up) the warm-up."""
+        (:data:`WARMUP_START_QUANTILE`) of the times of the first ``warmup`` points, not
+        from the earliest: a few stray points dated long before the rest must not end
+        (or hold up) the warm-up. The start is fixed once those points are in: the
+        reservoir's later points are mostly recent ones, and a start read from them
+        would follow the clock (with many samples a day, the warm-up took half as long
+        again)."""
         if self.warmup_time <= 0:
             return True
         if self.last_t is None or not self.time_based or not self.stamps:
@@ -274,8 +281,10 @@ class SegmentClusterer(CentroidReader, Reseeding, base.Clusterer):
                 and self.last_t is not None
                 and self.last_t - self.first_t >= self.warmup_time
             )
-        start = float(np.quantile(self.stamps, WARMUP_START_QUANTILE))
-        return self.last_t - start >= self.warmup_time
+        if self.warm_start is None:
+            first = self.stamps[: self.warmup]
+            self.warm_start = float(np.quantile(first, WARMUP_START_QUANTILE))
+        return self.last_t - self.warm_start >= self.warmup_time
 
     def _update_scale(self, v: np.ndarray, factor: float) -> None:
         if self.mean is None or self.m2 is None:
@@ -321,7 +330,8 @@ class SegmentClusterer(CentroidReader, Reseeding, base.Clusterer):
         """The model ``to_state`` described."""
         model = cls(**{**state["params"], "features": state["features"]})
         for name in _PLAIN:
-            setattr(model, name, state[name])
+            # A snapshot from before the warm-up's start was kept has none: worked out again.
+            setattr(model, name, state.get(name) if name == "warm_start" else state[name])
         for name in _LISTS:
             setattr(model, name, list(state[name]))
         for name in _ROWS:

@@ -123,6 +123,7 @@ class ClustererState(_Strict):
     births: Count
     deaths: Count
     refits: Count
+    warm_start: float | None = None
     ids: Annotated[list[SegmentId], Field(max_length=MAX_SEGMENTS)]
     stamps: Annotated[list[float], Field(max_length=MAX_ROWS)]
     outliers: Rows

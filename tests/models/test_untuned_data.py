@@ -8,6 +8,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -265,6 +266,28 @@ def test_stray_points_from_months_before_do_not_shorten_the_warm_up() -> None:
     # at the 600th point, 5.9 days in), within hours of the run without them.
     assert stray is not None and stray >= start + 7 * DAY
     assert abs(stray - clean) < DAY / 2
+
+
+@pytest.mark.parametrize("per_day", [300, 1_000, 5_000])
+def test_the_warm_up_lasts_its_time_however_many_samples_a_day(per_day: int) -> None:
+    # More samples than the reservoir keeps: its later points are mostly recent ones, so
+    # a start read from them followed the clock (1,000 a day: seeded after 11.7 days).
+    points = [(float(i % 3), i * DAY / per_day) for i in range(per_day * 14)]
+    seeded = _seeded_at(points)
+    assert seeded is not None and 7 * DAY <= seeded < 7.5 * DAY
+
+
+def test_a_snapshot_from_before_the_warm_up_start_was_kept_still_loads() -> None:
+    clusterer = SegmentClusterer(n_clusters=2, time_based=True, warmup=20, warmup_time=DAY)
+    for i in range(10):
+        clusterer.learn_one({"a": float(i % 2)}, t=i * 3_600.0)
+    state = clusterer.to_state()
+    del state["warm_start"]
+    again = SegmentClusterer.from_state(state)
+    for i in range(10, 40):
+        again.learn_one({"a": float(i % 2)}, t=i * 3_600.0)
+    # The clock starts at the 10th percentile of the first 20 points' times (0-19 h).
+    assert again.is_seeded and again.warm_start == pytest.approx(1.9 * 3_600.0)
 
 
 # -- item 10: never engaged is not lapsed, and not a 20 % opener ------------------------
