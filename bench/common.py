@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -61,8 +61,12 @@ def settings_for(
 
 def split_simulation(config: SimulationConfig, days: float) -> tuple[list[Event], Iterator[Event]]:
     """The simulation's events of its first ``days``, and an iterator over the rest."""
-    cutoff = config.start + timedelta(days=days)
-    events = iter_events(config)
+    return take_until(iter_events(config), config.start + timedelta(days=days))
+
+
+def take_until(events: Iterator[Event], cutoff: datetime) -> tuple[list[Event], Iterator[Event]]:
+    """The events of ``events`` (in time order) before ``cutoff``, and an iterator over
+    the rest."""
     head: list[Event] = []
     for event in events:
         if event.occurred_at >= cutoff:

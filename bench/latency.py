@@ -8,15 +8,21 @@ Tansu broker unless ``--broker``, and prints one JSON object::
 
     {"rate": R, "p50_ms": .., "p99_ms": .., "max_ms": .., "changes": N,
      "events": sent in the steady phase, "sent_eps": achieved send rate,
-     "backlog_s": .., "warmup_events": .., "warmup_s": ..}
+     "backlog_s": .., "warmup_events": .., "settle_events": .., "warmup_s": ..}
 
 Method. One simulation (``SimulationConfig(customers=max(1000, R*D/20), days=56,
-seed=7)``, about 1.46 events per customer and day) is split in two:
+seed=7)``, about 1.46 events per customer and day) is split in three:
 
 1. Warm-up: its first ``WARMUP_DAYS`` (14) simulated days, about R*D events, are
    produced as fast as possible (linger 20 ms, 256 KiB batches) while the worker
    starts; we wait until the worker has processed them all and its model is ready
    with segments (``/segflow/stats/``), so the steady phase yields behavioral changes.
+   Then the next ``SETTLE_DAYS`` (2) are produced the same way and processed: the
+   worker reads the warm-up faster than the trainer learns it, so the model is ready
+   only after it, and the customers' first assignments come at their next event or
+   look, a burst of about one change per customer (measured in the steady phase, they
+   were 1,138 of its 1,195 changes, all in its first 7 s, at up to 1.7 s). That burst
+   happens once, when a model first becomes ready; the steady phase measures the rest.
 2. Steady phase: the next R*D events of the same simulation are generated (before
    the clock starts), an aiokafka consumer of ``segment-changes`` is positioned at
    the topic's end offsets, then the events are sent at R events/s on a monotonic
@@ -54,6 +60,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -73,10 +80,14 @@ from .common import (
     settings_for,
     split_simulation,
     start_worker,
+    take_until,
     wait_until,
 )
 
 WARMUP_DAYS = 14.0
+#: Simulated days produced in bulk after the model is ready and before the clock starts:
+#: the customers' first assignments (a burst of changes at the model's start) fall in them.
+SETTLE_DAYS = 2.0
 #: Days simulated in all: the steady phase needs about 14 of them (customers = R*D/20).
 SIM_DAYS = 56.0
 QUIET_S = 3.0
@@ -173,6 +184,17 @@ async def steady_phase(
         await consumer.stop()
 
 
+def produce_in_bulk(
+    settings: Settings, events: list[Event], port: int, worker: WorkerProcess, done: int
+) -> None:
+    """Produce ``events`` as fast as possible; return once the worker has processed them
+    (``done``: events it had processed before)."""
+    bulk = kafka_producer(settings, linger_ms=20, batch_size=256 * 1024)
+    produce_events(settings, events, producer=bulk)
+    bulk.close()
+    poll_processed([port], done + len(events), [worker])
+
+
 def percentile_ms(ordered: list[float], q: float) -> float | None:
     """Nearest-rank percentile of sorted seconds, in ms (None for no data)."""
     if not ordered:
@@ -201,14 +223,14 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(worker.stop)
         begin = time.monotonic()
         warmup, rest = split_simulation(config, WARMUP_DAYS)
-        bulk = kafka_producer(settings, linger_ms=20, batch_size=256 * 1024)
-        produce_events(settings, warmup, producer=bulk)
-        bulk.close()
-        poll_processed([port], len(warmup), [worker])
+        produce_in_bulk(settings, warmup, port, worker, done=0)
         wait_until(lambda: model_ready(port), [worker], "the model to publish segments")
+        settle, rest = take_until(rest, config.start + timedelta(days=WARMUP_DAYS + SETTLE_DAYS))
+        produce_in_bulk(settings, settle, port, worker, done=len(warmup))
         warmup_s = time.monotonic() - begin
         events = list(islice(rest, steady))  # generated before the clock starts
-        run = asyncio.run(steady_phase(settings, events, args.rate, port, worker, done=len(warmup)))
+        done = len(warmup) + len(settle)
+        run = asyncio.run(steady_phase(settings, events, args.rate, port, worker, done=done))
         latencies = sorted(run.latencies)
     result: dict[str, Any] = {
         "rate": args.rate,
@@ -220,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         "sent_eps": round(run.sent / max(run.send_s, 1e-9), 1),
         "backlog_s": round(run.backlog_s, 1),
         "warmup_events": len(warmup),
+        "settle_events": len(settle),
         "warmup_s": round(warmup_s, 1),
     }
     print(json.dumps(result))
