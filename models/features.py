@@ -51,9 +51,10 @@ SEND_GRACE_HOURS = 24.0
 #: days per day is ``(1 + LAPSE_ODDS) / (1 + LAPSE_ODDS * exp(r * s))`` (a
 #: BG/NBD-style probability of being alive, 1 at the moment of a visit).
 LAPSE_ODDS = 0.01
-#: Prior odds that a customer has stopped opening email: after ``n`` sends left
-#: unopened by a customer who opens a share ``r`` of them, the open rate is discounted
-#: to ``(1 + EMAIL_LAPSE_ODDS) / (1 + EMAIL_LAPSE_ODDS * (1 - r) ** -n)`` of itself.
+#: Prior odds, per half-life of silence, that a customer has stopped opening email: a
+#: customer who opens ``q`` emails a day and has opened none for the ``s`` days of sends
+#: since its last open is still opening with ``1 / (1 + EMAIL_LAPSE_ODDS * s /
+#: half-life * exp(q * s))`` (see :func:`still_opening`).
 EMAIL_LAPSE_ODDS = 0.1
 #: Site days per day from which a silence is held in full: a customer visiting less
 #: often holds a share of it (a weekly visitor's quiet week is its rhythm, so its
@@ -79,6 +80,8 @@ SITE_COUNTERS: tuple[str, ...] = (
 )
 
 _SITE_DAYS = COUNTER_INDEX["site_days"]
+_EMAIL_OPENS = COUNTER_INDEX["email_opens"]
+_EMAILS_SENT = COUNTER_INDEX["emails_sent"]
 
 #: Every feature of a profile, in readable units.
 FEATURE_NAMES: tuple[str, ...] = (
@@ -151,12 +154,31 @@ def presence(profile: Profile, at: float, half_life: float, rate: float | None =
 
 def site_rate(profile: Profile, half_life: float) -> float:
     """The customer's site days per day as of its last site activity (0: never)."""
-    last = profile.last_site
+    return _rate_at(profile, _SITE_DAYS, profile.last_site, half_life)
+
+
+def open_rhythm(profile: Profile, half_life: float) -> float:
+    """The emails the customer opens per day, as of its last open (0: never opened).
+
+    Read at an open, the decayed count holds that open in full, where the opening rate
+    it estimates gives the window's edge half: a reader opening every week would read
+    as 2 opens per half-life (of 7 days) for 1.44. Half the last open is left out.
+    """
+    return _rate_at(profile, _EMAIL_OPENS, profile.last_open, half_life, edge=0.5)
+
+
+def _rate_at(
+    profile: Profile, counter: int, last: float | None, half_life: float, edge: float = 0.0
+) -> float:
+    """Per day, the decayed ``counter`` as of ``last`` (None: 0), less ``edge``, over
+    the customer's history then (corrected for a history shorter than the counter's
+    memory)."""
     if last is None:
         return 0.0
-    # Brought forward from ``as_of`` to the last visit (a multiplication: an underflowed
-    # count stays 0 instead of dividing by an underflowed decay).
-    held = profile.counts[_SITE_DAYS] * decay_factor(-max(profile.as_of - last, 0.0), half_life)
+    # Brought back from ``as_of`` to ``last`` (a multiplication: an underflowed count
+    # stays 0 instead of dividing by an underflowed decay).
+    count = profile.counts[counter] * decay_factor(-max(profile.as_of - last, 0.0), half_life)
+    held = max(count - edge, 0.0)
     history = max(last - profile.first_seen, 0.0) + DAY
     span = half_life / DAY / math.log(2) * (1.0 - decay_factor(history, half_life))
     return held / span
@@ -227,12 +249,12 @@ def _email_rates(
     profile: Profile, features: dict[str, float], at: float, half_life: float
 ) -> float:
     """Replace the rate counters of ``features`` by ``open_rate`` and ``click_rate``;
-    return :func:`still_opening` of the held open rate.
+    return :func:`still_opening`.
 
     Rates come from the long-memory counters, smoothed toward a prior. The open rate is
     the customer's rate as of its last open (the prior fades with the counts since, so
     sends left unopened do not pull the rate toward the prior), discounted by how
-    unlikely those sends are for a customer who still opens at that rate (its
+    unlikely the silence since is for a customer opening at its rhythm (its
     ``email_presence``, the email counterpart of ``presence``).
     """
     unopened = features.pop("rate_unopened")
@@ -252,7 +274,7 @@ def _email_rates(
         held_rate = (
             min(1.0, (opens + prior * OPEN_RATE_PRIOR) / held_sent) if held_sent > 0 else 0.0
         )
-    still = still_opening(profile, held_rate, at)
+    still = still_opening(profile, at, half_life)
     features["open_rate"] = held_rate * still
     features["click_rate"] = min(
         1.0, (clicks + RATE_PRIOR_WEIGHT * CLICK_RATE_PRIOR) / (sent + RATE_PRIOR_WEIGHT)
@@ -260,20 +282,34 @@ def _email_rates(
     return still
 
 
-def still_opening(profile: Profile, open_rate: float, at: float) -> float:
-    """How likely a customer who opens ``open_rate`` of its emails still opens them,
-    after the sends it left unopened since its last open (the newest not counted
-    during its grace period): 1 with none, then falling with each (see
-    :data:`EMAIL_LAPSE_ODDS`)."""
+def still_opening(profile: Profile, at: float, half_life: float) -> float:
+    """How likely a customer who opened email still opens it at ``at``.
+
+    The silence runs from its last open to its newest send that had time to be opened
+    (a send within its grace period does not count yet; the one before it is taken a
+    send interval earlier). Judged in time, against the customer's own rhythm: the
+    prior odds of a lapse grow with the silence (:data:`EMAIL_LAPSE_ODDS` per
+    half-life), and a customer who still opens ``q`` emails a day keeps such a silence
+    with probability ``exp(-q * days)`` (:func:`open_rhythm`). So two sends left
+    unopened are a lapse for a reader mailed weekly who opened them all (two weeks of
+    silence), and not for one mailed daily who opens most (two days). 1 without a
+    counted send since the last open, or without any open (nothing to lapse from).
+    """
+    last_open, last_sent = profile.last_open, profile.last_sent
     n = profile.unopened
-    last = profile.last_sent
-    if n and last is not None and at - last < SEND_GRACE_HOURS * 3_600.0:
-        n -= 1
-    if n <= 0:
+    if last_open is None or last_sent is None or n <= 0:
         return 1.0
-    miss = max(1.0 - open_rate, 1e-6)
-    odds = EMAIL_LAPSE_ODDS * math.exp(min(-n * math.log(miss), 50.0))
-    return (1.0 + EMAIL_LAPSE_ODDS) / (1.0 + odds)
+    end = last_sent
+    if at - last_sent < SEND_GRACE_HOURS * 3_600.0:
+        n -= 1
+        sends = _rate_at(profile, _EMAILS_SENT, last_sent, half_life, edge=0.5)
+        end = last_sent - DAY / sends if sends > 0 else last_open
+    silence = max(end - last_open, 0.0)
+    if n <= 0 or silence <= 0:
+        return 1.0
+    missed = open_rhythm(profile, half_life) * silence / DAY
+    odds = EMAIL_LAPSE_ODDS * silence / half_life * math.exp(min(missed, 50.0))
+    return 1.0 / (1.0 + odds)
 
 
 def _sqrt_positive(value: float) -> float:

@@ -328,6 +328,60 @@ def test_a_customer_who_never_opened_or_whose_address_bounced_has_no_open_rate()
     assert rates["reader"] > 0.8
 
 
+# -- item 11: whether a reader still opens is judged against its own cadence ----------
+
+
+def _email_features(every_days: float, opened: list[bool]) -> dict[str, float]:
+    """A reader mailed every ``every_days`` who opened the sends marked in ``opened``
+    (an hour after each), read a day after the last send (past its grace period)."""
+    model, profile = trained(), None
+    for i, was_opened in enumerate(opened):
+        sent_at = T0 + timedelta(days=every_days * i)
+        actions = [("sent", sent_at)] + ([("open", sent_at + timedelta(hours=1))] * was_opened)
+        for action, at in actions:
+            event = EmailEvent(
+                event_id=f"m{i}-{action}",
+                customer_id="reader",
+                occurred_at=at,
+                campaign_id=f"k{i}",
+                action=action,  # type: ignore[arg-type]
+            )
+            profile = step(event, profile, model, NOW).profile
+    assert profile is not None
+    end = (T0 + timedelta(days=every_days * (len(opened) - 1) + 1, hours=1)).timestamp()
+    return profile_features(profile, end, HALF_LIFE)
+
+
+GATE = EngineConfig().lapse_gate
+NINE_IN_TEN = [i % 10 != 3 for i in range(30)]
+
+
+def test_a_daily_reader_is_not_lapsed_by_two_unopened_days() -> None:
+    # Opened 9 in 10 daily sends, then left two unopened: before, every send left
+    # unopened multiplied the odds of a lapse by 1 / (1 - 0.9), and email presence
+    # fell to 0.1 (into the dormant segment and back, #13 item 11).
+    features = _email_features(1.0, [*NINE_IN_TEN, False, False])
+    assert features["email_presence"] >= GATE
+    assert features["open_rate"] > 0.5
+
+
+def test_a_daily_reader_who_stops_opening_lapses_within_a_week() -> None:
+    features = _email_features(1.0, NINE_IN_TEN + [False] * 6)
+    assert features["email_presence"] < GATE
+
+
+def test_unopened_sends_weigh_by_the_silence_they_span() -> None:
+    # Readers who opened every earlier send: two left unopened are two weeks of silence
+    # for one mailed weekly (a lapse), two days for one mailed daily (not yet); four
+    # days are a lapse for the daily reader too.
+    daily, weekly = [True] * 20 + [False] * 2, [True] * 20 + [False] * 2
+    assert _email_features(1.0, daily)["email_presence"] >= GATE
+    assert _email_features(7.0, weekly)["email_presence"] < GATE
+    assert _email_features(1.0, [True] * 20 + [False] * 4)["email_presence"] < GATE
+    # One unopened weekly send is doubt, not a lapse.
+    assert GATE <= _email_features(7.0, [True] * 20 + [False])["email_presence"] < 0.9
+
+
 # -- item 12: names in the business's words, from features with evidence -------------
 
 
