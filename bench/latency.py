@@ -6,7 +6,8 @@ partitions, RocksDB store, ``single_record_batches`` off, which only makes table
 recovery exact on Tansu and would throttle the worker's producer) against a local
 Tansu broker unless ``--broker``, and prints one JSON object::
 
-    {"rate": R, "p50_ms": .., "p99_ms": .., "max_ms": .., "changes": N,
+    {"rate": R, "p50_ms": .., "p99_ms": .., "max_ms": .., "worker_p50_ms_at_most": ..,
+     "worker_p99_ms_at_most": .., "changes": N,
      "events": sent in the steady phase, "sent_eps": achieved send rate,
      "backlog_s": .., "warmup_events": .., "settle_events": .., "warmup_s": ..}
 
@@ -39,7 +40,13 @@ After the last send we wait until the worker has processed every event
 (``backlog_s`` is how long that took: near 0 when the worker keeps up with R, growing
 with the duration when it does not) and the change stream has been quiet for
 ``QUIET_S``. Percentiles are nearest-rank over the matched changes (null when there
-are none). Producer and consumer share one asyncio loop in this process (aiokafka, not
+are none). ``worker_p50_ms_at_most`` / ``worker_p99_ms_at_most`` are the worker's own
+part, from its agent reading the causing event to emitting the change: the upper bound
+of the bucket of ``segflow_change_latency_from_ingest_seconds`` (read from its
+``/metrics`` before and after the steady phase) holding that quantile, over every
+change an event caused then. Their difference to ``p50_ms`` / ``p99_ms`` is the time
+outside the worker's agent: the producer, the broker, the fetch and Faust's queue.
+Producer and consumer share one asyncio loop in this process (aiokafka, not
 kafka-python, whose pure-Python sender and CRC took half a core at 1000 events/s,
 CPU the worker needs on a small machine). The consumer asks for ``fetch_max_wait_ms=10``:
 Tansu does not answer a waiting fetch when data arrives (measured: +124 ms median
@@ -58,6 +65,7 @@ import math
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -66,10 +74,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from segflow.models.events import Event, encode_event
 from segflow.sources.simulator import SimulationConfig
 from segflow.streams.demo import WorkerProcess, fetch_stats
+from segflow.streams.metric_names import CHANGE_LATENCY_INGEST
 from segflow.streams.producer import kafka_producer, produce_events
 from segflow.streams.settings import Settings
 from segflow.streams.topics import create_topics
@@ -195,6 +205,39 @@ def produce_in_bulk(
     poll_processed([port], done + len(events), [worker])
 
 
+def ingest_buckets(port: int) -> dict[float, float]:
+    """The worker's histogram of its own part of the latency (from reading the causing
+    event to emitting the change, ``segflow_change_latency_from_ingest_seconds``):
+    cumulative count per upper bound in seconds, summed over labels."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5.0) as r:
+        return parse_ingest_buckets(r.read().decode())
+
+
+def parse_ingest_buckets(text: str) -> dict[float, float]:
+    """:func:`ingest_buckets` of a Prometheus text exposition."""
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == f"{CHANGE_LATENCY_INGEST}_bucket":
+                bound = float(sample.labels["le"])
+                buckets[bound] = buckets.get(bound, 0.0) + sample.value
+    return buckets
+
+
+def bucket_quantile_ms(
+    before: dict[float, float], after: dict[float, float], q: float
+) -> float | None:
+    """The upper bound (ms) of the bucket holding quantile ``q`` of the observations
+    made between two readings of :func:`ingest_buckets` (None: none made)."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    if not counts or counts[-1] <= 0:
+        return None
+    target = q * counts[-1]
+    bound = next(b for b, c in zip(bounds, counts, strict=True) if c >= target)
+    return None if math.isinf(bound) else round(1000 * bound, 1)
+
+
 def percentile_ms(ordered: list[float], q: float) -> float | None:
     """Nearest-rank percentile of sorted seconds, in ms (None for no data)."""
     if not ordered:
@@ -230,13 +273,17 @@ def main(argv: list[str] | None = None) -> int:
         warmup_s = time.monotonic() - begin
         events = list(islice(rest, steady))  # generated before the clock starts
         done = len(warmup) + len(settle)
+        before = ingest_buckets(port)
         run = asyncio.run(steady_phase(settings, events, args.rate, port, worker, done=done))
+        after = ingest_buckets(port)
         latencies = sorted(run.latencies)
     result: dict[str, Any] = {
         "rate": args.rate,
         "p50_ms": percentile_ms(latencies, 0.50),
         "p99_ms": percentile_ms(latencies, 0.99),
         "max_ms": percentile_ms(latencies, 1.0),
+        "worker_p50_ms_at_most": bucket_quantile_ms(before, after, 0.50),
+        "worker_p99_ms_at_most": bucket_quantile_ms(before, after, 0.99),
         "changes": len(latencies),
         "events": run.sent,
         "sent_eps": round(run.sent / max(run.send_s, 1e-9), 1),
