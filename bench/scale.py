@@ -75,9 +75,9 @@ from segflow.models.events import Event
 from segflow.models.model import SegmentModel
 from segflow.models.runner import replay
 from segflow.sources.simulator import SimulationConfig
-from segflow.streams.app import METRICS_PATH
 from segflow.streams.demo import fetch_stats
 from segflow.streams.model_holder import SnapshotMeta, config_key, encode_snapshot
+from segflow.streams.ops_pages import METRICS_PATH
 from segflow.streams.partitioning import partition_of
 from segflow.streams.producer import kafka_producer, produce_events
 from segflow.streams.settings import Settings
