@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import chain
 from pathlib import Path
@@ -24,6 +24,7 @@ from segflow.models.features import CLUSTER_FEATURES
 from segflow.sources.simulator import SimulationConfig, iter_events
 from segflow.streams.broker import LocalBroker, free_port
 from segflow.streams.demo import WorkerProcess, fetch_stats, processed
+from segflow.streams.producer import kafka_producer, produce_events
 from segflow.streams.setting_groups import TopicNames
 from segflow.streams.settings import Settings
 
@@ -57,6 +58,16 @@ def settings_for(
         web_port=0,
         engine=BENCH_ENGINE,
     )
+
+
+def produce_bulk(settings: Settings, events: Iterable[Event]) -> None:
+    """Send ``events`` to the input topics as fast as possible (linger 20 ms, 256 KiB
+    batches)."""
+    producer = kafka_producer(settings, linger_ms=20, batch_size=256 * 1024)
+    try:
+        produce_events(settings, events, producer=producer)
+    finally:
+        producer.close()
 
 
 def split_simulation(config: SimulationConfig, days: float) -> tuple[list[Event], Iterator[Event]]:

@@ -80,13 +80,13 @@ from segflow.models.events import Event, encode_event
 from segflow.sources.simulator import SimulationConfig
 from segflow.streams.demo import WorkerProcess, fetch_stats
 from segflow.streams.metric_names import CHANGE_LATENCY_INGEST
-from segflow.streams.producer import kafka_producer, produce_events
 from segflow.streams.settings import Settings
 from segflow.streams.topics import create_topics
 
 from .common import (
     bootstrap,
     poll_processed,
+    produce_bulk,
     settings_for,
     split_simulation,
     start_worker,
@@ -199,9 +199,7 @@ def produce_in_bulk(
 ) -> None:
     """Produce ``events`` as fast as possible; return once the worker has processed them
     (``done``: events it had processed before)."""
-    bulk = kafka_producer(settings, linger_ms=20, batch_size=256 * 1024)
-    produce_events(settings, events, producer=bulk)
-    bulk.close()
+    produce_bulk(settings, events)
     poll_processed([port], done + len(events), [worker])
 
 

@@ -79,7 +79,7 @@ from segflow.streams.demo import fetch_stats
 from segflow.streams.model_holder import SnapshotMeta, config_key, encode_snapshot
 from segflow.streams.ops_pages import METRICS_PATH
 from segflow.streams.partitioning import partition_of
-from segflow.streams.producer import kafka_producer, produce_events
+from segflow.streams.producer import kafka_producer
 from segflow.streams.settings import Settings
 from segflow.streams.snapshots import SNAPSHOT_KEY
 from segflow.streams.topics import create_topics
@@ -92,6 +92,7 @@ from .common import (
     inclusive_share,
     own_time_top,
     poll_processed,
+    produce_bulk,
     rss_mb,
     settings_for,
     split_simulation,
@@ -213,15 +214,6 @@ def publish_model(settings: Settings, model: SegmentModel) -> None:
     producer.close(timeout=5)
 
 
-def produce(settings: Settings, events: Iterable[Event]) -> None:
-    """Send ``events`` as fast as possible (big batches)."""
-    producer = kafka_producer(settings, linger_ms=20, batch_size=256 * 1024)
-    try:
-        produce_events(settings, events, producer=producer)
-    finally:
-        producer.close()
-
-
 def get(port: int, path: str) -> tuple[int, bytes]:
     """Status and body of a GET on the worker's web port (status 0 if it does not answer)."""
     try:
@@ -271,7 +263,7 @@ def run_one(
         out = workdir / f"profile-{n}.txt"
         spy = start_py_spy(pid, out) if PY_SPY else None
         sent_at = time.monotonic()
-        producing = threading.Thread(target=produce, args=(settings, events_for(template, n)))
+        producing = threading.Thread(target=produce_bulk, args=(settings, events_for(template, n)))
         producing.start()
         total = len(template.later)
         trace = poll_processed([port], total, [worker], timeout=SCALE_WAIT_S)

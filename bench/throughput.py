@@ -46,7 +46,6 @@ import orjson
 
 from segflow.sources.simulator import SimulationConfig, iter_events
 from segflow.streams.demo import assigned, fetch_stats
-from segflow.streams.producer import kafka_producer, produce_events
 from segflow.streams.settings import Settings
 from segflow.streams.topics import create_topics
 
@@ -57,6 +56,7 @@ from .common import (
     bootstrap,
     own_time_top,
     poll_processed,
+    produce_bulk,
     settings_for,
     start_py_spy,
     start_worker,
@@ -67,9 +67,7 @@ from .common import (
 
 def preproduce(settings: Settings, n: int) -> None:
     config = SimulationConfig(customers=max(1_000, n // 40), days=60.0, seed=7)
-    producer = kafka_producer(settings, linger_ms=20, batch_size=256 * 1024)
-    produce_events(settings, islice(iter_events(config), n), producer=producer)
-    producer.close()
+    produce_bulk(settings, islice(iter_events(config), n))
 
 
 def run_noop(settings: Settings, n: int, workdir: Path) -> float:
