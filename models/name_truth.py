@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .kmeans import sq_dist_matrix
 from .naming import Truth
 
 
@@ -41,9 +42,7 @@ def phrase_truth(
     left out (nothing to check)."""
     if len(points) == 0:
         return {}
-    scaled = points / scale
-    gaps = scaled[:, None, :] - (centres / scale)[None, :, :]
-    nearest = np.einsum("ijk,ijk->ij", gaps, gaps).argmin(axis=1)
+    nearest = sq_dist_matrix(points / scale, centres / scale).argmin(axis=1)
     median = np.median(points, axis=0)
     high = (points > median) & (points > 0)
     low = points <= median

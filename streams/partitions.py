@@ -271,8 +271,8 @@ class PartitionWork(WorkerBase):
         schedule and the segment sizes (never raises).
 
         The pass yields to the event loop every :data:`.profile_store.LOAD_CHUNK`
-        profiles, so a
-        worker holding a million profiles keeps heartbeating (and its group seat).
+        profiles, so a worker holding a million profiles keeps heartbeating (and its
+        group seat).
         """
         wanted = {
             p
