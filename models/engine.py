@@ -116,23 +116,44 @@ class Engine:
         sink: Sink,
         stamp: Stamp,
         on_error: SweepErrors | None = None,
-    ) -> None:
-        """Re-assess the silent customers of ``partition`` due by ``watermark``."""
+        limit: int | None = None,
+    ) -> int:
+        """Re-assess the silent customers of ``partition`` due by ``watermark`` (the
+        earliest ``limit`` of them, when given: the rest stay due); how many."""
         if not self.sweeping:
-            return
+            return 0
+        looks = 0
         for when, customer in self.schedule.due(partition, watermark):
-            try:
-                before = lookup(customer)
-                if before is None:
-                    continue
-                result = reassess(before, model, when, stamp(when))
-            except Exception as error:
-                if on_error is None:
-                    raise
-                on_error(customer, error)
-                continue
-            self.schedule.schedule(partition, result.profile, after=when)
-            sink(Handled(customer, before, result, "inactivity"))
+            looks += 1
+            self._look(partition, customer, when, model, lookup, sink, stamp, on_error)
+            if looks == limit:
+                break  # (the generator pops lazily: the rest stay scheduled)
+        return looks
+
+    def _look(
+        self,
+        partition: int,
+        customer: str,
+        when: float,
+        model: SegmentModel,
+        lookup: Lookup,
+        sink: Sink,
+        stamp: Stamp,
+        on_error: SweepErrors | None,
+    ) -> None:
+        """One look of the sweep at one silent customer, at event time ``when``."""
+        try:
+            before = lookup(customer)
+            if before is None:
+                return
+            result = reassess(before, model, when, stamp(when))
+        except Exception as error:
+            if on_error is None:
+                raise
+            on_error(customer, error)
+            return
+        self.schedule.schedule(partition, result.profile, after=when)
+        sink(Handled(customer, before, result, "inactivity"))
 
     def retire(
         self,

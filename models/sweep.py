@@ -5,13 +5,18 @@ Decay alone can carry a customer who sends nothing across a boundary;
 per partition, a heap of (due time, customer); everything due at or before the
 caller's watermark (see :mod:`.watermark`) comes out, so the cost of a sweep
 follows the number of customers due, not the number held. A look
-overdue by more than one interval (after a restart, or a gap in the traffic) is
-taken once, at the watermark, not once per interval missed. The in-memory runner
-uses one partition; a worker one per partition it owns.
+overdue by more than one interval (a gap in the traffic) is taken once, at the
+watermark, not once per interval missed. A customer restored from the table (a
+worker's start or a rebalance) has no known last look: the worker before took one
+within the interval before it stopped, so an overdue restored customer is looked at
+once within the next interval, at a point spread by its id, and a million restored
+customers are not all looked at on the first event. The in-memory runner uses one
+partition; a worker one per partition it owns.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 from collections.abc import Iterable, Iterator
 
@@ -44,11 +49,14 @@ class Sweep:
         self.config = config
         self._heaps: dict[int, list[tuple[float, str]]] = {}
         self._scheduled: dict[str, float] = {}
+        #: Customers restored from the table and not looked at or stepped since.
+        self._restored: set[str] = set()
 
     def reset(self) -> None:
         """Forget everything (after a rebalance: partitions may have moved)."""
         self._heaps.clear()
         self._scheduled.clear()
+        self._restored.clear()
 
     def loaded(self, partition: int) -> bool:
         return partition in self._heaps
@@ -57,10 +65,17 @@ class Sweep:
         """Start tracking ``partition`` with the customers it holds."""
         self._heaps[partition] = []
         for profile in profiles:
-            self.schedule(partition, profile)
+            self.restore(partition, profile)
+
+    def restore(self, partition: int, profile: Profile) -> None:
+        """Schedule a customer read back from the table (its last look unknown)."""
+        self.schedule(partition, profile)
+        if profile.customer_id in self._scheduled:
+            self._restored.add(profile.customer_id)
 
     def schedule(self, partition: int, profile: Profile, after: float | None = None) -> None:
         """(Re)schedule a customer after an event (``after`` None) or a look at ``after``."""
+        self._restored.discard(profile.customer_id)
         when = due_at(profile, self.config, after)
         if when is None:
             self._scheduled.pop(profile.customer_id, None)
@@ -78,13 +93,27 @@ class Sweep:
         passes the due times again.
         """
         heap = self._heaps.get(partition, [])
-        overdue = watermark - look_interval(self.config)
+        interval = look_interval(self.config)
+        overdue = watermark - interval
         while heap and heap[0][0] <= watermark:
             when, customer = heapq.heappop(heap)
             if self._scheduled.get(customer) != when:
                 continue  # superseded by a newer event or look
+            if when < overdue and customer in self._restored:
+                self._restored.discard(customer)  # looked at within the next interval
+                spread = watermark + interval * _spread(customer)
+                self._scheduled[customer] = spread
+                heapq.heappush(heap, (spread, customer))
+                continue
             del self._scheduled[customer]
+            self._restored.discard(customer)
             yield (watermark if when < overdue else when), customer
 
     def __len__(self) -> int:
         return len(self._scheduled)
+
+
+def _spread(customer: str) -> float:
+    """A fixed point in (0, 1] for ``customer`` (the same in every process)."""
+    digest = hashlib.blake2b(customer.encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") + 1) / 2**64

@@ -4,6 +4,7 @@ partition's load after a rebalance and the moves out of retired segments."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -30,6 +31,10 @@ from .model_holder import ModelHolder
 from .profile_store import ProfileStore
 from .throttle import TokenBucket
 from .worker_base import WorkerBase
+
+#: How many of the sweep's looks are taken at once before their profiles are kept and
+#: their changes published (see :meth:`PartitionWork.catch_up`).
+SWEEP_CHUNK = 1000
 
 log = logging.getLogger("segflow.streams")
 
@@ -98,6 +103,7 @@ class PartitionWork(WorkerBase):
             t = work.event.occurred_at.timestamp()
             self.watermarks.observe(partition, work.source, t, now)
             watermark = self.watermarks.watermark(partition, now)
+            await self.catch_up(partition, t if watermark is None else watermark, work, dirty)
         done: list[Handled] = []
         failed: Exception | None = None
         event = work.event
@@ -127,6 +133,37 @@ class PartitionWork(WorkerBase):
                 reason="processing_error",
                 stage=PROFILE,
             )
+
+    async def catch_up(self, partition: int, watermark: float, work: Work, dirty: Dirty) -> None:
+        """Take the sweep's looks due on ``partition`` by ``watermark`` ahead of the
+        event, :data:`SWEEP_CHUNK` at a time: after a restart or a long quiet spell
+        hundreds of thousands are due at once, and each chunk's profiles are kept and
+        its changes published (the event loop let run) before the next, so memory
+        holds one chunk, not every silent customer's new profile."""
+        while True:
+            done: list[Handled] = []
+            try:
+                looks = self.engine.sweep(
+                    partition,
+                    watermark,
+                    self.holder.model,
+                    lambda customer: self.profile_of(customer.encode(), dirty),
+                    self.keeper(partition, dirty, done),
+                    lambda t: self.now(),
+                    self.sweep_failed,
+                    limit=SWEEP_CHUNK,
+                )
+            except Exception:
+                log.exception("sweeping partition %s failed", partition)
+                self.metrics.error("sweep")
+                looks = 0
+            for handled in done:
+                await self.publish_handled(handled, work)
+            if looks < SWEEP_CHUNK:
+                return
+            self.store.keep(partition, dirty, work.item)
+            dirty.clear()
+            await asyncio.sleep(0)
 
     def keeper(
         self, partition: int, dirty: Dirty, done: list[Handled]
@@ -291,7 +328,7 @@ class PartitionWork(WorkerBase):
             async for key, partition, profile in self.store.items(held):
                 held[partition] += 1
                 if self.settings.sweep:
-                    self.sweep.schedule(partition, profile)
+                    self.sweep.restore(partition, profile)
                 self.sizes.update(partition, None, profile)
                 self.store.warm(key, profile)
         except Exception:

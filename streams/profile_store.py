@@ -31,6 +31,12 @@ log = logging.getLogger("segflow.streams")
 LOAD_CHUNK = 2000
 #: How many profiles a commit's write writes between yields to the event loop.
 WRITE_CHUNK = 50
+#: How many unwritten profiles, per profile the cache holds, may wait for the commit:
+#: past that (a sweep after a recovery changes hundreds of thousands at once) the oldest
+#: are written at once, as without write-behind, so memory stays bounded.
+UNWRITTEN_PER_CACHED = 2
+#: ... and at least this many (a worker may run with no cache).
+UNWRITTEN_MIN = 2_000
 
 
 class ProfileStore:
@@ -49,6 +55,8 @@ class ProfileStore:
         #: Profiles changed since the last commit, by key (None: removed), with their
         #: partition.
         self.unwritten: dict[bytes, tuple[int, Profile | None]] = {}
+        #: How many unwritten profiles may wait for the next commit.
+        self.unwritten_limit = max(UNWRITTEN_PER_CACHED * cache.size, UNWRITTEN_MIN)
         #: A recent Faust event of each partition: table writes go to the partition of
         #: Faust's current event.
         self.partition_events: dict[int, Any] = {}
@@ -90,6 +98,27 @@ class ProfileStore:
                 self.unwritten[customer] = (partition, profile)
             else:
                 self._write(customer, profile)
+        if len(self.unwritten) > self.unwritten_limit:
+            self.write_oldest()
+
+    def write_oldest(self) -> int:
+        """Write the oldest unwritten profiles now, until half the limit is left; how
+        many (none while a commit's write is in progress: a profile written here could
+        be overwritten by its older value still in that write)."""
+        if self._write_lock.locked():
+            return 0
+        keep = self.unwritten_limit // 2
+        done = 0
+        for customer in list(self.unwritten)[: len(self.unwritten) - keep]:
+            partition, profile = self.unwritten[customer]
+            event = self.partition_events.get(partition)
+            if event is None:
+                continue  # no event of its partition yet: it waits for the commit
+            with current_event(event):
+                self._write(customer, profile)
+            del self.unwritten[customer]
+            done += 1
+        return done
 
     def warm(self, key: bytes, profile: Profile) -> None:
         """Cache a profile read in a pass over the table, while the cache has room."""

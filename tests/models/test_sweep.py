@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from segflow.models.config import EngineConfig
+from segflow.models.engine import Engine, Handled
+from segflow.models.model import SegmentModel
 from segflow.models.profile import Profile
 from segflow.models.runner import replay
 from segflow.models.step import due_at
@@ -50,7 +52,9 @@ def test_the_sweep_yields_exactly_the_customers_due_and_each_once() -> None:
         profile = Profile.new(f"c{i}", as_of=rng.uniform(0.0, 30 * DAY))
         profile.segment = "seg-1"
         profiles.append(profile)
-    schedule.load(0, profiles)
+    schedule.load(0, [])
+    for profile in profiles:  # scheduled after their events
+        schedule.schedule(0, profile)
     due_times = {p.customer_id: due_at(p, config) for p in profiles}
     for watermark in (5 * DAY, 12 * DAY, 20 * DAY):
         looked = list(schedule.due(0, watermark))
@@ -80,15 +84,78 @@ def test_an_event_reschedules_and_supersedes_the_old_due_time() -> None:
 
 
 def test_a_look_overdue_by_days_is_taken_once_at_the_watermark() -> None:
-    # After a restart (or a gap in the traffic) a customer silent for ten days is
-    # looked at once, now, not ten times in a row for the days missed.
+    # After a gap in the traffic a customer silent for ten days is looked at once,
+    # now, not ten times in a row for the days missed.
     config = EngineConfig()
     schedule = Sweep(config)
     profile = Profile.new("c", as_of=0.0)
     profile.segment = "seg-1"
-    schedule.load(0, [profile])
+    schedule.load(0, [])
+    schedule.schedule(0, profile)
     looks = list(schedule.due(0, 10 * DAY))
     assert looks == [(10 * DAY, "c")]
     schedule.schedule(0, profile, after=10 * DAY)
     assert list(schedule.due(0, 10.5 * DAY)) == []
     assert list(schedule.due(0, 11 * DAY)) == [(11 * DAY, "c")]  # then daily again
+
+
+def test_restored_customers_overdue_are_looked_at_once_spread_over_the_next_interval() -> None:
+    # Read back from the table after a restart, a million silent customers are not
+    # all due on the first event: the worker before looked at them within the day
+    # before it stopped.
+    config = EngineConfig()
+    interval = DAY  # a seventh of the default 7-day half-life
+    schedule = Sweep(config)
+    profiles = [Profile.new(f"c{i}", as_of=float(i % 5) * DAY) for i in range(1_000)]
+    recent = Profile.new("recent", as_of=9.5 * DAY)  # due within the last interval
+    talker = Profile.new("talker", as_of=0.0)
+    schedule.load(0, [*profiles, recent, talker])
+    watermark = 10.7 * DAY
+    first = list(schedule.due(0, watermark))
+    assert first == [(recent.as_of + interval, "recent")]  # not overdue: looked at now
+    talker.as_of = watermark  # an event: scheduled as usual from now on
+    schedule.schedule(0, talker)
+    looked: dict[str, float] = {}
+    for tenth in range(1, 11):
+        for when, customer in schedule.due(0, watermark + tenth * interval / 10):
+            assert customer not in looked  # once
+            looked[customer] = when
+        assert abs(len(looked) - 100 * tenth) < 40  # spread evenly over the interval
+    assert set(looked) == {p.customer_id for p in profiles} | {"talker"}
+    assert looked["talker"] == watermark + interval
+
+
+def test_a_limited_sweep_takes_the_earliest_due_and_leaves_the_rest_scheduled() -> None:
+    config = EngineConfig()
+    model = SegmentModel.create(config)
+    rng = random.Random(9)
+    profiles = {}
+    for i in range(50):
+        profile = Profile.new(f"c{i}", as_of=rng.uniform(0.0, 3 * DAY))
+        profiles[profile.customer_id] = profile
+
+    calls: list[int] = []
+
+    def looks(limit: int | None) -> list[tuple[str, float]]:
+        calls.clear()
+        engine = Engine(config)
+        engine.schedule.load(0, [])
+        for profile in profiles.values():
+            engine.schedule.schedule(0, profile)
+        seen: list[tuple[str, float]] = []
+
+        def keep(done: Handled) -> None:
+            seen.append((done.customer, done.result.t))
+
+        def stamp(t: float) -> datetime:
+            return datetime.fromtimestamp(t, UTC)
+
+        while not calls or calls[-1] == limit:
+            calls.append(engine.sweep(0, 10 * DAY, model, profiles.get, keep, stamp, limit=limit))
+        return seen
+
+    whole = looks(None)
+    assert len(whole) > 7  # several are due, some more than once
+    chunked = looks(7)
+    assert calls[0] == 7 and len(calls) == len(whole) // 7 + 1
+    assert chunked == whole  # the same looks in the same order, seven at a time

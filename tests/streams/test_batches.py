@@ -28,6 +28,7 @@ from segflow.models.step import step
 from segflow.sources.simulator import SimulationConfig, iter_events
 from segflow.streams.app import Pipeline
 from segflow.streams.ingest import HEADER_ORIGIN, HEADER_TYPE
+from segflow.streams.metric_names import SWEPT
 from segflow.streams.partitioning import partition_of
 
 PARTITIONS = 4
@@ -171,6 +172,31 @@ def test_each_customer_is_written_once_per_commit_however_many_batches(tmp_path:
 def test_without_write_behind_each_customer_is_written_once_per_batch(tmp_path: Path) -> None:
     pipeline = two_batches_of_three_customers(tmp_path, write_behind=False)
     assert pipeline.profiles.writes == 6 and commit(pipeline) == 0
+
+
+def test_unwritten_profiles_past_the_limit_are_written_at_once_oldest_first(
+    tmp_path: Path,
+) -> None:
+    clock = Clock(at(0).timestamp())
+    pipeline = pipeline_knowing_partitions(tmp_path, clock)
+    pipeline.store.unwritten_limit = 4
+    customers = [f"c{i}" for i in range(12)]
+    first = [input_message(pipeline, click(c, 0, at(0)), i) for i, c in enumerate(customers)]
+    asyncio.run(pipeline.process_batch(first))
+    table = pipeline.profiles
+    assert isinstance(table, RecordingTable)
+    unwritten = pipeline.store.unwritten
+    assert len(unwritten) <= 4  # bounded, not held until the commit
+    assert table.writes == 12 - len(unwritten)  # each written once
+    written = {c for c in customers if c.encode() not in unwritten}
+    assert written and all(pipeline.profiles[c.encode()] is not None for c in written)
+    assert len(unwritten) == 2
+    waiting = {b"c0", *unwritten}
+    second = [input_message(pipeline, click("c0", 1, at(1)), 12)]
+    asyncio.run(pipeline.process_batch(second))
+    assert commit(pipeline) == len(waiting)
+    assert stored(pipeline, "c0").event_counts == {"click": 2}
+    assert all(stored(pipeline, c).event_counts == {"click": 1} for c in customers[1:])
 
 
 def test_batches_give_the_same_profiles_and_changes_as_the_pure_step_event_by_event(
@@ -323,3 +349,52 @@ def test_a_worker_that_does_not_learn_sends_no_training_samples(
     assert len(training.sent) == (1 if learn else 0)
     # The step took its sample either way: the profile is the same.
     assert stored(pipeline, "c1").learned_at == at(30).timestamp()
+
+
+def sweep_catch_up(tmp_path: Path, chunk: int, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    """400 customers in the table, silent for a day or more when an event of partition 0
+    arrives: the sweep catches up every due look of partition 0 first."""
+    from segflow.streams import partitions as partitions_module
+
+    monkeypatch.setattr(partitions_module, "SWEEP_CHUNK", chunk)
+    pipeline = pipeline_knowing_partitions(tmp_path, Clock(at(0).timestamp()))
+    model = pipeline.holder.model
+    for i in range(400):
+        result = step(click(f"old{i}", 1, at(i % 24)), None, model, pipeline.now())
+        pipeline.profiles[f"old{i}".encode()] = result.profile.to_json()
+    new = next(f"new{i}" for i in range(100) if partition_of(f"new{i}".encode(), 4) == 0)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async def go() -> None:
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        await pipeline.process_batch([input_message(pipeline, click(new, 1, at(47.5)), 0)])
+        task.cancel()
+
+    asyncio.run(go())
+    pipeline.ticks = ticks  # type: ignore[attr-defined]
+    return pipeline
+
+
+def test_a_large_sweep_catch_up_is_kept_chunk_by_chunk_with_the_same_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = sweep_catch_up(tmp_path / "whole", 10**6, monkeypatch)
+    chunked = sweep_catch_up(tmp_path / "chunked", 7, monkeypatch)
+    swept = chunked.metrics.registry.get_sample_value(SWEPT + "_total")
+    assert swept is not None and swept > 7 * 5  # several chunks' worth
+    assert swept == whole.metrics.registry.get_sample_value(SWEPT + "_total")
+    # Chunk by chunk, the event loop let run between them (the load's pass aside).
+    assert chunked.ticks - whole.ticks >= swept // 7 - 1  # type: ignore[attr-defined]
+    for pipeline in (whole, chunked):
+        commit(pipeline)
+    assert dict(chunked.profiles.items()) == dict(whole.profiles.items())
+    for topic in ("changes", "membership", "training"):
+        sent = [(s.key, s.value) for s in getattr(chunked, topic).sent]
+        assert sent == [(s.key, s.value) for s in getattr(whole, topic).sent], topic
