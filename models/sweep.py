@@ -7,10 +7,11 @@ caller's watermark (see :mod:`.watermark`) comes out, so the cost of a sweep
 follows the number of customers due, not the number held. A look
 overdue by more than one interval (a gap in the traffic) is taken once, at the
 watermark, not once per interval missed. A customer restored from the table (a
-worker's start or a rebalance) has no known last look: the worker before took one
-within the interval before it stopped, so an overdue restored customer is looked at
-once within the next interval, at a point spread by its id, and a million restored
-customers are not all looked at on the first event. The in-memory runner uses one
+worker's start or a rebalance) has no known last look: the worker before took the
+looks due before it stopped, so a restored customer's look already due is taken one
+interval later (overdue by more than an interval: once within the next interval, at
+a point spread by its id), and a million restored customers are not all looked at on
+the first event. The in-memory runner uses one
 partition; a worker one per partition it owns.
 """
 
@@ -99,11 +100,16 @@ class Sweep:
             when, customer = heapq.heappop(heap)
             if self._scheduled.get(customer) != when:
                 continue  # superseded by a newer event or look
-            if when < overdue and customer in self._restored:
-                self._restored.discard(customer)  # looked at within the next interval
-                spread = watermark + interval * _spread(customer)
-                self._scheduled[customer] = spread
-                heapq.heappush(heap, (spread, customer))
+            if customer in self._restored:
+                # The worker before took this look (due before it stopped), or missed
+                # it by less than an interval: the next is one interval on. Overdue by
+                # more (the worker stopped for a while), it is spread over the next.
+                self._restored.discard(customer)
+                later = when + interval
+                if when < overdue:
+                    later = watermark + interval * _spread(customer)
+                self._scheduled[customer] = later
+                heapq.heappush(heap, (later, customer))
                 continue
             del self._scheduled[customer]
             self._restored.discard(customer)

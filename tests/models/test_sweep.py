@@ -107,12 +107,11 @@ def test_restored_customers_overdue_are_looked_at_once_spread_over_the_next_inte
     interval = DAY  # a seventh of the default 7-day half-life
     schedule = Sweep(config)
     profiles = [Profile.new(f"c{i}", as_of=float(i % 5) * DAY) for i in range(1_000)]
-    recent = Profile.new("recent", as_of=9.5 * DAY)  # due within the last interval
+    recent = Profile.new("recent", as_of=9.5 * DAY)  # due within the last interval (10.5)
     talker = Profile.new("talker", as_of=0.0)
     schedule.load(0, [*profiles, recent, talker])
     watermark = 10.7 * DAY
-    first = list(schedule.due(0, watermark))
-    assert first == [(recent.as_of + interval, "recent")]  # not overdue: looked at now
+    assert list(schedule.due(0, watermark)) == []
     talker.as_of = watermark  # an event: scheduled as usual from now on
     schedule.schedule(0, talker)
     looked: dict[str, float] = {}
@@ -121,8 +120,10 @@ def test_restored_customers_overdue_are_looked_at_once_spread_over_the_next_inte
             assert customer not in looked  # once
             looked[customer] = when
         assert abs(len(looked) - 100 * tenth) < 40  # spread evenly over the interval
-    assert set(looked) == {p.customer_id for p in profiles} | {"talker"}
+    assert set(looked) == {p.customer_id for p in profiles} | {"talker", "recent"}
     assert looked["talker"] == watermark + interval
+    # Due before the restart (the worker before took that look): one interval later.
+    assert looked["recent"] == recent.as_of + 2 * interval
 
 
 def test_a_limited_sweep_takes_the_earliest_due_and_leaves_the_rest_scheduled() -> None:

@@ -352,16 +352,17 @@ def test_a_worker_that_does_not_learn_sends_no_training_samples(
 
 
 def sweep_catch_up(tmp_path: Path, chunk: int, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
-    """400 customers in the table, silent for a day or more when an event of partition 0
-    arrives: the sweep catches up every due look of partition 0 first."""
+    """400 customers, silent for a day or more when an event of partition 0 arrives
+    after a quiet spell: the sweep catches up every due look of partition 0 first."""
     from segflow.streams import partitions as partitions_module
 
     monkeypatch.setattr(partitions_module, "SWEEP_CHUNK", chunk)
     pipeline = pipeline_knowing_partitions(tmp_path, Clock(at(0).timestamp()))
-    model = pipeline.holder.model
-    for i in range(400):
-        result = step(click(f"old{i}", 1, at(i % 24)), None, model, pipeline.now())
-        pipeline.profiles[f"old{i}".encode()] = result.profile.to_json()
+    clicks = [click(f"old{i}", 1, at(i % 24)) for i in range(400)]
+    clicks.sort(key=lambda event: event.occurred_at)
+    asyncio.run(
+        pipeline.process_batch([input_message(pipeline, e, i) for i, e in enumerate(clicks)])
+    )
     new = next(f"new{i}" for i in range(100) if partition_of(f"new{i}".encode(), 4) == 0)
     ticks = 0
 
