@@ -74,23 +74,32 @@ class DriftEvent(BaseModel):
 class _Watch:
     """One ADWIN detector on one statistic of one segment."""
 
-    __slots__ = ("adwin", "n", "quiet_until")
+    __slots__ = ("adwin", "n", "quiet_until", "total", "width")
 
     def __init__(self, delta: float) -> None:
         self.adwin = drift.ADWIN(delta=delta)  # type: ignore[no-untyped-call]
         self.n = 0
         self.quiet_until = 0
+        # The window's width and sum, kept here (ADWIN's window shrinks only on a
+        # drift, when they are read back, and starts anew on the update after one):
+        # asking ADWIN for them twice per update cost more than the update.
+        self.width = 0.0
+        self.total = 0.0
 
     def update(self, x: float) -> tuple[float, float] | None:
         """Feed ``x``; on a drift, (old level, new level)."""
-        before_width = float(self.adwin.width)
-        before_total = float(self.adwin.estimation) * before_width
-        self.adwin.update(x)  # type: ignore[no-untyped-call]
+        adwin = self.adwin
+        # (After a drift, ADWIN's next update starts a new window.)
+        restart = adwin.drift_detected
+        before_width, before_total = (0.0, 0.0) if restart else (self.width, self.total)
+        adwin.update(x)  # type: ignore[no-untyped-call]
         self.n += 1
-        if not self.adwin.drift_detected:
+        if not adwin.drift_detected:
+            self.width, self.total = before_width + 1.0, before_total + x
             return None
-        width = float(self.adwin.width)
-        new = float(self.adwin.estimation)
+        width = self.width = float(adwin.width)
+        self.total = float(adwin.total)
+        new = float(adwin.estimation)
         dropped = before_width + 1.0 - width
         old = (before_total + x - new * width) / dropped if dropped > 0 else new
         return old, new
@@ -127,25 +136,26 @@ class DriftMonitor:
         Returns the drifts this observation completes.
         """
         self.observations += 1
+        self._watch(self._share, segment)
+        cuts: list[tuple[_Watch, tuple[float, float], str, Statistic]] = []
+        for key, watch in self._share.items():
+            cut = watch.update(1.0 if key == segment else 0.0)
+            if cut is not None:
+                cuts.append((watch, cut, key, "share"))
+        if distance is not None and math.isfinite(distance):
+            watch = self._watch(self._distance, segment)
+            cut = watch.update(distance)
+            if cut is not None:
+                cuts.append((watch, cut, segment, "distance"))
+        if not cuts:
+            return []
         when = (
             detected_at
             if isinstance(detected_at, datetime)
             else datetime.fromtimestamp(detected_at, tz=UTC)
         )
-        self._watch(self._share, segment)
-        found: list[DriftEvent] = []
-        for key, watch in self._share.items():
-            cut = watch.update(1.0 if key == segment else 0.0)
-            event = self._alert(watch, cut, key, "share", model_version, when, names)
-            if event is not None:
-                found.append(event)
-        if distance is not None and math.isfinite(distance):
-            watch = self._watch(self._distance, segment)
-            cut = watch.update(distance)
-            event = self._alert(watch, cut, segment, "distance", model_version, when, names)
-            if event is not None:
-                found.append(event)
-        return found
+        found = [self._alert(*cut, model_version, when, names) for cut in cuts]
+        return [event for event in found if event is not None]
 
     def _alert(
         self,

@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -55,6 +56,7 @@ RENAME_EVERY = 500
 EVIDENCE_SPREAD = 1e-3
 
 
+@functools.lru_cache(maxsize=1024)
 def segment_key(cluster_id: int) -> str:
     """The public id of a behavioral segment."""
     return f"seg-{cluster_id}"
@@ -87,6 +89,7 @@ class SegmentModel:
         self.scorers = (EmailResponsiveness(), ContentIntent(), Value())
         self.rules = rules
         self._names: dict[int, str] = {}
+        self._public_names: dict[str, str] = {}
         self._dormant: frozenset[str] = frozenset()
         self._names_key: tuple[Any, ...] = ()
         self._ids: frozenset[str] = frozenset()
@@ -259,7 +262,7 @@ class SegmentModel:
         if not self.clusterer.is_seeded:
             return {}
         self._read_centroids()
-        return {segment_key(cid): name for cid, name in self._names.items()}
+        return dict(self._public_names)
 
     def dormant_segments(self) -> frozenset[str]:
         """Public ids of the segments whose centroid reads as dormant: below the
@@ -305,6 +308,7 @@ class SegmentModel:
         points = np.asarray(c.ring, dtype=float).reshape(-1, len(c.features))
         truth = phrase_truth(points, c.centers, c.scale, c.ids, c.features)
         self._names = name_segments(zscores, levels, groups, dormant, truth)
+        self._public_names = {segment_key(cid): name for cid, name in self._names.items()}
         self._dormant = frozenset(segment_key(cid) for cid in dormant)
         self._names_key = key
 

@@ -23,7 +23,7 @@ decayed weight in each segment (the same on every worker).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -88,6 +88,8 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        #: Labelled children of the counters every event touches (never removed).
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._events(registry)
         self._changes(registry)
         self._model(registry)
@@ -227,13 +229,22 @@ class Metrics:
 
     # -- recording ----------------------------------------------------------------------
 
+    def _child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once: every event counts in a few, and
+        the client's ``labels`` costs more than the increment."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def consumed(self, topic: str, kind: str) -> None:
         """A message read from an input topic."""
-        self.events_consumed.labels(topic=topic, type=kind).inc()
+        self._child(self.events_consumed, topic, kind).inc()
 
     def event(self, outcome: str) -> None:
         """A valid event through the step (``applied``, ``duplicate``, ``late``)."""
-        self.events.labels(outcome=outcome).inc()
+        self._child(self.events, outcome).inc()
 
     def dead_letter(self, source_topic: str, reason: str, stage: str) -> None:
         """A message sent to the dead-letter topic."""
@@ -284,7 +295,7 @@ class Metrics:
 
     def sample(self, sent: bool) -> None:
         """A training sample offered: sent, or throttled by the rate limit."""
-        self.samples.labels(status="sent" if sent else "throttled").inc()
+        self._child(self.samples, "sent" if sent else "throttled").inc()
 
     def model_update(
         self, seq: int, version: int, shifts: Mapping[str, float] | None = None

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from segflow.models.drift import DriftEvent, DriftMonitor, centroid_shifts
+from segflow.models.drift import DriftEvent, DriftMonitor, _Watch, centroid_shifts
 from segflow.models.model import SegmentModel
 
 N = 6000
@@ -71,3 +71,16 @@ def test_centroid_shifts_between_model_versions() -> None:
     same = SegmentModel.from_snapshot(model.to_snapshot(), config)
     shifts = centroid_shifts(model, same)
     assert shifts and all(v == 0.0 for v in shifts.values())
+
+
+def test_a_watch_keeps_its_window_as_adwin_does_across_drifts() -> None:
+    # The old level of a drift comes from the window kept beside ADWIN's.
+    rng = random.Random(1)
+    watch = _Watch(0.002)
+    drifts = 0
+    for i in range(120_000):
+        share = 0.2 if (i // 20_000) % 2 else 0.5
+        drifts += watch.update(1.0 if rng.random() < share else 0.0) is not None
+        assert watch.width == watch.adwin.width
+        assert abs(watch.total - watch.adwin.total) < 1e-6
+    assert drifts >= 5
