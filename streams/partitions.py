@@ -136,10 +136,9 @@ class PartitionWork(WorkerBase):
 
     async def catch_up(self, partition: int, watermark: float, work: Work, dirty: Dirty) -> None:
         """Take the sweep's looks due on ``partition`` by ``watermark`` ahead of the
-        event, :data:`SWEEP_CHUNK` at a time: after a restart or a long quiet spell
-        hundreds of thousands are due at once, and each chunk's profiles are kept and
-        its changes published (the event loop let run) before the next, so memory
-        holds one chunk, not every silent customer's new profile."""
+        event, :data:`SWEEP_CHUNK` at a time (after a long quiet spell, hundreds of
+        thousands may be due): each chunk's profiles are kept and its changes published
+        before the next, so memory holds one chunk, not every silent customer's."""
         while True:
             done: list[Handled] = []
             try:
@@ -304,8 +303,9 @@ class PartitionWork(WorkerBase):
 
     async def load_partitions(self, partitions: Iterable[int]) -> None:
         """On the first batch with events of a partition since a rebalance: read the
-        profiles of every such partition from the table, in one pass, into the sweep's
-        schedule and the segment sizes (never raises).
+        profiles of every partition this worker holds from the table, in one pass (a
+        pass reads the whole table), into the sweep's schedule and the segment sizes
+        (never raises).
 
         The pass yields to the event loop every :data:`.profile_store.LOAD_CHUNK`
         profiles, so a worker holding a million profiles keeps heartbeating (and its
@@ -313,7 +313,7 @@ class PartitionWork(WorkerBase):
         """
         wanted = {
             p
-            for p in partitions
+            for p in {*partitions, *self.held_partitions()}
             if not self.sizes.loaded(p) or (self.settings.sweep and not self.sweep.loaded(p))
         }
         if not wanted:
@@ -339,6 +339,16 @@ class PartitionWork(WorkerBase):
             return
         for partition, count in sorted(held.items()):
             log.info("partition %s has %s customers", partition, count)
+
+    def held_partitions(self) -> set[int]:
+        """The profile partitions whose input this worker's consumer holds now."""
+        names = self.settings.topics
+        topics = {*names.inputs().values(), names.events}
+        try:
+            assigned = self.app.consumer.assignment()
+        except Exception:  # not started, or no consumer (a pipeline without a worker)
+            return set()
+        return {tp.partition for tp in assigned if tp.topic in topics}
 
     async def move_retired(self, partition: int, dirty: Dirty) -> None:
         """Re-assess the customers of ``partition`` whose segment the model in force

@@ -399,3 +399,38 @@ def test_a_large_sweep_catch_up_is_kept_chunk_by_chunk_with_the_same_results(
     for topic in ("changes", "membership", "training"):
         sent = [(s.key, s.value) for s in getattr(chunked, topic).sent]
         assert sent == [(s.key, s.value) for s in getattr(whole, topic).sent], topic
+
+
+def test_the_first_batch_loads_every_partition_the_worker_holds_in_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections import namedtuple
+
+    pipeline = pipeline_knowing_partitions(tmp_path, Clock(at(0).timestamp()))
+    model = pipeline.holder.model
+    for i in range(40):
+        result = step(click(f"old{i}", 1, at(0)), None, model, pipeline.now())
+        pipeline.profiles[f"old{i}".encode()] = result.profile.to_json()
+    tp = namedtuple("tp", "topic partition")
+    clicks = pipeline.settings.topics.inputs()["click"]
+    held = {tp(clicks, 0), tp(clicks, 1), tp(pipeline.settings.topics.events, 3)}
+    monkeypatch.setattr(pipeline.app.consumer, "assignment", lambda: held)
+    passes = 0
+    items = pipeline.store.items
+
+    def counted(partitions: object = None) -> object:
+        nonlocal passes
+        passes += 1
+        return items(partitions)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline.store, "items", counted)
+    new = next(f"new{i}" for i in range(100) if partition_of(f"new{i}".encode(), 4) == 0)
+    asyncio.run(pipeline.process_batch([input_message(pipeline, click(new, 1, at(1)), 0)]))
+    assert passes == 1
+    assert [pipeline.sizes.loaded(p) for p in range(4)] == [True, True, False, True]
+    assert len(pipeline.sweep) == 1 + sum(
+        partition_of(f"old{i}".encode(), 4) in (0, 1, 3) for i in range(40)
+    )
+    later = next(f"new{i}" for i in range(100) if partition_of(f"new{i}".encode(), 4) == 1)
+    asyncio.run(pipeline.process_batch([input_message(pipeline, click(later, 1, at(2)), 1)]))
+    assert passes == 1  # partition 1 was loaded already
