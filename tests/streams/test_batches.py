@@ -4,8 +4,10 @@ per customer per batch, the profile cache, and equality with the pure step."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -32,6 +34,27 @@ from segflow.streams.metric_names import SWEPT
 from segflow.streams.partitioning import partition_of
 
 PARTITIONS = 4
+
+
+def ticks_while(work: Coroutine[Any, Any, None]) -> int:
+    """Run ``work``; how many times another task got to run meanwhile."""
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async def go() -> int:
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        start = ticks
+        await work
+        task.cancel()
+        return ticks - start
+
+    return asyncio.run(go())
 
 
 def pipeline_knowing_partitions(tmp_path: Path, clock: Clock, **overrides: object) -> Pipeline:
@@ -308,25 +331,11 @@ def test_the_first_batch_after_a_rebalance_loads_its_partitions_sizes_in_one_pas
     mine = [f"old{i}" for i in range(400) if partition_of(f"old{i}".encode(), PARTITIONS) == 0]
 
     monkeypatch.setattr(store_module, "LOAD_CHUNK", 10)
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    async def go() -> None:
-        task = asyncio.create_task(ticker())
-        await asyncio.sleep(0)
-        before = ticks
-        # An event for a customer of partition 0: partition 0 is loaded.
-        new = next(f"new{i}" for i in range(100) if partition_of(f"new{i}".encode(), 4) == 0)
-        await pipeline.process_batch([input_message(pipeline, click(new, 1, at(1)), 0)])
-        assert ticks - before >= 400 // 10 - 1  # the load let other tasks run
-        task.cancel()
-
-    asyncio.run(go())
+    # An event for a customer of partition 0: partition 0 is loaded.
+    new = next(f"new{i}" for i in range(100) if partition_of(f"new{i}".encode(), 4) == 0)
+    batch = [input_message(pipeline, click(new, 1, at(1)), 0)]
+    ticks = ticks_while(pipeline.process_batch(batch))
+    assert ticks >= 400 // 10 - 1  # the load let other tasks run
     _, held = pipeline.sizes.totals()
     assert held == len(mine) + 1  # partition 0's customers and the new one, no other
     assert len(pipeline.sweep) == len(mine) + 1
@@ -364,22 +373,8 @@ def sweep_catch_up(tmp_path: Path, chunk: int, monkeypatch: pytest.MonkeyPatch) 
         pipeline.process_batch([input_message(pipeline, e, i) for i, e in enumerate(clicks)])
     )
     new = next(f"new{i}" for i in range(100) if partition_of(f"new{i}".encode(), 4) == 0)
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    async def go() -> None:
-        task = asyncio.create_task(ticker())
-        await asyncio.sleep(0)
-        await pipeline.process_batch([input_message(pipeline, click(new, 1, at(47.5)), 0)])
-        task.cancel()
-
-    asyncio.run(go())
-    pipeline.ticks = ticks  # type: ignore[attr-defined]
+    batch = [input_message(pipeline, click(new, 1, at(47.5)), 0)]
+    pipeline.ticks = ticks_while(pipeline.process_batch(batch))  # type: ignore[attr-defined]
     return pipeline
 
 
