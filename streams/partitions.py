@@ -32,8 +32,7 @@ from .profile_store import ProfileStore
 from .throttle import TokenBucket
 from .worker_base import WorkerBase
 
-#: How many of the sweep's looks are taken at once before their profiles are kept and
-#: their changes published (see :meth:`PartitionWork.catch_up`).
+#: Looks of the sweep (or retirement moves) taken before their profiles are kept.
 SWEEP_CHUNK = 1000
 
 log = logging.getLogger("segflow.streams")
@@ -74,7 +73,7 @@ class PartitionWork(WorkerBase):
         each customer's profile once: written to the table before the next offset
         commit (``write_behind``), or now."""
         dirty: Dirty = {}
-        await self.move_retired(partition, dirty)
+        await self.move_retired(partition, dirty, items[-1].item if items else None)
         for work in items:
             await self.process_work(partition, work, dirty)
         try:
@@ -160,9 +159,13 @@ class PartitionWork(WorkerBase):
                 await self.publish_handled(handled, work)
             if looks < SWEEP_CHUNK:
                 return
-            self.store.keep(partition, dirty, work.item)
-            dirty.clear()
-            await asyncio.sleep(0)
+            await self.keep_chunk(partition, dirty, work.item)
+
+    async def keep_chunk(self, partition: int, dirty: Dirty, event: Any) -> None:
+        """Keep the profiles changed so far (a chunk of a long catch-up); let others run."""
+        self.store.keep(partition, dirty, event)
+        dirty.clear()
+        await asyncio.sleep(0)
 
     def keeper(
         self, partition: int, dirty: Dirty, done: list[Handled]
@@ -308,8 +311,7 @@ class PartitionWork(WorkerBase):
         (never raises).
 
         The pass yields to the event loop every :data:`.profile_store.LOAD_CHUNK`
-        profiles, so a worker holding a million profiles keeps heartbeating (and its
-        group seat).
+        profiles: a worker holding a million profiles keeps heartbeating (its seat).
         """
         wanted = {
             p
@@ -350,7 +352,7 @@ class PartitionWork(WorkerBase):
             return set()
         return {tp.partition for tp in assigned if tp.topic in topics}
 
-    async def move_retired(self, partition: int, dirty: Dirty) -> None:
+    async def move_retired(self, partition: int, dirty: Dirty, event: Any = None) -> None:
         """Re-assess the customers of ``partition`` whose segment the model in force
         retired (changes with reason ``retired``; never raises).
 
@@ -366,26 +368,24 @@ class PartitionWork(WorkerBase):
         if not customers:
             return
         at = self.watermarks.watermark(partition, self.clock()) or 0.0
-        members = []
-        for customer in sorted(customers):
-            profile = self.profile_of(customer, dirty)
-            if profile is not None and profile.segment not in model.segment_ids():
-                members.append(profile)  # (else moved by an event since it was found)
-        done: list[Handled] = []
-        try:
-            self.engine.retire(
-                partition,
-                members,
-                model,
-                at,
-                self.keeper(partition, dirty, done),
-                lambda t: self.now(),
-            )
-        except Exception:
-            log.exception("moving customers out of retired segments %s failed", sorted(customers))
-            self.metrics.error("sweep")
-        for handled in done:
-            await self.publish_handled(handled, None)
+        ordered = sorted(customers)
+        for start in range(0, len(ordered), SWEEP_CHUNK):
+            if start:  # a big segment retired: kept chunk by chunk, as the sweep's looks
+                await self.keep_chunk(partition, dirty, event)
+            members = []
+            for customer in ordered[start : start + SWEEP_CHUNK]:
+                profile = self.profile_of(customer, dirty)
+                if profile is not None and profile.segment not in model.segment_ids():
+                    members.append(profile)  # (else moved by an event since it was found)
+            done: list[Handled] = []
+            try:
+                keep = self.keeper(partition, dirty, done)
+                self.engine.retire(partition, members, model, at, keep, lambda t: self.now())
+            except Exception:
+                log.exception("moving customers out of retired segments %s failed", ordered)
+                self.metrics.error("sweep")
+            for handled in done:
+                await self.publish_handled(handled, None)
 
     async def find_retired(self, gone: frozenset[str]) -> None:
         """Queue, per partition, the local customers in the segments ``gone``."""

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
+import pytest
 from helpers import ENGINE, Clock, at, click, commit, email, memory_pipeline, snapshot
 from prometheus_client import CollectorRegistry
-from test_batches import PARTITIONS, input_message
+from test_batches import PARTITIONS, input_message, ticks_while
 
 from segflow.models.model import SegmentModel
 from segflow.models.profile import Profile
+from segflow.streams import partitions as partitions_module
 from segflow.streams.app import Pipeline
 from segflow.streams.partitioning import partition_of
 
@@ -55,6 +58,25 @@ def test_a_fast_topic_does_not_make_the_sweep_judge_a_slow_topics_customers(
 def test_members_of_a_segment_a_new_model_retired_move_at_the_next_batch(
     tmp_path: Path,
 ) -> None:
+    retire_the_biggest_segment(tmp_path)
+
+
+def test_many_members_of_a_retired_segment_move_chunk_by_chunk_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = retire_the_biggest_segment(tmp_path / "whole")
+    monkeypatch.setattr(partitions_module, "SWEEP_CHUNK", 2)
+    chunked = retire_the_biggest_segment(tmp_path / "chunked")
+    assert [(s.key, s.value) for s in chunked.changes.sent] == [
+        (s.key, s.value) for s in whole.changes.sent
+    ]
+    assert chunked.ticks > whole.ticks + 3  # the event loop ran between chunks
+
+
+def retire_the_biggest_segment(tmp_path: Path) -> Any:
+    """40 customers assigned; a new model retires the biggest segment; the next batch
+    moves its members (asserted); the pipeline, with the event loop's turns during
+    that batch as ``ticks``."""
     clock = Clock(at(0).timestamp())
     pipeline = memory_pipeline(tmp_path, clock, CollectorRegistry())
     for topic in pipeline.kinds:
@@ -73,12 +95,13 @@ def test_members_of_a_segment_a_new_model_retired_move_at_the_next_batch(
     assert pipeline.holder.offer(snapshot(2, model))
     # The next batch of each partition moves its members (one event each is enough).
     later = [input_message(pipeline, click(c, 1, at(2)), 100 + i) for i, c in enumerate(customers)]
-    asyncio.run(pipeline.process_batch(later))
+    pipeline.ticks = ticks_while(pipeline.process_batch(later))  # type: ignore[attr-defined]
     retired = [ch for ch in pipeline.recent_changes if ch["reason"] == "retired"]
     members = {cust for cust, seg in assigned.items() if seg == biggest}
     assert {ch["customer_id"] for ch in retired} == members
     assert all(ch["from_segment"] == biggest and ch["cause_event_id"] is None for ch in retired)
     assert all(stored_segment(pipeline, cust) != biggest for cust in customers)
+    return pipeline
 
 
 def stored_segment(pipeline: Pipeline, customer: str) -> str | None:
