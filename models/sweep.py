@@ -69,9 +69,11 @@ class Sweep:
             self.restore(partition, profile)
 
     def restore(self, partition: int, profile: Profile) -> None:
-        """Schedule a customer read back from the table (its last look unknown)."""
+        """Schedule a customer read back from the table (its last look unknown). A
+        pending move's confirmation is not deferred: had the worker before taken it, the
+        stored profile would no longer be pending."""
         self.schedule(partition, profile)
-        if profile.customer_id in self._scheduled:
+        if profile.customer_id in self._scheduled and profile.pending is None:
             self._restored.add(profile.customer_id)
 
     def schedule(self, partition: int, profile: Profile, after: float | None = None) -> None:

@@ -109,9 +109,13 @@ def test_restored_customers_overdue_are_looked_at_once_spread_over_the_next_inte
     profiles = [Profile.new(f"c{i}", as_of=float(i % 5) * DAY) for i in range(1_000)]
     recent = Profile.new("recent", as_of=9.5 * DAY)  # due within the last interval (10.5)
     talker = Profile.new("talker", as_of=0.0)
-    schedule.load(0, [*profiles, recent, talker])
+    waiting = Profile.new("waiting", as_of=10.0 * DAY)  # a move waiting for its dwell
+    waiting.pending, waiting.pending_since = "seg-2", 10.0 * DAY
+    schedule.load(0, [*profiles, recent, talker, waiting])
     watermark = 10.7 * DAY
-    assert list(schedule.due(0, watermark)) == []
+    confirm = due_at(waiting, config)
+    assert confirm is not None and confirm < watermark
+    assert list(schedule.due(0, watermark)) == [(confirm, "waiting")]  # not deferred
     talker.as_of = watermark  # an event: scheduled as usual from now on
     schedule.schedule(0, talker)
     looked: dict[str, float] = {}
