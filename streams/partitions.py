@@ -307,19 +307,20 @@ class PartitionWork(WorkerBase):
     async def load_partitions(self, partitions: Iterable[int]) -> None:
         """On the first batch with events of a partition since a rebalance: read the
         profiles of every partition this worker holds from the table, in one pass (a
-        pass reads the whole table), into the sweep's schedule and the segment sizes
-        (never raises).
+        pass reads the whole table), into the sweep's schedule and the sizes (no raise).
 
         The pass yields to the event loop every :data:`.profile_store.LOAD_CHUNK`
         profiles: a worker holding a million profiles keeps heartbeating (its seat).
         """
-        wanted = {
-            p
-            for p in {*partitions, *self.held_partitions()}
-            if not self.sizes.loaded(p) or (self.settings.sweep and not self.sweep.loaded(p))
-        }
+
+        def unloaded(ps: Iterable[int]) -> set[int]:
+            sweep, sizes = self.settings.sweep, self.sizes
+            return {p for p in ps if not sizes.loaded(p) or (sweep and not self.sweep.loaded(p))}
+
+        wanted = unloaded(partitions)
         if not wanted:
             return
+        wanted |= unloaded(self.held_partitions())  # (asked only when a load is due)
         held = dict.fromkeys(wanted, 0)
         for partition in wanted:  # streamed in below, never held in a list
             if self.settings.sweep and not self.sweep.loaded(partition):
@@ -344,8 +345,7 @@ class PartitionWork(WorkerBase):
 
     def held_partitions(self) -> set[int]:
         """The profile partitions whose input this worker's consumer holds now."""
-        names = self.settings.topics
-        topics = {*names.inputs().values(), names.events}
+        topics = {*self.settings.topics.inputs().values(), self.settings.topics.events}
         try:
             assigned = self.app.consumer.assignment()
         except Exception:  # not started, or no consumer (a pipeline without a worker)
