@@ -114,7 +114,6 @@ class Sweep:
                 heapq.heappush(heap, (later, customer))
                 continue
             del self._scheduled[customer]
-            self._restored.discard(customer)
             yield (watermark if when < overdue else when), customer
 
     def __len__(self) -> int:

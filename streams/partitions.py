@@ -372,8 +372,8 @@ class PartitionWork(WorkerBase):
         for start in range(0, len(ordered), SWEEP_CHUNK):
             if start:  # a big segment retired: kept chunk by chunk, as the sweep's looks
                 await self.keep_chunk(partition, dirty, event)
-            members = []
-            for customer in ordered[start : start + SWEEP_CHUNK]:
+            members, chunk = [], ordered[start : start + SWEEP_CHUNK]
+            for customer in chunk:
                 profile = self.profile_of(customer, dirty)
                 if profile is not None and profile.segment not in model.segment_ids():
                     members.append(profile)  # (else moved by an event since it was found)
@@ -382,7 +382,7 @@ class PartitionWork(WorkerBase):
                 keep = self.keeper(partition, dirty, done)
                 self.engine.retire(partition, members, model, at, keep, lambda t: self.now())
             except Exception:
-                log.exception("moving customers out of retired segments %s failed", ordered)
+                log.exception("moving customers out of retired segments %s failed", chunk)
                 self.metrics.error("sweep")
             for handled in done:
                 await self.publish_handled(handled, None)

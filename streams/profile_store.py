@@ -101,14 +101,13 @@ class ProfileStore:
         if len(self.unwritten) > self.unwritten_limit:
             self.write_oldest()
 
-    def write_oldest(self) -> int:
-        """Write the oldest unwritten profiles now, until half the limit is left; how
-        many (none while a commit's write is in progress: a profile written here could
-        be overwritten by its older value still in that write)."""
+    def write_oldest(self) -> None:
+        """Write the oldest unwritten profiles now, until half the limit is left (not
+        while a commit's write is in progress: a profile written here could be
+        overwritten by its older value still in that write)."""
         if self._write_lock.locked():
-            return 0
+            return
         keep = self.unwritten_limit // 2
-        done = 0
         for customer in list(self.unwritten)[: len(self.unwritten) - keep]:
             partition, profile = self.unwritten[customer]
             event = self.partition_events.get(partition)
@@ -117,8 +116,6 @@ class ProfileStore:
             with current_event(event):
                 self._write(customer, profile)
             del self.unwritten[customer]
-            done += 1
-        return done
 
     def warm(self, key: bytes, profile: Profile) -> None:
         """Cache a profile read in a pass over the table, while the cache has room."""
