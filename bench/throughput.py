@@ -7,23 +7,26 @@ counts, default settings, (b) one segflow worker, (c) two segflow workers, each 
 own consumer group, and prints one JSON object::
 
     {"events": N, "faust_noop_eps": .., "segflow_eps": .., "segflow_2w_eps": ..,
-     "segflow_4w_eps": .., "ratio": segflow_eps / faust_noop_eps,
+     "segflow_4w_eps": .., "segflow_eps_live": .., "ratio": segflow_eps / faust_noop_eps,
      "cpu_us_per_event": {"1": .., "2": .., "4": ..}, "cpu_ratio_to_one_worker": {..},
      "changelog_writes_per_event": .., "changelog_writes_per_event_written_per_batch": ..,
      "segflow_eps_written_per_batch": .., "forwarded_per_event": {..}, "profile_top": [..]}
 
 Rates count from the first event a consumer sees to the last, so group joins are left
-out. The no-op agent drains the pre-produced events; each segflow run gets input topics
-of its own, its workers join the group on them empty, and once they share the
-partitions the same N events are produced into them as fast as possible (otherwise a
-second worker joining while the first drains the backlog times a rebalance and the
-first worker's head start, and the partitions it leaves behind are drained alone).
-``profile_top`` is the top of a py-spy profile of the single segflow worker (own-time
-share by function), when py-spy is installed. Two cores cannot show two workers beating
-one while the broker, the producer and the workers share them, so scaling is measured
-by what it depends on: the CPU seconds all worker processes spent per event (from
-/proc) with 1, 2 and 4 workers (``--workers``), the profile writes (changelog
-messages) and forwarded messages per event; and one worker writing its profiles once
+out. ``segflow_eps`` (and ``ratio``) is measured as the no-op agent's rate is: one
+worker drains N events produced before it started, with no producer and no profiler
+beside it on the two cores. The other runs get input topics of their own, their workers
+join the group on them empty, and once they share the partitions the same N events are
+produced into them as fast as possible (otherwise a second worker joining while the
+first drains the backlog times a rebalance and the first worker's head start, and the
+partitions it leaves behind are drained alone): ``segflow_eps_live`` is one worker's
+rate so, with the producer (and py-spy) sharing the cores. ``profile_top`` is the top
+of a py-spy profile of that worker (own-time share by function), when py-spy is
+installed. Two cores cannot show two workers beating one while the broker, the producer
+and the workers share them, so scaling is measured by what it depends on: the CPU
+seconds all worker processes spent per event (from /proc) with 1, 2 and 4 workers
+(``--workers``), the profile writes (changelog messages) and forwarded messages per
+event; and one worker writing its profiles once
 per batch instead of once per commit, for comparison.
 """
 
@@ -121,6 +124,7 @@ def run_segflow(
     workdir: Path,
     profile: bool = False,
     write_behind: bool = True,
+    backlog: bool = False,
 ) -> dict[str, Any]:
     """Events/s of ``workers`` segflow workers in one consumer group; the CPU they spent
     per event (summed over the worker processes, from the moment they share the
@@ -132,12 +136,16 @@ def run_segflow(
     they share the partitions, the ``n`` events are produced as fast as possible. A
     worker joining while another drains a backlog would time a rebalance, the changelog
     recovery of the partitions it takes and the first worker's head start instead.
+    With ``backlog`` the events are produced before the workers start, as for the
+    no-op agent: the producer then does not share the cores while they drain.
     """
     tag = uuid.uuid4().hex[:6]
     settings = settings_for(broker, workdir, tag).model_copy(
         update={"app_id": f"b{tag}-{workers}w", "write_behind": write_behind}
     )
     create_topics(settings)
+    if backlog:
+        preproduce(settings, n)
     started = [start_worker(settings, workdir, f"{tag}-{i}") for i in range(workers)]
     procs = [worker for worker, _ in started]
     ports = [port for _, port in started]
@@ -160,7 +168,8 @@ def run_segflow(
         wait_until(shared, procs, f"{workers} worker(s) sharing the partitions")
         pids = [worker.proc.pid for worker in procs if worker.proc is not None]
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
-        preproduce(settings, n)
+        if not backlog:
+            preproduce(settings, n)
         trace = poll_processed(ports, n, procs, on_first)
         top = own_time_top(stop_py_spy(spy, workdir / "profile.txt")) if spy else []
         time.sleep(2 * settings.commit_interval_s + 1)  # the last commit writes the profiles
@@ -198,8 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         create_topics(settings)
         preproduce(settings, args.events)
         noop = run_noop(settings, args.events, workdir)
+        # Like the no-op agent: a backlog drained, no producer and no profiler beside it.
+        drained = run_segflow(broker, args.events, 1, workdir, backlog=True)
+        # Like the groups below: events produced once the worker holds its partitions.
         one = run_segflow(broker, args.events, 1, workdir, profile=True)
-        runs = {w: run_segflow(broker, args.events, w, workdir) for w in args.workers}
+        groups = [w for w in dict.fromkeys(args.workers) if w != 1]
+        runs = {w: run_segflow(broker, args.events, w, workdir) for w in groups}
         per_batch = run_segflow(broker, args.events, 1, workdir, write_behind=False)
     cpu = {"1": one["cpu_us_per_event"]} | {
         str(w): run["cpu_us_per_event"] for w, run in runs.items()
@@ -209,9 +222,10 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "events": args.events,
                 "faust_noop_eps": round(noop),
-                "segflow_eps": round(one["eps"]),
+                "segflow_eps": round(drained["eps"]),
+                "segflow_eps_live": round(one["eps"]),
                 **{f"segflow_{w}w_eps": round(run["eps"]) for w, run in runs.items()},
-                "ratio": round(one["eps"] / noop, 3),
+                "ratio": round(drained["eps"] / noop, 3),
                 "cpu_us_per_event": cpu,
                 "cpu_ratio_to_one_worker": {
                     w: round(v / one["cpu_us_per_event"], 3) for w, v in cpu.items()

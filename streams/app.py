@@ -259,6 +259,7 @@ def create_app(
     app = SegflowApp(
         settings.app_id,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        fetch_idle_wait_ms=settings.fetch_idle_wait_ms,
         **faust_options(settings, middlewares=[guard.middleware]),
     )
     # The group's workers call each other by the hosts of their URLs.

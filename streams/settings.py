@@ -74,10 +74,7 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=0, le=65535, description="Worker web port; 0 disables it.")
     web_bind: str = "127.0.0.1"
     session_timeout_s: float = Field(
-        10.0,
-        ge=1.0,
-        le=300.0,
-        description="Consumer session timeout; a dead worker's partitions move after it.",
+        10.0, ge=1.0, le=300.0, description="Session timeout; a dead worker's partitions move."
     )
     heartbeat_interval_s: float = Field(1.0, gt=0, le=100.0)
     commit_interval_s: float = Field(
@@ -123,10 +120,7 @@ class Settings(BaseSettings):
         "commit, not once per batch (fewer changelog messages; the same guarantees).",
     )
     batch_wait_s: float = Field(
-        0.005,
-        gt=0,
-        le=5.0,
-        description="How long the profile agent waits to fill a batch (adds to latency).",
+        0.005, gt=0, le=5.0, description="How long the agent waits to fill a batch (latency)."
     )
     producer_linger_s: float = Field(
         0.005,
@@ -145,15 +139,19 @@ class Settings(BaseSettings):
         10,
         ge=0,
         le=10_000,
-        description="Longest a worker's fetch waits for data. Apache Kafka answers as soon "
-        "as data arrives (this then bounds idle polling); Tansu waits it out, so it adds "
-        "to every event's latency there. Faust's own value is 1,500.",
+        description="Longest a worker's fetch waits for data while data flows. Apache Kafka "
+        "answers as soon as data arrives; Tansu waits it out (it adds to every event's "
+        "latency there). Faust's own value is 1,500.",
     )
-    profile_cache: int = Field(
-        10_000,
+    fetch_idle_wait_ms: int = Field(
+        100,
         ge=0,
-        description="Decoded profiles a worker keeps in memory (LRU) in front of the table.",
+        le=10_000,
+        description="Longest an idle worker's fetch waits: past two fetches in a row that "
+        "bring nothing each doubles the wait up to this; one with records sets it back "
+        "(less polling; on Tansu the first event after a quiet spell waits up to this).",
     )
+    profile_cache: int = Field(10_000, ge=0, description="Profiles kept decoded (LRU) per worker.")
     log_level: LogLevel = "warn"
     engine: EngineConfig = EngineConfig()
     drift: DriftConfig = DriftConfig()

@@ -52,6 +52,13 @@ def test_faust_hard_codes_the_fetch_wait() -> None:
     assert "_fetch_records" in faust_aiokafka.AIOKafkaConsumerThread.__dict__
 
 
+def test_aiokafka_reads_the_fetch_wait_per_request_and_says_which_fetch_brought_records() -> None:
+    # back_off_when_idle changes the wait between requests and reads the fetch's result.
+    assert "self._fetch_max_wait_ms" in source(Fetcher._get_actions_per_node)
+    text = source(Fetcher._proc_fetch_request)
+    assert "# We added at least 1 successful record" in text and "return needs_wakeup" in text
+
+
 def test_the_current_event_is_a_private_context_variable_tables_read() -> None:
     # current_event sets it for a batch; Faust's tables read it to pick the partition.
     class Item:

@@ -60,3 +60,50 @@ def test_an_empty_active_set_fetches_nothing_and_moves_no_position(
     assert nothing == {}
     assert position == 0
     assert [r.offset for r in records] == list(range(20))
+
+
+def test_an_idle_worker_fetches_less_often_and_a_record_brings_the_short_wait_back(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    settings = isolated_settings(broker, tmp_path).model_copy(
+        update={"fetch_max_wait_ms": 5, "fetch_idle_wait_ms": 80}
+    )
+    prepare(settings)
+    topic = settings.topics.clicks
+
+    async def scenario() -> tuple[list[int], int, int]:
+        app = create_app(settings)
+        thread = app.consumer._thread  # type: ignore[attr-defined]
+        consumer = thread._create_worker_consumer(app.transport)
+        await consumer.start()
+        try:
+            fetcher = consumer._fetcher
+            tp = TopicPartition(topic, 0)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            waits: list[int] = []
+            for _ in range(100):  # the partition is empty: every fetch brings nothing
+                waits.append(fetcher._fetch_max_wait_ms)
+                if waits[-1] == settings.fetch_idle_wait_ms:
+                    break
+                await asyncio.sleep(0.02)
+            sender = producer(settings)
+            sender.send(topic, key=b"c1", value=b"{}", partition=0)
+            sender.flush()
+            sender.close()
+            for _ in range(200):  # until the fetcher holds the record
+                if fetcher._records:
+                    break
+                await asyncio.sleep(0.01)
+            # The partition's record is buffered, unread: no fetch of it runs meanwhile.
+            after_record = fetcher._fetch_max_wait_ms
+            got = await thread._fetch_records(consumer, {tp}, timeout=1.0)
+            return waits, after_record, len(got.get(tp, []))
+        finally:
+            await consumer.stop()
+
+    waits, after_record, fetched = asyncio.run(scenario())
+    assert waits[0] == 5
+    assert waits == sorted(waits) and waits[-1] == 80  # grew while fetches were empty
+    assert after_record == 5
+    assert fetched == 1
