@@ -176,7 +176,9 @@ def run_segflow(
         cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
         stats = [(fetch_stats(port, timeout=10.0) or {}).get("counts", {}) for port in ports]
         return {
-            "eps": n / max(trace[-1][0] - trace[0][0], 1e-9),
+            # From the first poll that saw events (its count, not 0: a busy worker's
+            # stats may answer late, when thousands are done already) to the last.
+            "eps": (trace[-1][1] - trace[0][1]) / max(trace[-1][0] - trace[0][0], 1e-9),
             "cpu_us_per_event": round(cpu / n * 1e6, 1),
             "changelog_writes_per_event": round(
                 sum(s.get("profile_writes", 0) for s in stats) / n, 3
