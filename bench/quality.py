@@ -145,6 +145,8 @@ class ChangeLog:
         self.segment_ids: set[str] = set()
         #: Every behavioral change as (customer, from segment, to segment, event time).
         self.moves: list[tuple[str, str | None, str | None, float]] = []
+        #: The reason of each of ``moves`` (``event``, ``inactivity``, ``retired``...).
+        self.reasons: list[str] = []
 
     def __call__(self, change: SegmentChange) -> None:
         if change.kind == "behavioral":
@@ -153,6 +155,7 @@ class ChangeLog:
             self.behavioral.setdefault(change.customer_id, []).append(t)
             self.segment_ids.update(s for s in (change.from_segment, change.to_segment) if s)
             self.moves.append((change.customer_id, change.from_segment, change.to_segment, t))
+            self.reasons.append(change.reason)
 
 
 def readable_features(
@@ -367,10 +370,17 @@ def false_change_detail(
     weeks: float,
 ) -> dict[str, Any]:
     """Where the false changes come from: per persona, per customer-week after the
-    warm-up, and the (at most four) commonest moves between named segments."""
+    warm-up; the share of each change reason; and the (at most four) commonest moves
+    between named segments."""
     stable = Counter(p for c, p in persona.items() if c not in switched)
-    moves = [m for m in log.moves if m[0] not in switched and m[3] > warm]
+    kept = [
+        (m, reason)
+        for m, reason in zip(log.moves, log.reasons, strict=True)
+        if m[0] not in switched and m[3] > warm
+    ]
+    moves = [m for m, _ in kept]
     by_persona = Counter(persona[m[0]] for m in moves)
+    by_reason = Counter(reason for _, reason in kept)
     pairs = Counter(
         f"{names.get(str(a), str(a))} -> {names.get(str(b), str(b))}" for _, a, b, _ in moves
     )
@@ -378,6 +388,7 @@ def false_change_detail(
         "by_persona": {
             p: round(by_persona[p] / n / weeks, 4) for p, n in sorted(stable.items()) if weeks > 0
         },
+        "by_reason": {r: round(k / len(moves), 3) for r, k in by_reason.most_common()},
         "commonest": dict(pairs.most_common(4)),
     }
 

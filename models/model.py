@@ -306,7 +306,9 @@ class SegmentModel:
         zscores = {cid: self.zscores(centroid) for cid, centroid in centroids.items()}
         assert c.centers is not None and c.features is not None
         points = np.asarray(c.ring, dtype=float).reshape(-1, len(c.features))
-        truth = phrase_truth(points, c.centers, c.scale, c.ids, c.features)
+        truth = phrase_truth(
+            points, c.centers, c.scale, c.ids, c.features, self.config.hysteresis_margin
+        )
         self._names = name_segments(zscores, levels, groups, dormant, truth)
         self._public_names = {segment_key(cid): name for cid, name in self._names.items()}
         self._dormant = frozenset(segment_key(cid) for cid in dormant)

@@ -1,7 +1,10 @@
 """Of which of a segment's members each phrase of a name would be true.
 
 The clusterer keeps a reservoir of the recent samples it learned (their clustering
-view). Each of those points is a member of its nearest centre. A feature's high phrase
+view). Each of those points is a member of the segments it could be in under the change
+policy: its nearest centre, and any other centre it is not closer to than by the
+hysteresis ``margin`` (a customer who reached that segment stays in it until another is
+closer by the margin, so a segment holds the points of that band too). A feature's high phrase
 ("frequent buyer") is true of a member above the median of all the points and above
 zero (the median of a rare behavior is zero); its low phrase ("brief visits") of a
 member at or below the median: what :mod:`.claims` checks on customers' readable
@@ -17,6 +20,15 @@ true together of most of its members.
 (2, 1.0)
 >>> truth[7].members, truth[7].share(truth[7].high["visits"])  # 9 visits, not 1 or 2
 (3, 0.3333333333333333)
+
+Under a margin, a point between two centres is a possible member of both:
+
+>>> between = np.array([[1.6, 1.5], [0.0, 1.5], [3.5, 1.5]])
+>>> [t.members for t in phrase_truth(between, centres, np.ones(2), [7, 8], ("o", "v")).values()]
+[2, 1]
+>>> wide = phrase_truth(between, centres, np.ones(2), [7, 8], ("o", "v"), margin=0.2)
+>>> [t.members for t in wide.values()]
+[2, 2]
 """
 
 from __future__ import annotations
@@ -35,20 +47,23 @@ def phrase_truth(
     scale: np.ndarray,
     ids: Sequence[int],
     features: Sequence[str],
+    margin: float = 0.0,
 ) -> dict[int, Truth]:
     """Per segment id (one per row of ``centres``) with members among ``points`` (rows
     in ``features`` order, clustering view; distances in units of ``scale``): of which
-    members each feature's high and low phrase is true. A segment without members is
-    left out (nothing to check)."""
+    members each feature's high and low phrase is true. A point is a member of every
+    centre it is within the hysteresis ``margin`` of its nearest one (``d * (1 - margin)
+    <= nearest``). A segment without members is left out (nothing to check)."""
     if len(points) == 0:
         return {}
-    nearest = sq_dist_matrix(points / scale, centres / scale).argmin(axis=1)
+    distances = np.sqrt(sq_dist_matrix(points / scale, centres / scale))
+    possible = distances * (1.0 - margin) <= distances.min(axis=1, keepdims=True)
     median = np.median(points, axis=0)
     high = (points > median) & (points > 0)
     low = points <= median
     out: dict[int, Truth] = {}
     for j, cid in enumerate(ids):
-        members = nearest == j
+        members = possible[:, j]
         n = int(members.sum())
         if n == 0:
             continue

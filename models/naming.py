@@ -67,6 +67,10 @@ THRESHOLD = 0.5
 #: the model knows of (see :mod:`.name_truth`): a centroid pulled up by a few heavy
 #: buyers does not make its segment "frequent buyers".
 TRUE_SHARE = 0.8
+#: ... with this confidence (one-sided 90 %, a normal quantile): the members the model
+#: knows of are a sample of the segment's customers, so the share seen must clear
+#: :data:`TRUE_SHARE` by its sampling error (the Wilson score bound), not just reach it.
+TRUE_CONFIDENCE_Z = 1.2816
 
 
 Groups = Mapping[str, tuple[tuple[str, str, str | None], ...]]
@@ -95,25 +99,55 @@ class Truth:
         """The share of the members that ``bits`` holds (1 without members)."""
         return bits.bit_count() / self.members if self.members else 1.0
 
+    def holds(self, bits: int) -> bool:
+        """Whether what ``bits`` says is true of at least :data:`TRUE_SHARE` of the
+        segment's customers, judged from its members at :data:`TRUE_CONFIDENCE_Z`: the
+        lower Wilson score bound of :meth:`share` (true without members).
+
+        >>> Truth(10, {}, {}).holds(0b1111111110)  # 9 of 10: could well be under 80 %
+        False
+        >>> Truth(100, {}, {}).holds((1 << 90) - 1)  # 90 of 100
+        True
+        """
+        return wilson_lower(self.share(bits), self.members, TRUE_CONFIDENCE_Z) >= TRUE_SHARE
+
+
+def wilson_lower(share: float, n: int, z: float) -> float:
+    """The lower Wilson score bound of a ``share`` seen in ``n`` trials (``share``
+    itself when ``n`` is 0).
+
+    >>> round(wilson_lower(0.9, 100, 1.645), 3)
+    0.84
+    """
+    if n <= 0:
+        return share
+    z2 = z * z
+    centre = share + z2 / (2 * n)
+    spread = z * math.sqrt(share * (1.0 - share) / n + z2 / (4 * n * n))
+    return (centre - spread) / (1.0 + z2 / n)
+
 
 def describe(
     z: Mapping[str, float], groups: Groups = GROUPS, truth: Truth | None = None
 ) -> list[tuple[float, str]]:
     """(strength, phrase) for every group that stands out, strongest first. A feature
     missing from ``z`` (no evidence in the population) is never named. With ``truth``,
-    the phrases kept are true together of at least :data:`TRUE_SHARE` of the members:
-    a phrase that would bring the share under it is left out.
+    the phrases kept are true together of at least :data:`TRUE_SHARE` of the members
+    (with confidence, :meth:`Truth.holds`): a phrase that would bring the share under it
+    is left out.
 
     >>> describe({"purchases": 1.2, "open_rate": 0.6})
     [(1.2, 'frequent buyer'), (0.6, 'email-responsive')]
-    >>> few_buy = Truth(10, {"purchases": 0b0000001111, "open_rate": 0b1111111111}, {})
+    >>> def first(n: int) -> int:  # the bits of members 0 .. n - 1
+    ...     return (1 << n) - 1
+    >>> few_buy = Truth(40, {"purchases": first(16), "open_rate": first(40)}, {})
     >>> describe({"purchases": 1.2, "open_rate": 0.6}, truth=few_buy)
     [(0.6, 'email-responsive')]
-    >>> apart = Truth(10, {"purchases": 0b0111111111, "open_rate": 0b1111111110}, {})
-    >>> describe({"purchases": 1.2, "open_rate": 0.6}, truth=apart)
+    >>> apart = Truth(40, {"purchases": first(39), "open_rate": first(40) - 1}, {})
+    >>> describe({"purchases": 1.2, "open_rate": 0.6}, truth=apart)  # 38 of 40 are both
     [(1.2, 'frequent buyer'), (0.6, 'email-responsive')]
-    >>> apart = Truth(10, {"purchases": 0b0011111111, "open_rate": 0b1111111100}, {})
-    >>> describe({"purchases": 1.2, "open_rate": 0.6}, truth=apart)  # 6 of 10 are both
+    >>> apart = Truth(40, {"purchases": first(38), "open_rate": first(40) - first(14)}, {})
+    >>> describe({"purchases": 1.2, "open_rate": 0.6}, truth=apart)  # 24 of 40 are both
     [(1.2, 'frequent buyer')]
     """
     found: list[tuple[float, str, str, bool]] = []
@@ -127,7 +161,7 @@ def describe(
             if phrase is None or abs(value) < THRESHOLD:
                 continue
             true_of = truth.of(feature, value > 0) if truth is not None else None
-            if truth is not None and true_of is not None and truth.share(true_of) < TRUE_SHARE:
+            if truth is not None and true_of is not None and not truth.holds(true_of):
                 continue
             if best is None or abs(value) > best[0]:
                 best = (abs(value), phrase, feature, value > 0)
@@ -140,7 +174,7 @@ def describe(
     for strength, phrase, feature, above in found:
         true_of = truth.of(feature, above)
         both = together if true_of is None else together & true_of
-        if truth.share(both) >= TRUE_SHARE:
+        if truth.holds(both):
             kept.append((strength, phrase))
             together = both
     return kept

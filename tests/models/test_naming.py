@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
 
 from segflow.models.config import EngineConfig
 from segflow.models.model import SegmentModel
-from segflow.models.naming import THRESHOLD, level_text, name_segments
+from segflow.models.name_truth import phrase_truth
+from segflow.models.naming import THRESHOLD, Truth, level_text, name_segments
 
 
 def test_phrases_come_from_the_strongest_groups() -> None:
@@ -145,3 +147,35 @@ def test_a_phrase_true_of_few_members_does_not_name_the_segment() -> None:
     model = _readers_and_buyers(5, buyers_share=0.95)
     readers = _nearest(model, {"pages_awareness": 16.0, "purchases": 50.0})
     assert "frequent buyer" in model.segment_names()[readers]
+
+
+def _members(n: int) -> int:
+    """The bits of members 0 .. n - 1."""
+    return (1 << n) - 1
+
+
+@pytest.mark.parametrize(
+    ("members", "buyers", "said"),
+    [(30, 25, False), (300, 270, True), (6, 6, False), (60, 58, True)],
+)
+def test_a_phrase_is_said_only_when_its_share_clears_the_bar_beyond_sampling_error(
+    members: int, buyers: int, said: bool
+) -> None:
+    # 25 buyers of 30 sampled members (83 %) may well be under 80 % of the segment's
+    # customers; 270 of 300 (90 %) hardly; 6 of 6 are too few to tell.
+    truth = Truth(members, {"purchases": _members(buyers), "open_rate": _members(members)}, {})
+    name = name_segments({1: {"purchases": 1.5, "open_rate": 0.8}}, truth={1: truth})[1]
+    assert ("frequent buyer" in name) is said
+
+
+def test_members_on_the_hysteresis_band_count_toward_a_phrase() -> None:
+    # Three buyers near centre 8 and one customer between the centres who does not buy:
+    # by nearest centre all of 8's members buy; under a margin the one between may stay
+    # in 8 (or reach it), and buying is true of three of its four.
+    points = np.array([[1.0, 4.0], [1.0, 4.2], [1.0, 3.8], [0.0, 2.1], [0.0, 0.0], [0.0, 0.2]])
+    centres = np.array([[0.0, 0.1], [1.0, 4.0]])
+    nearest = phrase_truth(points, centres, np.ones(2), [7, 8], ("purchases", "visits"))
+    band = phrase_truth(points, centres, np.ones(2), [7, 8], ("purchases", "visits"), 0.2)
+    assert nearest[8].share(nearest[8].high["purchases"]) == 1.0
+    assert band[8].members == 4
+    assert band[8].share(band[8].high["purchases"]) == 0.75
