@@ -109,14 +109,16 @@ class SegmentClusterer(CentroidReader, Reseeding, base.Clusterer):
     refit_every
         Updates between refits: k-means++ and Lloyd over the recent points; when the
         fresh solution has at least ``refit_gain`` less inertia than the current
-        centres it replaces them, each new centre keeping the id of the old centre
-        it matches (closer than ``match_distance``), unmatched ones getting new ids.
+        centres it replaces them, each new centre keeping the id of the old cluster
+        whose members make up most of its own (over the recent points), or of the old
+        centre it is closer to than ``match_distance``; the others get new ids.
         This is how the model escapes a poor early seeding and finds a genuinely
         new cluster. 0 turns refits off.
     refit_gain
         Relative inertia gain a refit must bring to be adopted.
     match_distance
-        Largest distance (standard units) at which a refitted centre inherits an id.
+        Largest distance (standard units) at which a refitted centre inherits the id of
+        the old one paired with it even when they share less than half their members.
     n_init
         k-means++ seedings tried on the warm-up reservoir; the best is kept.
     features

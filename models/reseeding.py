@@ -76,12 +76,7 @@ class Reseeding:
         current = float((sq_dist_matrix(points, self.centers / self.scale).min(axis=1) * w).sum())
         if inertia > (1.0 - self.refit_gain) * current:
             return
-        old = self.centers / self.scale
-        gaps = np.sqrt(sq_dist_matrix(centers, old))
-        ids: list[int | None] = [None] * self.n_clusters
-        for new_j, old_j in zip(*linear_sum_assignment(gaps), strict=True):
-            if gaps[new_j, old_j] <= self.match_distance:
-                ids[int(new_j)] = self.ids[int(old_j)]
+        ids = self._match(points, w, centers, self.centers / self.scale)
         for j, cid in enumerate(ids):
             if cid is None:
                 ids[j] = self.next_id
@@ -94,6 +89,28 @@ class Reseeding:
         self.weights = np.maximum(counts * total / float(w.sum()), 1.0)
         self.r2 = radii(points, centers)
         self.refits += 1
+
+    def _match(
+        self, points: np.ndarray, w: np.ndarray, centers: np.ndarray, old: np.ndarray
+    ) -> list[int | None]:
+        """The old id each refitted centre keeps (None: a new cluster), matched on the
+        clusters' content: over the recent points (weights ``w``), the new clusters and
+        the old ones are paired so that the members they share weigh most, and a new
+        cluster keeps its partner's id when most of its members (by weight) were the
+        partner's, or when the two centres are within ``match_distance``. A cluster
+        made of the parts of several old ones is a new one."""
+        new_of = sq_dist_matrix(points, centers).argmin(axis=1)
+        old_of = sq_dist_matrix(points, old).argmin(axis=1)
+        shared = np.zeros((len(centers), len(old)))
+        np.add.at(shared, (new_of, old_of), w)
+        size = shared.sum(axis=1)
+        gaps = np.sqrt(sq_dist_matrix(centers, old))
+        ids: list[int | None] = [None] * len(centers)
+        for new_j, old_j in zip(*linear_sum_assignment(-shared), strict=True):
+            most = shared[new_j, old_j] > 0.5 * size[new_j]
+            if most or gaps[new_j, old_j] <= self.match_distance:
+                ids[int(new_j)] = self.ids[int(old_j)]
+        return ids
 
     def _seed(self) -> None:
         _, centers, counts, points, _ = self._fit_recent()

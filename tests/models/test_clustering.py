@@ -61,6 +61,39 @@ def test_a_moving_cluster_keeps_its_id() -> None:
     assert model.centroid(mover)["b"] < -4.5
 
 
+def test_a_refit_keeps_the_ids_of_clusters_whose_members_it_keeps() -> None:
+    # Every refit is adopted (no gain asked) and no centre is close enough to keep its id
+    # by distance alone: the ids survive because each refitted cluster holds most of the
+    # members of one old cluster.
+    rng = random.Random(11)
+    model = SegmentClusterer(
+        n_clusters=3, warmup=90, refit_every=100, refit_gain=0.0, match_distance=0.0, seed=5
+    )
+    for i in range(90):
+        model.learn_one(blob(rng, CENTRES[i % 3]))
+    seeded = sorted(model.ids)
+    for i in range(2000):
+        model.learn_one(blob(rng, CENTRES[i % 3]))
+    assert model.refits >= 10
+    assert sorted(model.ids) == seeded
+    assert model.births == 3
+
+
+def test_a_refit_names_a_cluster_made_of_parts_of_others_anew() -> None:
+    # Old clusters split the points along a, refitted ones along b: each refitted cluster
+    # holds half of each old one, so neither keeps an id; a refitted cluster holding
+    # most of an old one's members keeps its id, however far its centre moved.
+    model = SegmentClusterer(n_clusters=2, match_distance=0.0)
+    model.ids = [7, 8]
+    points = np.array([[a, b] for a in (-1.0, 1.0) for b in (-1.0, 1.0) for _ in range(5)])
+    weights = np.ones(len(points))
+    old = np.array([[-1.0, 0.0], [1.0, 0.0]])
+    across = np.array([[0.0, -1.0], [0.0, 1.0]])
+    assert model._match(points, weights, across, old) == [None, None]
+    along = np.array([[1.0, 0.2], [-1.0, -0.2]])
+    assert model._match(points, weights, along, old) == [8, 7]
+
+
 def test_a_dead_cluster_is_reseeded_under_a_new_id() -> None:
     rng = random.Random(8)
     model = SegmentClusterer(n_clusters=3, halflife=200, warmup=90, maintain_every=100, seed=3)
