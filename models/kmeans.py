@@ -54,10 +54,15 @@ def kmeans_pp(points: np.ndarray, k: int, rng: random.Random, w: np.ndarray) -> 
 def lloyd(
     points: np.ndarray, centers: np.ndarray, iterations: int, w: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """A few weighted Lloyd passes; an empty cluster keeps its centre."""
+    """Weighted Lloyd passes until no point changes cluster (at most ``iterations``); an
+    empty cluster keeps its centre."""
     centers = centers.copy()
+    previous: np.ndarray | None = None
     for _ in range(iterations):
         labels = sq_dist_matrix(points, centers).argmin(axis=1)
+        if previous is not None and np.array_equal(labels, previous):
+            break
+        previous = labels
         for j in range(len(centers)):
             mask = labels == j
             total = float(w[mask].sum())

@@ -16,6 +16,11 @@ from scipy.optimize import linear_sum_assignment
 
 from .kmeans import kmeans_pp, lloyd, radii, sq_dist_matrix, weighted_choice
 
+#: Most Lloyd passes of a seeding or refit run (it stops once no point changes cluster):
+#: with 10, runs stopped short of convergence, and the model's centres agreed with batch
+#: k-means on its own recent points at 0.54-0.78 (ARI) in two worlds of bench.quality.
+LLOYD_ITERATIONS = 100
+
 
 class Reseeding:
     """Replacing centres (a mixin of :class:`~.clustering.SegmentClusterer`, whose
@@ -62,7 +67,7 @@ class Reseeding:
         best: tuple[float, np.ndarray, np.ndarray] | None = None
         for _ in range(self.n_init):
             centers = kmeans_pp(points, self.n_clusters, rng, w)
-            centers, counts, inertia = lloyd(points, centers, 10, w)
+            centers, counts, inertia = lloyd(points, centers, LLOYD_ITERATIONS, w)
             if best is None or inertia < best[0]:
                 best = (inertia, centers, counts)
         assert best is not None

@@ -164,3 +164,22 @@ def test_distances_follow_the_model_after_every_update() -> None:
     assert model.mean is not None
     partial = model.distances({"a": 4.0})
     assert partial == model.distances({"a": 4.0, "b": float(model.mean[1])})
+
+
+def test_seeding_runs_lloyd_to_convergence() -> None:
+    # On a continuous cloud Lloyd's passes move the centres a little for a long time;
+    # seeded, each centre is the (half-life weighted) mean of the recent points nearest
+    # to it: a fixed point, not a run cut short.
+    rng = random.Random(21)
+    model = SegmentClusterer(n_clusters=6, warmup=1500, recent=1500, seed=9)
+    for _ in range(1500):
+        model.learn_one({"a": rng.uniform(0, 10), "b": rng.uniform(0, 3)})
+    assert model.centers is not None
+    scaled = np.array(model.ring) / model.scale
+    centres = model.centers / model.scale
+    w = model._recent_weights()
+    nearest = ((scaled[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    for j in range(6):
+        mine = nearest == j
+        mean = (scaled[mine] * w[mine, None]).sum(axis=0) / w[mine].sum()
+        assert np.allclose(centres[j], mean, atol=1e-9)
