@@ -186,6 +186,8 @@ class SegmentClusterer(CentroidReader, Reseeding, base.Clusterer):
         self.births = 0
         self.deaths = 0
         self.refits = 0
+        #: A refit deferred by ``learn_one(defer_refit=True)`` waits (not in the state).
+        self.refit_due = False
         # What prediction reads, built once per model state (see ``_view``).
         self._view: _View | None = None
 
@@ -219,8 +221,15 @@ class SegmentClusterer(CentroidReader, Reseeding, base.Clusterer):
 
     # -- learning ---------------------------------------------------------------------
 
-    def learn_one(self, x: dict[Any, Any], t: float | None = None) -> None:
-        """Learn one point, seen at time ``t`` (optional)."""
+    def learn_one(
+        self, x: dict[Any, Any], t: float | None = None, defer_refit: bool = False
+    ) -> None:
+        """Learn one point, seen at time ``t`` (optional).
+
+        With ``defer_refit``, a refit that falls due is not computed here: ``refit_due``
+        is set, and the caller computes :meth:`refit_job` with
+        :func:`~.kmeans.best_of` (in another process, say) and hands the result to
+        :meth:`adopt_refit` before the next point, which gives the same model."""
         self._view = None
         v = self._vector(x)
         previous_t = self.last_t
@@ -252,7 +261,10 @@ class SegmentClusterer(CentroidReader, Reseeding, base.Clusterer):
         if self.n_updates % self.maintain_every == 0:
             self._maintain()
         if self.refit_every and self.n_updates % self.refit_every == 0:
-            self._refit()
+            if defer_refit:
+                self.refit_due = True
+            else:
+                self._refit()
 
     def _decay(self, t: float | None) -> float:
         elapsed = 0.0

@@ -15,6 +15,11 @@ import random
 
 import numpy as np
 
+#: Most Lloyd passes of a run (it stops once no point changes cluster): with a fixed 10,
+#: the clusterer's runs stopped short of convergence, and its centres agreed with batch
+#: k-means on its own recent points at 0.54-0.78 (ARI) in two worlds of bench.quality.
+LLOYD_ITERATIONS = 100
+
 
 def sq_dist_matrix(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return ((points[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)  # type: ignore[no-any-return]
@@ -72,3 +77,27 @@ def lloyd(
     labels = d2.argmin(axis=1)
     counts = np.bincount(labels, weights=w, minlength=len(centers))
     return centers, counts, float((d2.min(axis=1) * w).sum())
+
+
+def best_of(
+    points: np.ndarray, w: np.ndarray, k: int, runs: int, seed: int
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """(inertia, centres, weights per centre) of the best of ``runs`` weighted
+    k-means++ seedings, each run with Lloyd to convergence; the draws come from
+    ``random.Random(seed)``. A pure function of its arguments, so a trainer can run it
+    in another process and get what the clusterer would have computed itself.
+
+    >>> points = np.array([[0.0], [0.1], [5.0], [5.1]])
+    >>> inertia, centres, weights = best_of(points, np.ones(4), 2, 3, seed=1)
+    >>> sorted(round(float(c), 2) for c in centres[:, 0]), weights.tolist()
+    ([0.05, 5.05], [2.0, 2.0])
+    """
+    rng = random.Random(seed)
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for _ in range(runs):
+        centers = kmeans_pp(points, k, rng, w)
+        centers, counts, inertia = lloyd(points, centers, LLOYD_ITERATIONS, w)
+        if best is None or inertia < best[0]:
+            best = (inertia, centers, counts)
+    assert best is not None
+    return best

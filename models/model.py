@@ -128,8 +128,10 @@ class SegmentModel:
         t: float | None = None,
         customer: int | None = None,
         purchases: PurchaseRecord | None = None,
+        defer_refit: bool = False,
     ) -> None:
-        """Learn one customer's readable features.
+        """Learn one customer's readable features (``defer_refit``: see
+        :meth:`~.clustering.SegmentClusterer.learn_one`).
 
         ``t`` is the sample's event time: the half-life (``config.model_halflife_days``)
         and the warm-up (``config.warmup_days``) count in it. With the ``customer``'s
@@ -137,7 +139,7 @@ class SegmentModel:
         its purchase-propensity label (``customer``: :func:`~.value.customer_hash`).
         """
         x = self.transform.transform_one(sample)
-        self.clusterer.learn_one(x, t=t)
+        self.clusterer.learn_one(x, t=t, defer_refit=defer_refit)
         self.engagement.learn_one(sample)
         if customer is not None and t is not None:
             z = propensity_inputs(x, purchases, t)

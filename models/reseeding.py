@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .kmeans import kmeans_pp, lloyd, radii, sq_dist_matrix, weighted_choice
+from .kmeans import best_of, radii, sq_dist_matrix, weighted_choice
 
-#: Most Lloyd passes of a seeding or refit run (it stops once no point changes cluster):
-#: with 10, runs stopped short of convergence, and the model's centres agreed with batch
-#: k-means on its own recent points at 0.54-0.78 (ARI) in two worlds of bench.quality.
-LLOYD_ITERATIONS = 100
+#: What a refit computes from: the recent points (scaled), their weights, k, the
+#: number of runs and the seed of their draws (the arguments of :func:`~.kmeans.best_of`).
+RefitJob = tuple[np.ndarray, np.ndarray, int, int, int]
+#: What it found: inertia, centres (scaled) and weight per centre.
+RefitFit = tuple[float, np.ndarray, np.ndarray]
 
 
 class Reseeding:
@@ -29,6 +31,10 @@ class Reseeding:
     n_clusters: int
     halflife: float
     n_init: int
+    seed: int
+    n_updates: int
+    refit_due: bool
+    _view: Any
     refit_gain: float
     match_distance: float
     death_share: float
@@ -59,25 +65,34 @@ class Reseeding:
         now = float(stamps.max()) if len(stamps) else 0.0
         return np.power(2.0, -(now - stamps) / self.halflife)
 
+    def refit_job(self) -> RefitJob:
+        """The inputs of a k-means fit over the recent points now: best of ``n_init``
+        weighted k-means++ and Lloyd runs (:func:`~.kmeans.best_of`)."""
+        points = np.array(self.ring) / self.scale
+        seed = self.seed * 1_000_003 + self.n_updates  # as _rng: reproducible
+        return points, self._recent_weights(), self.n_clusters, self.n_init, seed
+
     def _fit_recent(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Best of ``n_init`` weighted k-means++ and Lloyd runs over the recent points (scaled)."""
-        points = np.array(self.ring) / self.scale
-        w = self._recent_weights()
-        rng = self._rng()
-        best: tuple[float, np.ndarray, np.ndarray] | None = None
-        for _ in range(self.n_init):
-            centers = kmeans_pp(points, self.n_clusters, rng, w)
-            centers, counts, inertia = lloyd(points, centers, LLOYD_ITERATIONS, w)
-            if best is None or inertia < best[0]:
-                best = (inertia, centers, counts)
-        assert best is not None
-        return best[0], best[1], best[2], points, w
+        job = self.refit_job()
+        inertia, centers, counts = best_of(*job)
+        return inertia, centers, counts, job[0], job[1]
 
     def _refit(self) -> None:
         """Adopt a fresh k-means solution over recent points when it is clearly better."""
+        job = self.refit_job()
+        self.adopt_refit(job, best_of(*job))
+
+    def adopt_refit(self, job: RefitJob, fit: RefitFit) -> None:
+        """Take the solution ``fit`` that :func:`~.kmeans.best_of` found for ``job``
+        (:meth:`refit_job`, taken at the refit's update) when it is clearly better than
+        the current centres: a refit computed elsewhere, adopted before the next update."""
         assert self.centers is not None
         assert self.weights is not None
-        inertia, centers, counts, points, w = self._fit_recent()
+        self._view = None
+        self.refit_due = False
+        points, w = job[0], job[1]
+        inertia, centers, counts = fit
         current = float((sq_dist_matrix(points, self.centers / self.scale).min(axis=1) * w).sum())
         if inertia > (1.0 - self.refit_gain) * current:
             return

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from segflow.models.kmeans import best_of
 from segflow.models.training import TrainingMessage, decode_training
 from segflow.models.value import fit_value_model
 
@@ -42,7 +43,7 @@ class Trainer:
         self.publish = publish
         self.trainer_model: Any = None
         self.trainer_seq = 0
-        #: The process value fits run in (started on the first fit).
+        #: The process value fits and segment refits run in (started on the first fit).
         self.fitter: ProcessPoolExecutor | None = None
 
     async def train(self, values: list[bytes]) -> None:
@@ -65,6 +66,8 @@ class Trainer:
                 self.metrics.error("training_sample")
                 continue
             learned += 1
+            if self.trainer_model.clusterer.refit_due:
+                await self.refit_segments()
         if not learned:
             return
         await self.refit_value()
@@ -86,7 +89,9 @@ class Trainer:
         customer's purchase."""
         model = self.trainer_model
         if message.x is not None:
-            model.learn_one(message.x, message.t, message.customer, message.purchases)
+            model.learn_one(
+                message.x, message.t, message.customer, message.purchases, defer_refit=True
+            )
         elif message.customer is not None and message.purchases is not None:
             model.learn_purchase(message.customer, message.purchases, message.t)
 
@@ -99,11 +104,26 @@ class Trainer:
         if learning is None or not learning.refit_due():
             return
         inputs = learning.refit_inputs()
-        if self.fitter is None:
-            spawn = multiprocessing.get_context("spawn")  # no fork of a threaded worker
-            self.fitter = ProcessPoolExecutor(max_workers=1, mp_context=spawn)
         loop = asyncio.get_running_loop()
-        fitted = await loop.run_in_executor(self.fitter, fit_value_model, *inputs)
+        fitted = await loop.run_in_executor(self.pool(), fit_value_model, *inputs)
         if fitted is not None:
             model.value = fitted
         self.metrics.value_fitted(model)
+
+    async def refit_segments(self) -> None:
+        """Run the clusterer's refit that fell due (k-means over its recent points: a
+        tenth of a second or more) in the fitting process, and adopt it before the
+        next sample: the model is the one learning in place would give, and the
+        profile agent keeps the event loop meanwhile."""
+        clusterer = self.trainer_model.clusterer
+        job = clusterer.refit_job()
+        loop = asyncio.get_running_loop()
+        fit = await loop.run_in_executor(self.pool(), best_of, *job)
+        clusterer.adopt_refit(job, fit)
+
+    def pool(self) -> ProcessPoolExecutor:
+        """The process fits run in (started on first use)."""
+        if self.fitter is None:
+            spawn = multiprocessing.get_context("spawn")  # no fork of a threaded worker
+            self.fitter = ProcessPoolExecutor(max_workers=1, mp_context=spawn)
+        return self.fitter

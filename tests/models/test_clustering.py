@@ -9,6 +9,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from segflow.models.clustering import SegmentClusterer
+from segflow.models.kmeans import best_of
 
 
 def blob(rng: random.Random, centre: tuple[float, float], spread: float = 0.5) -> dict[str, float]:
@@ -183,3 +184,23 @@ def test_seeding_runs_lloyd_to_convergence() -> None:
         mine = nearest == j
         mean = (scaled[mine] * w[mine, None]).sum(axis=0) / w[mine].sum()
         assert np.allclose(centres[j], mean, atol=1e-9)
+
+
+def test_a_deferred_refit_adopted_later_gives_the_same_model() -> None:
+    # A trainer computes refits in another process: learning with defer_refit and
+    # adopting best_of(refit_job()) before the next point is learning in place.
+    rng = random.Random(31)
+    points = [blob(rng, CENTRES[i % 3], 2.5) for i in range(1200)]
+    here = SegmentClusterer(n_clusters=3, warmup=90, refit_every=200, refit_gain=0.0, seed=4)
+    there = SegmentClusterer(n_clusters=3, warmup=90, refit_every=200, refit_gain=0.0, seed=4)
+    deferred = 0
+    for x in points:
+        here.learn_one(x)
+        there.learn_one(x, defer_refit=True)
+        if there.refit_due:
+            deferred += 1
+            job = there.refit_job()
+            there.adopt_refit(job, best_of(*job))
+            assert not there.refit_due
+    assert deferred == 6 and here.refits == there.refits > 0
+    assert there.to_state() == here.to_state()

@@ -118,3 +118,39 @@ def test_a_model_without_value_scores_reads_an_old_sample() -> None:
     model = SegmentModel.create(CONFIG)
     model.learn_one(decoded.x or {}, decoded.t, decoded.customer, decoded.purchases)
     assert model.version == 1 and model.learning is None
+
+
+def test_the_trainer_refits_segments_off_the_event_loop_with_the_same_result() -> None:
+    # 2,600 samples: one refit of the segments falls due (every 2,500). The trainer runs
+    # it in its fitting process; the model is the one that learning in place gives.
+    rng = random.Random(4)
+    messages = []
+    for i in range(2_600):
+        kind = i % 3
+        x = dict.fromkeys(FEATURE_NAMES, 0.0) | {
+            "pages_awareness": rng.gauss(9.0 if kind == 0 else 1.0, 1.0) ** 2,
+            "purchases": abs(rng.gauss(3.0 if kind == 1 else 0.2, 0.5)),
+            "open_rate": min(1.0, abs(rng.gauss(0.8 if kind == 2 else 0.1, 0.1))),
+        }
+        messages.append(encode_sample(x, T0 + i * 600.0, f"c{i % 500}", None))
+    holder = ModelHolder(ENGINE)
+
+    async def publish(value: bytes) -> None:
+        pass
+
+    trainer = Trainer(holder, Metrics(CollectorRegistry()), lambda: 0.0, "t:1", publish)
+
+    async def run() -> None:
+        for start in range(0, len(messages), 400):
+            await trainer.train(messages[start : start + 400])
+
+    asyncio.run(run())
+    in_place = SegmentModel.create(ENGINE)
+    for value in messages:
+        message = decode_training(value)
+        assert message.x is not None
+        in_place.learn_one(message.x, message.t, message.customer, message.purchases)
+    learned = trainer.trainer_model.clusterer
+    assert trainer.fitter is not None  # the refit ran in the fitting process
+    assert in_place.clusterer.refits == learned.refits and not learned.refit_due
+    assert learned.to_state() == in_place.clusterer.to_state()
