@@ -10,7 +10,7 @@ on dicts). What it adds to River's ``KMeans``:
   StreamingKMeans. River's ``halflife`` is a fixed step size instead.
 * **Good seeds.** After ``warmup`` points (and ``warmup_time``), the centres are
   seeded by k-means++ (best of ``n_init``) over a reservoir of the latest
-  warm-up points and polished by a few Lloyd passes, not drawn at random.
+  warm-up points and polished by Lloyd passes to convergence, not drawn at random.
 * **Online standardization.** A decayed mean and variance per feature; centres
   are kept in the input space and distances are measured in standard units, so
   the scale can move without invalidating the centres.
