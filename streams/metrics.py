@@ -260,7 +260,8 @@ class Metrics:
         self.identities.labels(outcome=outcome).inc()
 
     def error(self, stage: str) -> None:
-        """A failure caught and logged (``sweep``, ``drift``, ``training_sample``)."""
+        """A failure caught and logged (``sweep``, ``drift``, ``training_sample``,
+        ``fitter``: the trainer's fitting process died)."""
         self.errors.labels(stage=stage).inc()
 
     def change(self, change: SegmentChange, ingested_at: float | None = None) -> None:

@@ -9,7 +9,8 @@ import logging
 import multiprocessing
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
 
 from segflow.models.kmeans import best_of
 from segflow.models.training import TrainingMessage, decode_training
@@ -19,6 +20,8 @@ from .metrics import Metrics
 from .model_holder import ModelHolder, SnapshotMeta, encode_snapshot
 
 log = logging.getLogger("segflow.streams")
+
+_T = TypeVar("_T")
 
 #: How many samples the trainer learns between yields to the event loop.
 TRAIN_CHUNK = 64
@@ -104,8 +107,7 @@ class Trainer:
         if learning is None or not learning.refit_due():
             return
         inputs = learning.refit_inputs()
-        loop = asyncio.get_running_loop()
-        fitted = await loop.run_in_executor(self.pool(), fit_value_model, *inputs)
+        fitted = await self.in_fitter(fit_value_model, *inputs)
         if fitted is not None:
             model.value = fitted
         self.metrics.value_fitted(model)
@@ -117,9 +119,23 @@ class Trainer:
         profile agent keeps the event loop meanwhile."""
         clusterer = self.trainer_model.clusterer
         job = clusterer.refit_job()
-        loop = asyncio.get_running_loop()
-        fit = await loop.run_in_executor(self.pool(), best_of, *job)
+        fit = await self.in_fitter(best_of, *job)
         clusterer.adopt_refit(job, fit)
+
+    async def in_fitter(self, fit: Callable[..., _T], *args: Any) -> _T:
+        """``fit(*args)`` in the fitting process. Should that process die (killed for
+        memory, say), the fit runs here instead, once, blocking the loop: the model
+        must still learn what it would have; the next fit starts a new process."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.pool(), fit, *args)
+        except BrokenProcessPool as error:
+            log.error("the fitting process died (%s): fitting in the worker once", error)
+            self.metrics.error("fitter")
+            if self.fitter is not None:
+                self.fitter.shutdown(wait=False, cancel_futures=True)
+            self.fitter = None
+            return fit(*args)
 
     def pool(self) -> ProcessPoolExecutor:
         """The process fits run in (started on first use)."""

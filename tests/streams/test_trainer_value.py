@@ -120,12 +120,11 @@ def test_a_model_without_value_scores_reads_an_old_sample() -> None:
     assert model.version == 1 and model.learning is None
 
 
-def test_the_trainer_refits_segments_off_the_event_loop_with_the_same_result() -> None:
-    # 2,600 samples: one refit of the segments falls due (every 2,500). The trainer runs
-    # it in its fitting process; the model is the one that learning in place gives.
+def three_kinds(n: int) -> list[bytes]:
+    """``n`` samples of three kinds of customer, ten minutes apart."""
     rng = random.Random(4)
     messages = []
-    for i in range(2_600):
+    for i in range(n):
         kind = i % 3
         x = dict.fromkeys(FEATURE_NAMES, 0.0) | {
             "pages_awareness": rng.gauss(9.0 if kind == 0 else 1.0, 1.0) ** 2,
@@ -133,24 +132,56 @@ def test_the_trainer_refits_segments_off_the_event_loop_with_the_same_result() -
             "open_rate": min(1.0, abs(rng.gauss(0.8 if kind == 2 else 0.1, 0.1))),
         }
         messages.append(encode_sample(x, T0 + i * 600.0, f"c{i % 500}", None))
-    holder = ModelHolder(ENGINE)
+    return messages
 
-    async def publish(value: bytes) -> None:
-        pass
 
-    trainer = Trainer(holder, Metrics(CollectorRegistry()), lambda: 0.0, "t:1", publish)
+def learned_in_place(messages: list[bytes]) -> SegmentModel:
+    model = SegmentModel.create(ENGINE)
+    for value in messages:
+        message = decode_training(value)
+        assert message.x is not None
+        model.learn_one(message.x, message.t, message.customer, message.purchases)
+    return model
 
+
+def train_all(trainer: Trainer, messages: list[bytes]) -> None:
     async def run() -> None:
         for start in range(0, len(messages), 400):
             await trainer.train(messages[start : start + 400])
 
     asyncio.run(run())
-    in_place = SegmentModel.create(ENGINE)
-    for value in messages:
-        message = decode_training(value)
-        assert message.x is not None
-        in_place.learn_one(message.x, message.t, message.customer, message.purchases)
+
+
+async def _ignore(value: bytes) -> None:
+    pass
+
+
+def test_the_trainer_refits_segments_off_the_event_loop_with_the_same_result() -> None:
+    # 2,600 samples: one refit of the segments falls due (every 2,500). The trainer runs
+    # it in its fitting process; the model is the one that learning in place gives.
+    messages = three_kinds(2_600)
+    trainer = Trainer(
+        ModelHolder(ENGINE), Metrics(CollectorRegistry()), lambda: 0.0, "t:1", _ignore
+    )
+    train_all(trainer, messages)
+    in_place = learned_in_place(messages)
     learned = trainer.trainer_model.clusterer
     assert trainer.fitter is not None  # the refit ran in the fitting process
     assert in_place.clusterer.refits == learned.refits and not learned.refit_due
     assert learned.to_state() == in_place.clusterer.to_state()
+
+
+def test_a_dead_fitting_process_costs_the_model_nothing() -> None:
+    # The fitting process is killed before the refit falls due: the trainer fits in
+    # the worker instead, counts the failure, and the model is still the right one.
+    messages = three_kinds(2_600)
+    registry = CollectorRegistry()
+    trainer = Trainer(ModelHolder(ENGINE), Metrics(registry), lambda: 0.0, "t:1", _ignore)
+    pool = trainer.pool()
+    assert pool.submit(abs, -1).result(timeout=60) == 1  # its process is up
+    for process in list(pool._processes.values()):  # killing it is the test
+        process.kill()
+    train_all(trainer, messages)
+    learned = trainer.trainer_model.clusterer
+    assert registry.get_sample_value("segflow_internal_errors_total", {"stage": "fitter"}) == 1
+    assert learned.to_state() == learned_in_place(messages).clusterer.to_state()
