@@ -47,7 +47,7 @@ from .ops_pages import register_ops_pages
 from .profile_store import ProfileStore
 from .settings import Settings
 from .snapshots import SNAPSHOT_KEY, follow_snapshots
-from .throttle import TokenBucket
+from .throttle import TokenBucket, partition_share
 from .topics import partition_counts, topic_specs
 from .trainer import Trainer
 from .web_guard import WebGuard
@@ -281,6 +281,10 @@ def _add_agents_and_tasks(app: Any, pipeline: Pipeline, settings: Settings) -> N
     async def on_partitions_assigned(
         sender: Any, /, *args: Any, signal: Any, **kwargs: Any
     ) -> None:
+        assigned = args[0] if args else kwargs.get("assigned", ())
+        owned = sum(1 for tp in assigned if tp.topic == settings.topics.clicks)
+        rate = partition_share(settings.training_rate, owned, settings.partitions)
+        pipeline.bucket.set_rate(rate)
         pipeline.store.forget_unwritten()
         pipeline.sweep.reset()  # partitions may have moved: rebuild from the table
         pipeline.sizes.reset()

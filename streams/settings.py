@@ -90,7 +90,10 @@ class Settings(BaseSettings):
         "snapshot topic (learned offline, or pinned for a test).",
     )
     training_rate: float = Field(
-        200.0, ge=0, description="Max training samples/s one worker sends (0: no limit)."
+        200.0,
+        ge=0,
+        description="Max training samples/s the group sends (0: no limit); each worker "
+        "sends its share, by the input partitions it owns.",
     )
     publish_every: int = Field(
         500, ge=1, description="The trainer publishes a snapshot after this many samples..."

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from pathlib import Path
 
 import pytest
+from faust.types import TP
 
 from segflow.streams.app import create_app
 from segflow.streams.faust_config import faust_options
@@ -89,3 +91,23 @@ def test_the_profile_stores_keep_to_the_rocksdb_memory_budget(tmp_path: Path) ->
         options.block_cache_size + options.write_buffer_size * options.max_write_buffer_number
     )
     assert per_partition * settings.partitions == 128 * 1024 * 1024
+
+
+def test_each_worker_sends_its_partitions_share_of_the_training_rate(tmp_path: Path) -> None:
+    # The rate is the group's: a worker owning one input partition of four sends a
+    # quarter of it, so four workers send the trainer what one would.
+    settings = Settings(
+        app_id="share-test", data_dir=tmp_path, partitions=4, store="memory://", web_port=0
+    )
+    app = create_app(settings)
+    clicks = settings.topics.clicks
+    # A worker's assignment also holds other topics' partitions (changelogs, training).
+    one = {TP(clicks, 2), TP(settings.topics.downloads, 2), TP(settings.profiles_changelog, 2)}
+
+    async def assign(assigned: set[TP]) -> float:
+        await app.on_partitions_assigned.send(assigned)
+        return float(app.segflow.bucket.rate)  # type: ignore[attr-defined]
+
+    assert asyncio.run(assign(one)) == settings.training_rate / 4
+    every = {TP(clicks, p) for p in range(4)}
+    assert asyncio.run(assign(every)) == settings.training_rate
