@@ -143,10 +143,9 @@ class ChangeLog:
         self.last_segment: dict[str, str | None] = {}
         self.behavioral: dict[str, list[float]] = {}
         self.segment_ids: set[str] = set()
-        #: Every behavioral change as (customer, from segment, to segment, event time).
-        self.moves: list[tuple[str, str | None, str | None, float]] = []
-        #: The reason of each of ``moves`` (``event``, ``inactivity``, ``retired``...).
-        self.reasons: list[str] = []
+        #: Every behavioral change as (customer, from segment, to segment, event time,
+        #: reason: ``event``, ``inactivity``, ``retired``...).
+        self.moves: list[tuple[str, str | None, str | None, float, str]] = []
 
     def __call__(self, change: SegmentChange) -> None:
         if change.kind == "behavioral":
@@ -154,8 +153,9 @@ class ChangeLog:
             self.last_segment[change.customer_id] = change.to_segment
             self.behavioral.setdefault(change.customer_id, []).append(t)
             self.segment_ids.update(s for s in (change.from_segment, change.to_segment) if s)
-            self.moves.append((change.customer_id, change.from_segment, change.to_segment, t))
-            self.reasons.append(change.reason)
+            self.moves.append(
+                (change.customer_id, change.from_segment, change.to_segment, t, change.reason)
+            )
 
 
 def readable_features(
@@ -373,16 +373,11 @@ def false_change_detail(
     warm-up; the share of each change reason; and the (at most four) commonest moves
     between named segments."""
     stable = Counter(p for c, p in persona.items() if c not in switched)
-    kept = [
-        (m, reason)
-        for m, reason in zip(log.moves, log.reasons, strict=True)
-        if m[0] not in switched and m[3] > warm
-    ]
-    moves = [m for m, _ in kept]
+    moves = [m for m in log.moves if m[0] not in switched and m[3] > warm]
     by_persona = Counter(persona[m[0]] for m in moves)
-    by_reason = Counter(reason for _, reason in kept)
+    by_reason = Counter(m[4] for m in moves)
     pairs = Counter(
-        f"{names.get(str(a), str(a))} -> {names.get(str(b), str(b))}" for _, a, b, _ in moves
+        f"{names.get(str(a), str(a))} -> {names.get(str(b), str(b))}" for _, a, b, _, _ in moves
     )
     return {
         "by_persona": {

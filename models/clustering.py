@@ -324,9 +324,12 @@ class SegmentClusterer(CentroidReader, Reseeding, base.Clusterer):
         self.ring[slot] = v.tolist()
         self.stamps[slot] = stamp
 
-    def _rng(self) -> random.Random:
+    def _rng_seed(self) -> int:
         # Derived from the seed and the update count: reproducible, and no RNG state to store.
-        return random.Random(self.seed * 1_000_003 + self.n_updates)
+        return self.seed * 1_000_003 + self.n_updates
+
+    def _rng(self) -> random.Random:
+        return random.Random(self._rng_seed())
 
     # -- state ------------------------------------------------------------------------
 

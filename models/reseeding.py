@@ -31,8 +31,6 @@ class Reseeding:
     n_clusters: int
     halflife: float
     n_init: int
-    seed: int
-    n_updates: int
     refit_due: bool
     _view: Any
     refit_gain: float
@@ -56,6 +54,9 @@ class Reseeding:
     def scale(self) -> np.ndarray:
         raise NotImplementedError
 
+    def _rng_seed(self) -> int:
+        raise NotImplementedError
+
     def _rng(self) -> random.Random:
         raise NotImplementedError
 
@@ -69,14 +70,8 @@ class Reseeding:
         """The inputs of a k-means fit over the recent points now: best of ``n_init``
         weighted k-means++ and Lloyd runs (:func:`~.kmeans.best_of`)."""
         points = np.array(self.ring) / self.scale
-        seed = self.seed * 1_000_003 + self.n_updates  # as _rng: reproducible
-        return points, self._recent_weights(), self.n_clusters, self.n_init, seed
-
-    def _fit_recent(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Best of ``n_init`` weighted k-means++ and Lloyd runs over the recent points (scaled)."""
-        job = self.refit_job()
-        inertia, centers, counts = best_of(*job)
-        return inertia, centers, counts, job[0], job[1]
+        weights = self._recent_weights()
+        return points, weights, self.n_clusters, self.n_init, self._rng_seed()
 
     def _refit(self) -> None:
         """Adopt a fresh k-means solution over recent points when it is clearly better."""
@@ -133,7 +128,9 @@ class Reseeding:
         return ids
 
     def _seed(self) -> None:
-        _, centers, counts, points, _ = self._fit_recent()
+        job = self.refit_job()
+        _, centers, counts = best_of(*job)
+        points = job[0]
         self.centers = centers * self.scale
         self.weights = np.maximum(counts, 1.0)
         self.r2 = radii(points, centers)

@@ -281,7 +281,7 @@ def _add_agents_and_tasks(app: Any, pipeline: Pipeline, settings: Settings) -> N
     async def on_partitions_assigned(
         sender: Any, /, *args: Any, signal: Any, **kwargs: Any
     ) -> None:
-        assigned = args[0] if args else kwargs.get("assigned", ())
+        assigned = args[0]  # Faust sends the worker's whole new assignment
         owned = sum(1 for tp in assigned if tp.topic == settings.topics.clicks)
         rate = partition_share(settings.training_rate, owned, settings.partitions)
         pipeline.bucket.set_rate(rate)
