@@ -185,6 +185,38 @@ def detections(
     return eligible, delays
 
 
+def recall_beyond_chance(
+    switches: Mapping[str, Switch],
+    switch_times: Mapping[str, float],
+    initial: Mapping[str, str],
+    behavioral: Mapping[str, list[float]],
+    window: float,
+    end: float,
+) -> float | None:
+    """Recall with what chance gives taken out: a switch counts as detected by any change
+    in its window, and a never-switched customer of the same persona changes in that same
+    window with some chance ``p`` (its flapping). Over the eligible switches,
+    ``(detected - sum p) / (eligible - sum p)``, as a kappa corrects agreement."""
+    stable: dict[str, list[str]] = {}
+    for c, persona in initial.items():
+        if c not in switch_times:
+            stable.setdefault(persona, []).append(c)
+    detected = eligible = 0
+    chance = 0.0
+    for c, at in switch_times.items():
+        if at + window > end:
+            continue
+        eligible += 1
+        detected += any(at <= t <= at + window for t in behavioral.get(c, []))
+        peers = stable.get(switches[c].from_persona, [])
+        if peers:
+            moved = sum(any(at <= t <= at + window for t in behavioral.get(p, [])) for p in peers)
+            chance += moved / len(peers)
+    if eligible == 0 or eligible - chance <= 0:
+        return None
+    return round((detected - chance) / (eligible - chance), 4)
+
+
 def count_false_changes(
     ids: Iterable[str],
     switched: Container[str],
@@ -220,7 +252,9 @@ def run_world(seed: int) -> dict[str, Any]:
       ``ari_ratio`` is their ratio;
     - ``recall_2hl`` / ``recall_3hl``: share of the switches whose window of 2 / 3
       configured half-lives ends inside the run that are followed by a behavioral change
-      of that customer inside the window;
+      of that customer inside the window; ``recall_2hl_beyond_chance`` /
+      ``recall_3hl_beyond_chance``: the same with what flapping gives taken out
+      (:func:`recall_beyond_chance`);
     - ``false_changes_per_customer_week``: behavioral changes of never-switched customers
       after the warm-up, per such customer and week after the warm-up (as :func:`run`);
     - ``id_churn``: distinct segment ids named by behavioral changes over the whole run,
@@ -262,6 +296,17 @@ def run_world(seed: int) -> dict[str, Any]:
         recall[n] = round(len(delays) / eligible, 4) if eligible else None
         if n == 2 and delays:
             median_delay = round(statistics.median(delays), 2)
+    beyond_chance = {
+        n: recall_beyond_chance(
+            world.switches,
+            switch_times,
+            {c: world.initial[c] for c in ids},
+            log.behavioral,
+            n * half_life,
+            end,
+        )
+        for n in (2, 3)
+    }
     warm = (spec.start + timedelta(days=spec.warmup_days)).timestamp()
     false_changes, stable, weeks = count_false_changes(ids, switch_times, log.behavioral, warm, end)
 
@@ -295,6 +340,8 @@ def run_world(seed: int) -> dict[str, Any]:
         "false_changes_per_customer_week": round(false_changes / stable / weeks, 5)
         if stable and weeks > 0
         else None,
+        "recall_2hl_beyond_chance": beyond_chance[2],
+        "recall_3hl_beyond_chance": beyond_chance[3],
         "id_churn": round(len(log.segment_ids) / config.n_segments, 3),
         "name_consistency": round(min((r.share for r in report.values()), default=1.0), 4),
     }

@@ -97,6 +97,27 @@ class CentroidReader:
         point = self._scaled_point(view, x)
         return {cid: math.dist(row, point) for cid, row in zip(view.ids, view.scaled, strict=True)}
 
+    def move_threshold(self, noise: Mapping[Any, float], current: int, target: int) -> float:
+        """For a point in cluster ``current`` whose features vary by chance with the
+        variances ``noise`` (input units), the deviation of chance along the line from
+        the centre of ``current`` to that of ``target``, times the centres' distance.
+
+        The lead ``d_a**2 - d_b**2`` of ``target`` (``b``) over ``current`` (``a``) is
+        twice the point's distance past the boundary between them times their distance
+        ``L``, so a lead past ``z`` deviations of chance is ``2 * z`` times this. 0
+        before seeding or for an unknown cluster.
+        """
+        if self.centers is None or current not in self.ids or target not in self.ids:
+            return 0.0
+        view = self._prediction_view()
+        home = view.scaled[self.ids.index(current)]
+        there = view.scaled[self.ids.index(target)]
+        total = 0.0
+        for name, inverse, a, b in zip(view.features, view.inverse_scale, home, there, strict=True):
+            gap = (b - a) * inverse
+            total += float(noise.get(name, 0.0)) * gap * gap
+        return math.sqrt(total)
+
     def contributions(self, x: Mapping[Any, Any], cid: int) -> dict[str, float]:
         """Squared standardized gap to cluster ``cid`` per feature."""
         assert self.centers is not None and self.features is not None

@@ -45,6 +45,14 @@ class EngineConfig(BaseModel):
         lt=1,
         description="A customer moves only when the new centroid is closer by this fraction.",
     )
+    move_z: float = Field(
+        0.0,
+        ge=0,
+        description="A customer moves only once it is this many standard deviations of "
+        "its own features' chance variation past the boundary (0.6745: odds of 3 to 1 "
+        "that it is past it; 0, the default: off). Fewer moves on noise, slower on "
+        "real ones: see bench/README.md.",
+    )
     dwell: int = Field(
         1, ge=1, description="Consecutive evaluations a new segment must win before a move."
     )

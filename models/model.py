@@ -62,6 +62,14 @@ def segment_key(cluster_id: int) -> str:
     return f"seg-{cluster_id}"
 
 
+def cluster_of(segment: str) -> int | None:
+    """The cluster id behind a public segment id (None: not a behavioral segment's)."""
+    prefix, _, number = segment.partition("-")
+    if prefix != "seg" or not number.lstrip("-").isdigit():
+        return None
+    return int(number)
+
+
 @dataclass(frozen=True, slots=True)
 class SegmentInfo:
     """One behavioral segment as people read it."""
@@ -175,6 +183,17 @@ class SegmentModel:
     def distances(self, x: Mapping[str, float]) -> dict[str, float]:
         """Distance from transformed features ``x`` to each segment, by public id."""
         return {segment_key(c): d for c, d in self.clusterer.distances(x).items()}
+
+    def move_lead(self, noise: Mapping[str, float], current: str, target: str, z: float) -> float:
+        """The lead in squared distance (standard units) segment ``target`` needs over
+        ``current`` before a customer whose clustering features vary by chance with the
+        variances ``noise`` is ``z`` deviations of chance past the boundary between them
+        (see :meth:`~.centroids.CentroidReader.move_threshold`); 0 for a segment that is
+        not a behavioral one of this model."""
+        a, b = cluster_of(current), cluster_of(target)
+        if a is None or b is None or z <= 0:
+            return 0.0
+        return 2.0 * z * self.clusterer.move_threshold(noise, a, b)
 
     def scores(
         self,

@@ -25,7 +25,7 @@ False
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 
@@ -50,8 +50,14 @@ def decide(
     t: float = 0.0,
     dwell_time: float = 0.0,
     pending_since: float | None = None,
+    needed: Callable[[str], float] | None = None,
 ) -> Assignment:
-    """Where the customer belongs now (at time ``t``), given the distances to every segment."""
+    """Where the customer belongs now (at time ``t``), given the distances to every segment.
+
+    ``needed`` gives the lead in squared distance the nearest segment needs over the
+    current one besides the margin: how far chance alone could carry the customer
+    toward it (see :mod:`.noise`).
+    """
     if not distances:
         return Assignment(current, None, 0, moved=False)
     nearest = min(distances, key=distances.__getitem__)
@@ -60,6 +66,9 @@ def decide(
         # the nearest at once.
         return Assignment(nearest, None, 0, moved=nearest != current)
     if nearest == current or distances[nearest] >= (1.0 - margin) * distances[current]:
+        return Assignment(current, None, 0, moved=False)
+    lead = distances[current] ** 2 - distances[nearest] ** 2
+    if needed is not None and lead <= needed(nearest):
         return Assignment(current, None, 0, moved=False)
     if pending == nearest:
         count = pending_count + 1

@@ -16,6 +16,7 @@ from .config import EngineConfig
 from .events import ClickEvent, DownloadEvent, EmailEvent, Event, IdentifyEvent, PurchaseEvent
 from .features import profile_features
 from .model import SegmentModel
+from .noise import cluster_noise
 from .pages import DEFAULT_PAGE_STAGES, page_stage
 from .policy import decide, lapse_gated, rule_transitions
 from .profile import BOUNCED, COMPLAINED, COUNTER_INDEX, UNSUBSCRIBED, Profile, event_key
@@ -201,6 +202,13 @@ class _Assessment:
         distances = lapse_gated(
             model.distances(self.x), model.dormant_segments(), lapsed < config.lapse_gate
         )
+        current = profile.segment
+
+        def needed(target: str) -> float:
+            assert current is not None
+            return model.move_lead(cluster_noise(self.features), current, target, config.move_z)
+
+        against_chance = needed if config.move_z > 0 else None
         decision = decide(
             profile.segment,
             profile.pending,
@@ -211,6 +219,7 @@ class _Assessment:
             at,
             config.dwell_hours * 3_600.0,
             profile.pending_since,
+            against_chance,
         )
         previous = profile.segment
         profile.segment = decision.segment

@@ -106,3 +106,11 @@ def test_only_a_lapsed_customer_may_be_in_a_dormant_segment(
         assert decision.segment not in dormant
         if current in dormant:
             assert decision.moved and decision.segment == min(allowed, key=allowed.__getitem__)
+
+
+def test_a_lead_within_chance_holds_the_customer_and_a_lead_past_it_moves_it() -> None:
+    d = {"A": 1.0, "B": 0.8}  # B leads by 1.0 - 0.64 = 0.36 in squared distance
+    held = decide("A", None, 0, d, 0.0, 1, needed=lambda segment: 0.5)
+    assert (held.segment, held.moved, held.pending) == ("A", False, None)
+    moved = decide("A", None, 0, d, 0.0, 1, needed=lambda segment: 0.3)
+    assert (moved.segment, moved.moved) == ("B", True)
