@@ -134,9 +134,10 @@ class ProfileStore:
         per customer, each under an event of its partition (its changelog message goes
         into the producer's buffer, which the commit then drains); how many.
 
-        A write costs a few hundred microseconds (Faust's changelog send), and a commit
-        may have thousands: every :data:`WRITE_CHUNK` writes the event loop is let run,
-        so events keep flowing (what they change waits for the next commit's write)."""
+        A write costs about 65 us (Faust's changelog send and its flush; measured in
+        bench/README.md), and a commit may have thousands: every :data:`WRITE_CHUNK`
+        writes the event loop is let run, so events keep flowing (what they change waits
+        for the next commit's write)."""
         async with self._write_lock:
             pending, self.unwritten = self.unwritten, {}
             self.writing = pending
