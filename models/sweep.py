@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import math
 from collections.abc import Iterable, Iterator
 
 from .config import EngineConfig
@@ -52,12 +53,16 @@ class Sweep:
         self._scheduled: dict[str, float] = {}
         #: Customers restored from the table and not looked at or stepped since.
         self._restored: set[str] = set()
+        #: Per partition, the watermark before the newest one ``due`` was asked for, and
+        #: that newest one (to tell a restored look the watermark jumped over).
+        self._watermarks: dict[int, tuple[float, float]] = {}
 
     def reset(self) -> None:
         """Forget everything (after a rebalance: partitions may have moved)."""
         self._heaps.clear()
         self._scheduled.clear()
         self._restored.clear()
+        self._watermarks.clear()
 
     def loaded(self, partition: int) -> bool:
         return partition in self._heaps
@@ -69,12 +74,23 @@ class Sweep:
             self.restore(partition, profile)
 
     def restore(self, partition: int, profile: Profile) -> None:
-        """Schedule a customer read back from the table (its last look unknown). A
-        pending move's confirmation is not deferred: had the worker before taken it, the
-        stored profile would no longer be pending."""
-        self.schedule(partition, profile)
-        if profile.customer_id in self._scheduled and profile.pending is None:
-            self._restored.add(profile.customer_id)
+        """Schedule a customer read back from the table (its last look unknown): one
+        interval after its due time (see :meth:`due`). A pending move's confirmation is
+        not deferred: had the worker before taken it, the stored profile would no longer
+        be pending."""
+        if profile.pending is not None:
+            self.schedule(partition, profile)
+            return
+        when = due_at(profile, self.config)
+        customer = profile.customer_id
+        if when is None:
+            self._scheduled.pop(customer, None)
+            self._restored.discard(customer)
+            return
+        later = when + look_interval(self.config)
+        self._scheduled[customer] = later
+        self._restored.add(customer)
+        heapq.heappush(self._heaps.setdefault(partition, []), (later, customer))
 
     def schedule(self, partition: int, profile: Profile, after: float | None = None) -> None:
         """(Re)schedule a customer after an event (``after`` None) or a look at ``after``."""
@@ -98,23 +114,34 @@ class Sweep:
         heap = self._heaps.get(partition, [])
         interval = look_interval(self.config)
         overdue = watermark - interval
+        before = self._passed(partition, watermark)
         while heap and heap[0][0] <= watermark:
             when, customer = heapq.heappop(heap)
             if self._scheduled.get(customer) != when:
                 continue  # superseded by a newer event or look
             if customer in self._restored:
-                # The worker before took this look (due before it stopped), or missed
-                # it by less than an interval: the next is one interval on. Overdue by
-                # more (the worker stopped for a while), it is spread over the next.
+                # The worker before took the look due before it stopped, or missed it by
+                # less than an interval: the next is one interval on, where ``restore``
+                # put it. Missed by more (the worker stopped for a while: the watermark
+                # went from before the look's due time past this one at once), it is
+                # spread over the next interval instead.
                 self._restored.discard(customer)
-                later = when + interval
-                if when < overdue:
+                if before < when - interval and when < watermark:
                     later = watermark + interval * _spread(customer)
-                self._scheduled[customer] = later
-                heapq.heappush(heap, (later, customer))
-                continue
+                    self._scheduled[customer] = later
+                    heapq.heappush(heap, (later, customer))
+                    continue
             del self._scheduled[customer]
             yield (watermark if when < overdue else when), customer
+
+    def _passed(self, partition: int, watermark: float) -> float:
+        """The watermark ``due`` was asked for on ``partition`` before ``watermark``
+        (-inf: none); ``watermark`` is noted as the newest when it is."""
+        before, newest = self._watermarks.get(partition, (-math.inf, -math.inf))
+        if watermark > newest:
+            before = newest
+            self._watermarks[partition] = (before, watermark)
+        return before
 
     def __len__(self) -> int:
         return len(self._scheduled)

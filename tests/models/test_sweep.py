@@ -164,3 +164,26 @@ def test_a_limited_sweep_takes_the_earliest_due_and_leaves_the_rest_scheduled() 
     chunked = looks(7)
     assert calls[0] == 7 and len(calls) == len(whole) // 7 + 1
     assert chunked == whole  # the same looks in the same order, seven at a time
+
+
+def test_restored_looks_the_watermark_jumps_over_later_are_spread_and_others_are_not() -> None:
+    # The watermark first stops short of every restored look, then jumps ten days (a
+    # gap in the traffic): the looks it jumped over are spread over the next interval;
+    # a look it reaches a step at a time is taken one interval after its due time.
+    config = EngineConfig()
+    interval = DAY
+    schedule = Sweep(config)
+    jumped = [Profile.new(f"j{i}", as_of=2.0 * DAY + i) for i in range(200)]
+    stepped = Profile.new("s", as_of=12.4 * DAY)
+    schedule.load(0, [*jumped, stepped])
+    assert list(schedule.due(0, 2.5 * DAY)) == []  # nothing due yet
+    start = 13.0 * DAY
+    assert list(schedule.due(0, start)) == []  # jumped over: deferred, not looked at
+    looked: dict[str, float] = {}
+    for tenth in range(1, 21):
+        for when, customer in schedule.due(0, start + tenth * interval / 10):
+            looked[customer] = when
+        if tenth <= 10:
+            assert abs(len([c for c in looked if c != "s"]) - 20 * tenth) < 15
+    assert set(looked) == {p.customer_id for p in jumped} | {"s"}
+    assert looked["s"] == stepped.as_of + 2 * interval
