@@ -10,7 +10,8 @@
      "events": E, "profile_bytes": median profile JSON size,
      "floors": {"us_per_event_ratio": last N / first N (floor <= 1.3),
                 "rss_mb_last": rss_mb of the last N (floor <= 1024), "met": bool},
-     "profile_top": py-spy own-time top of the last N's drain}
+     "profile_top": py-spy own-time top of the last N's timed drain,
+     "first_event_top": the same of its wait for the first processed event}
 
 Method. Profiles: the simulator (``TEMPLATE_CUSTOMERS`` customers, seed 7) is replayed
 through the pure step with the in-memory runner (learning, inactivity sweep) for
@@ -42,7 +43,10 @@ every silent customer's missed daily looks. ``us_per_event_2nd_half`` (the same 
 over the second half of the events) shows the cost once that is done; ``swept``
 counts the sweep's re-assessments; when py-spy is installed, the worker is sampled
 from the first send to the end of the drain and ``in_load_partitions`` and
-``in_sweep_partition`` are the shares of samples inside those two methods.
+``in_sweep_partition`` are the shares of samples inside those two methods. The
+samples are taken in two parts, split at the first poll that sees a processed event:
+``first_event_top`` is the top of the part before (the load pass, mostly),
+``profile_top`` of the timed drain after it.
 ``rss_mb`` is the worker's VmRSS after the drain (``rss_peak_mb`` its VmHWM,
 ``rss_recovered_mb`` VmRSS once healthy); ``profiles_held`` is its
 ``segflow_profiles`` gauge after the drain (N when every profile was recovered).
@@ -52,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import random
@@ -239,10 +244,35 @@ def rate_us(trace: list[tuple[float, int]]) -> float:
     return round(1e6 * (t1 - t0) / max(n1 - n0, 1), 1)
 
 
+#: py-spy samples by stack (outermost frame first).
+Stacks = collections.Counter[tuple[str, ...]]
+
+
+class SplitProfile:
+    """py-spy on one process in two parts: from its start to :meth:`split`, and from
+    there to :meth:`stop`."""
+
+    def __init__(self, pid: int, stem: Path) -> None:
+        self.pid, self.stem = pid, stem
+        self.spy = start_py_spy(pid, stem.with_suffix(".first.txt"))
+        self.first: Stacks | None = None
+
+    def split(self) -> None:
+        self.first = stop_py_spy(self.spy, self.stem.with_suffix(".first.txt"))
+        self.spy = start_py_spy(self.pid, self.stem.with_suffix(".drain.txt"))
+
+    def stop(self) -> tuple[Stacks, Stacks]:
+        """The samples before the split and after it (all in the first, without one)."""
+        if self.first is None:
+            return stop_py_spy(self.spy, self.stem.with_suffix(".first.txt")), collections.Counter()
+        return self.first, stop_py_spy(self.spy, self.stem.with_suffix(".drain.txt"))
+
+
 def run_one(
     n: int, template: Template, broker: str | None, workdir: Path
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Measure one N; (the figures, the py-spy own-time top)."""
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """Measure one N; (the figures, the py-spy own-time tops of the wait for the first
+    processed event and of the drain)."""
     with contextlib.ExitStack() as stack:
         tag = uuid.uuid4().hex[:6]
         settings = settings_for(bootstrap(stack, broker), workdir, tag)
@@ -260,15 +290,16 @@ def run_one(
             lambda: get(port, HEALTH_PATH)[0] == 200, [worker], "recovery", SCALE_WAIT_S
         )
         rss_recovered = rss_mb(pid)
-        out = workdir / f"profile-{n}.txt"
-        spy = start_py_spy(pid, out) if PY_SPY else None
+        spy = SplitProfile(pid, workdir / f"profile-{n}") if PY_SPY else None
         sent_at = time.monotonic()
         producing = threading.Thread(target=produce_bulk, args=(settings, events_for(template, n)))
         producing.start()
         total = len(template.later)
-        trace = poll_processed([port], total, [worker], timeout=SCALE_WAIT_S)
+        on_first = spy.split if spy else None
+        trace = poll_processed([port], total, [worker], on_first, timeout=SCALE_WAIT_S)
         producing.join()
-        stacks = stop_py_spy(spy, out) if spy else None
+        first, drain = spy.stop() if spy else (None, None)
+        stacks = first + drain if first is not None and drain is not None else None
         half = next(i for i, (_, done) in enumerate(trace) if done >= total / 2)
         stats = fetch_stats(port) or {}
         figures = {
@@ -285,7 +316,11 @@ def run_one(
             "in_load_partitions": inclusive_share(stacks, "load_partitions") if stacks else None,
             "in_sweep_partition": inclusive_share(stacks, "sweep_partition") if stacks else None,
         }
-        return figures, own_time_top(stacks, 10) if stacks else []
+        tops = {
+            "profile_top": own_time_top(drain, 10) if drain else [],
+            "first_event_top": own_time_top(first, 10) if first else [],
+        }
+        return figures, tops
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,12 +337,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--profiles and --events must be positive")
     template = build_template(min(TEMPLATE_CUSTOMERS, min(ns)), args.events)
     result: dict[str, Any] = {"profiles": ns}
-    top: list[dict[str, Any]] = []
+    tops: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="segflow-bench-") as tmp:
         for n in ns:
             workdir = Path(tmp) / str(n)
             workdir.mkdir()
-            figures, top = run_one(n, template, args.broker, workdir)
+            figures, tops = run_one(n, template, args.broker, workdir)
             for key, value in figures.items():
                 result.setdefault(key, []).append(value)
     ratio = result["us_per_event"][-1] / result["us_per_event"][0]
@@ -318,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         "rss_mb_last": result["rss_mb"][-1],
         "met": ratio <= 1.3 and result["rss_mb"][-1] <= 1024,
     }
-    result["profile_top"] = top
+    result["profile_top"] = tops.get("profile_top", [])
+    result["first_event_top"] = tops.get("first_event_top", [])
     print(json.dumps(result))
     return 0
 
