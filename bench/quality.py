@@ -165,6 +165,13 @@ def readable_features(
     return [profile_features(profiles[c], max(end, profiles[c].as_of), half_life) for c in ids]
 
 
+def changes_within(
+    behavioral: Mapping[str, list[float]], customer: str, at: float, window: float
+) -> list[float]:
+    """The times of ``customer``'s behavioral changes from ``at`` to ``at + window``."""
+    return [t for t in behavioral.get(customer, []) if at <= t <= at + window]
+
+
 def detections(
     switch_times: Mapping[str, float],
     behavioral: Mapping[str, list[float]],
@@ -179,7 +186,7 @@ def detections(
         if at + window > end:
             continue
         eligible += 1
-        after = [t for t in behavioral.get(c, []) if at <= t <= at + window]
+        after = changes_within(behavioral, c, at, window)
         if after:
             delays.append((after[0] - at) / DAY)
     return eligible, delays
@@ -207,10 +214,10 @@ def recall_beyond_chance(
         if at + window > end:
             continue
         eligible += 1
-        detected += any(at <= t <= at + window for t in behavioral.get(c, []))
+        detected += bool(changes_within(behavioral, c, at, window))
         peers = stable.get(switches[c].from_persona, [])
         if peers:
-            moved = sum(any(at <= t <= at + window for t in behavioral.get(p, [])) for p in peers)
+            moved = sum(bool(changes_within(behavioral, p, at, window)) for p in peers)
             chance += moved / len(peers)
     if eligible == 0 or eligible - chance <= 0:
         return None

@@ -62,14 +62,6 @@ def segment_key(cluster_id: int) -> str:
     return f"seg-{cluster_id}"
 
 
-def cluster_of(segment: str) -> int | None:
-    """The cluster id behind a public segment id (None: not a behavioral segment's)."""
-    prefix, _, number = segment.partition("-")
-    if prefix != "seg" or not number.lstrip("-").isdigit():
-        return None
-    return int(number)
-
-
 @dataclass(frozen=True, slots=True)
 class SegmentInfo:
     """One behavioral segment as people read it."""
@@ -190,10 +182,14 @@ class SegmentModel:
         variances ``noise`` is ``z`` deviations of chance past the boundary between them
         (see :meth:`~.centroids.CentroidReader.move_threshold`); 0 for a segment that is
         not a behavioral one of this model."""
-        a, b = cluster_of(current), cluster_of(target)
-        if a is None or b is None or z <= 0:
+        clusters = self.cluster_ids()
+        if current not in clusters or target not in clusters or z <= 0:
             return 0.0
-        return 2.0 * z * self.clusterer.move_threshold(noise, a, b)
+        return 2.0 * z * self.clusterer.move_threshold(noise, clusters[current], clusters[target])
+
+    def cluster_ids(self) -> dict[str, int]:
+        """The clusterer's id behind each behavioral segment's public id."""
+        return {segment_key(cid): cid for cid in self.clusterer.ids}
 
     def scores(
         self,

@@ -9,7 +9,7 @@ holds for rates: an open rate over one or two decayed sends says little.
 :func:`cluster_noise` gives, per clustering feature, the variance of the feature in the
 clusterer's (transformed) units; the change policy asks that a move out of a segment
 be larger than chance along the line between the two centres (see
-:meth:`~.centroids.CentroidReader.move_thresholds`).
+:meth:`~.centroids.CentroidReader.move_threshold`).
 
 >>> noise = cluster_noise({"pages_decision": 4.0, "open_rate": 0.5, "emails_sent": 2.0})
 >>> round(noise["pages_decision"], 4)  # sqrt of a decayed count: about 1/8 when large

@@ -67,9 +67,10 @@ def decide(
         return Assignment(nearest, None, 0, moved=nearest != current)
     if nearest == current or distances[nearest] >= (1.0 - margin) * distances[current]:
         return Assignment(current, None, 0, moved=False)
-    lead = distances[current] ** 2 - distances[nearest] ** 2
-    if needed is not None and lead <= needed(nearest):
-        return Assignment(current, None, 0, moved=False)
+    if needed is not None:
+        lead = distances[current] ** 2 - distances[nearest] ** 2
+        if lead <= needed(nearest):
+            return Assignment(current, None, 0, moved=False)
     if pending == nearest:
         count = pending_count + 1
         since = t if pending_since is None else pending_since

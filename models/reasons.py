@@ -29,7 +29,7 @@ def behavioral_reasons(
     """The features that pulled the customer from the old segment (or the mean) to the new one."""
     if to_segment is None:
         return []
-    ids = {f"seg-{cid}": cid for cid in model.clusterer.ids}
+    ids = model.cluster_ids()
     to_gaps = model.clusterer.contributions(x, ids[to_segment])
     if from_segment in ids:
         from_gaps = model.clusterer.contributions(x, ids[from_segment])

@@ -202,13 +202,6 @@ class _Assessment:
         distances = lapse_gated(
             model.distances(self.x), model.dormant_segments(), lapsed < config.lapse_gate
         )
-        current = profile.segment
-
-        def needed(target: str) -> float:
-            assert current is not None
-            return model.move_lead(cluster_noise(self.features), current, target, config.move_z)
-
-        against_chance = needed if config.move_z > 0 else None
         decision = decide(
             profile.segment,
             profile.pending,
@@ -219,7 +212,7 @@ class _Assessment:
             at,
             config.dwell_hours * 3_600.0,
             profile.pending_since,
-            against_chance,
+            self.lead_needed if config.move_z > 0 else None,
         )
         previous = profile.segment
         profile.segment = decision.segment
@@ -230,6 +223,14 @@ class _Assessment:
             transition = (previous, decision.segment)
             self.add("behavioral", transition, model.segment_names(), model.version, reasons)
         return distances.get(decision.segment) if decision.segment is not None else None
+
+    def lead_needed(self, target: str) -> float:
+        """The lead over its segment ``target`` needs before a move is past chance
+        (``move_z`` deviations of the customer's own noise; see :mod:`.noise`)."""
+        assert self.profile.segment is not None
+        model = self.model
+        noise = cluster_noise(self.features)
+        return model.move_lead(noise, self.profile.segment, target, model.config.move_z)
 
     def rules(self) -> None:
         """Enter and leave the rule segments whose conditions changed."""

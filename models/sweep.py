@@ -78,29 +78,27 @@ class Sweep:
         interval after its due time (see :meth:`due`). A pending move's confirmation is
         not deferred: had the worker before taken it, the stored profile would no longer
         be pending."""
-        if profile.pending is not None:
-            self.schedule(partition, profile)
-            return
         when = due_at(profile, self.config)
-        customer = profile.customer_id
-        if when is None:
-            self._scheduled.pop(customer, None)
-            self._restored.discard(customer)
-            return
-        later = when + look_interval(self.config)
-        self._scheduled[customer] = later
-        self._restored.add(customer)
-        heapq.heappush(self._heaps.setdefault(partition, []), (later, customer))
+        self._place(partition, profile.customer_id, when, restored=profile.pending is None)
 
     def schedule(self, partition: int, profile: Profile, after: float | None = None) -> None:
         """(Re)schedule a customer after an event (``after`` None) or a look at ``after``."""
-        self._restored.discard(profile.customer_id)
         when = due_at(profile, self.config, after)
+        self._place(partition, profile.customer_id, when, restored=False)
+
+    def _place(self, partition: int, customer: str, when: float | None, restored: bool) -> None:
+        """Make ``when`` the customer's due time (None: none; an earlier heap entry is
+        superseded), one interval later for a ``restored`` customer."""
+        if when is None or not restored:
+            self._restored.discard(customer)
         if when is None:
-            self._scheduled.pop(profile.customer_id, None)
+            self._scheduled.pop(customer, None)
             return
-        self._scheduled[profile.customer_id] = when
-        heapq.heappush(self._heaps.setdefault(partition, []), (when, profile.customer_id))
+        if restored:
+            when += look_interval(self.config)
+            self._restored.add(customer)
+        self._scheduled[customer] = when
+        heapq.heappush(self._heaps.setdefault(partition, []), (when, customer))
 
     def due(self, partition: int, watermark: float) -> Iterator[tuple[float, str]]:
         """(when, customer) of every look due on ``partition`` by ``watermark``.
