@@ -24,6 +24,7 @@ from segflow.models.value import PurchaseRecord
 from segflow.models.watermark import Watermarks
 
 from .api import WebState
+from .collector import freeze_long_lived
 from .deadletters import PROFILE
 from .ingest import Work
 from .local_state import ProfileCache, SegmentSizes
@@ -34,6 +35,10 @@ from .worker_base import WorkerBase
 
 #: Looks of the sweep (or retirement moves) taken before their profiles are kept.
 SWEEP_CHUNK = 1000
+#: A load pass of at least this many profiles moves what the worker holds out of the
+#: garbage collector's generations (:mod:`.collector`): below it, a full collection over
+#: the schedule takes under a millisecond, less than the collection freezing starts with.
+FREEZE_AFTER_PROFILES = 10_000
 
 log = logging.getLogger("segflow.streams")
 
@@ -342,6 +347,8 @@ class PartitionWork(WorkerBase):
             return
         for partition, count in sorted(held.items()):
             log.info("partition %s has %s customers", partition, count)
+        if sum(held.values()) >= FREEZE_AFTER_PROFILES:
+            freeze_long_lived()  # the schedule and sizes live until the next rebalance
 
     def held_partitions(self) -> set[int]:
         """The profile partitions whose input this worker's consumer holds now."""

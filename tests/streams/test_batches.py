@@ -4,6 +4,7 @@ per customer per batch, the profile cache, and equality with the pure step."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Coroutine
 from itertools import islice
 from pathlib import Path
@@ -28,6 +29,7 @@ from segflow.models.events import BaseEvent
 from segflow.models.profile import Profile
 from segflow.models.step import step
 from segflow.sources.simulator import SimulationConfig, iter_events
+from segflow.streams import partitions
 from segflow.streams.app import Pipeline
 from segflow.streams.ingest import HEADER_ORIGIN, HEADER_TYPE
 from segflow.streams.metric_names import SWEPT
@@ -429,3 +431,33 @@ def test_the_first_batch_loads_every_partition_the_worker_holds_in_one_pass(
     later = next(f"new{i}" for i in range(100) if partition_of(f"new{i}".encode(), 4) == 1)
     asyncio.run(pipeline.process_batch([input_message(pipeline, click(later, 1, at(2)), 1)]))
     assert passes == 1  # partition 1 was loaded already
+
+
+def test_a_large_load_pass_moves_the_schedule_out_of_the_collectors_generations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full collection visits every item of the containers it tracks; a worker's
+    # schedule of a million restored customers cost 120-200 ms per collection.
+    monkeypatch.setattr(partitions, "FREEZE_AFTER_PROFILES", 5)
+    clock = Clock(at(0).timestamp())
+    pipeline = pipeline_knowing_partitions(tmp_path, clock)
+    for i in range(50):
+        profile = Profile.new(f"c{i}", as_of=at(0).timestamp())
+        pipeline.profiles[f"c{i}".encode()] = profile.to_json()
+    try:
+        asyncio.run(pipeline.process_batch([input_message(pipeline, click("c1", 1, at(1)), 0)]))
+        heaps = list(pipeline.sweep._heaps.values())
+        assert sum(len(heap) for heap in heaps) > 1  # the event's partition's customers
+        tracked = {id(o) for o in gc.get_objects()}
+        assert heaps and not any(id(heap) in tracked for heap in heaps)
+    finally:
+        gc.unfreeze()
+
+
+def test_a_small_load_pass_leaves_the_collector_alone(tmp_path: Path) -> None:
+    clock = Clock(at(0).timestamp())
+    pipeline = pipeline_knowing_partitions(tmp_path, clock)
+    frozen = gc.get_freeze_count()
+    asyncio.run(pipeline.process_batch([input_message(pipeline, click("c1", 1, at(1)), 0)]))
+    assert pipeline.sweep.loaded(partition_of(b"c1", PARTITIONS))
+    assert gc.get_freeze_count() == frozen
