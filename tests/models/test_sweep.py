@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import heapq
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from segflow.models import sweep as sweep_module
 from segflow.models.config import EngineConfig
 from segflow.models.engine import Engine, Handled
 from segflow.models.model import SegmentModel
@@ -187,3 +191,25 @@ def test_restored_looks_the_watermark_jumps_over_later_are_spread_and_others_are
             assert abs(len([c for c in looked if c != "s"]) - 20 * tenth) < 15
     assert set(looked) == {p.customer_id for p in jumped} | {"s"}
     assert looked["s"] == stepped.as_of + 2 * interval
+
+
+def test_the_first_look_spreads_the_restored_customers_in_one_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Half a million restored customers overdue by more than an interval were popped
+    # from and pushed back into a heap one at a time on a partition's first event.
+    schedule = Sweep(EngineConfig())
+    schedule.load(0, [Profile.new(f"c{i}", as_of=float(i % 5) * DAY) for i in range(1_000)])
+    pops = 0
+    real_pop = heapq.heappop
+
+    def counting_pop(heap: list[tuple[float, str]]) -> tuple[float, str]:
+        nonlocal pops
+        pops += 1
+        return real_pop(heap)
+
+    monkeypatch.setattr(sweep_module.heapq, "heappop", counting_pop)
+    assert list(schedule.due(0, 10.7 * DAY)) == []  # all jumped over: spread
+    assert pops == 0
+    assert len(list(schedule.due(0, 11.7 * DAY))) == 1_000  # each once, a day later
+    assert pops == 1_000
