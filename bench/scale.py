@@ -6,7 +6,8 @@
     {"profiles": [N..], "us_per_event": [..], "rss_mb": [..],
      "us_per_event_2nd_half": [..], "first_event_s": [..], "recovery_s": [..],
      "fill_s": [..], "rss_recovered_mb": [..], "rss_peak_mb": [..], "swept": [..],
-     "profiles_held": [..], "in_load_partitions": [..], "in_sweep_partition": [..],
+     "profile_writes_per_event": [..], "profiles_held": [..], "in_load_partitions": [..],
+     "in_sweep_partition": [..],
      "events": E, "profile_bytes": median profile JSON size,
      "floors": {"us_per_event_ratio": last N / first N (floor <= 1.3),
                 "rss_mb_last": rss_mb of the last N (floor <= 1024), "met": bool},
@@ -41,8 +42,9 @@ of each partition, ``load_partitions`` reads the partitions' profiles into the
 inactivity sweep's schedule and the segment sizes, and the sweep then catches up
 every silent customer's missed daily looks. ``us_per_event_2nd_half`` (the same rate
 over the second half of the events) shows the cost once that is done; ``swept``
-counts the sweep's re-assessments; when py-spy is installed, the worker is sampled
-from the first send to the end of the drain and ``in_load_partitions`` and
+counts the sweep's re-assessments and ``profile_writes_per_event`` the profiles the
+commits wrote until the drain's end, per event; when py-spy is installed, the worker is
+sampled from the first send to the end of the drain and ``in_load_partitions`` and
 ``in_sweep_partition`` are the shares of samples inside those two methods. The
 samples are taken in two parts, split at the first poll that sees a processed event:
 ``first_event_top`` is the top of the part before (the load pass, mostly),
@@ -312,6 +314,9 @@ def run_one(
             "rss_recovered_mb": round(rss_recovered),
             "rss_peak_mb": round(rss_mb(pid, "VmHWM")),
             "swept": stats.get("counts", {}).get("swept", 0),
+            "profile_writes_per_event": round(
+                stats.get("counts", {}).get("profile_writes", 0) / total, 3
+            ),
             "profiles_held": profiles_held(port),
             "in_load_partitions": inclusive_share(stacks, "load_partitions") if stacks else None,
             "in_sweep_partition": inclusive_share(stacks, "sweep_partition") if stacks else None,
