@@ -303,7 +303,7 @@ def run_one(
         first, drain = spy.stop() if spy else (None, None)
         stacks = first + drain if first is not None and drain is not None else None
         half = next(i for i, (_, done) in enumerate(trace) if done >= total / 2)
-        stats = fetch_stats(port) or {}
+        counts = (fetch_stats(port) or {}).get("counts", {})
         figures = {
             "us_per_event": rate_us(trace),
             "rss_mb": round(rss_mb(pid)),
@@ -313,10 +313,8 @@ def run_one(
             "fill_s": round(fill_s, 1),
             "rss_recovered_mb": round(rss_recovered),
             "rss_peak_mb": round(rss_mb(pid, "VmHWM")),
-            "swept": stats.get("counts", {}).get("swept", 0),
-            "profile_writes_per_event": round(
-                stats.get("counts", {}).get("profile_writes", 0) / total, 3
-            ),
+            "swept": counts.get("swept", 0),
+            "profile_writes_per_event": round(counts.get("profile_writes", 0) / total, 3),
             "profiles_held": profiles_held(port),
             "in_load_partitions": inclusive_share(stacks, "load_partitions") if stacks else None,
             "in_sweep_partition": inclusive_share(stacks, "sweep_partition") if stacks else None,
