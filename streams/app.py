@@ -36,7 +36,13 @@ from segflow.models.watermark import Watermarks
 from .api import WebState, register_api
 from .errors import CommandError
 from .faust_config import faust_options, rocksdb_options
-from .faust_patches import SegflowApp, current_event, drain_before_commit, write_before_flush
+from .faust_patches import (
+    SegflowApp,
+    batch_window_from_first_event,
+    current_event,
+    drain_before_commit,
+    write_before_flush,
+)
 from .health import BrokerProbe
 from .identities import Identities
 from .ingest import Work
@@ -302,6 +308,7 @@ def _add_agents_and_tasks(app: Any, pipeline: Pipeline, settings: Settings) -> N
         write_before_flush(app.producer, pipeline.store.write_unwritten)
         await pipeline.holder.wait_ready(MODEL_READY_TIMEOUT_S)
         await pipeline.fetch_partition_counts()
+        batch_window_from_first_event(stream)
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait_s):
             await pipeline.process_batch(batch)
 

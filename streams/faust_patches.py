@@ -15,6 +15,10 @@
   polling every 10 ms spent 5.5 % of a core doing so.
 - :func:`write_before_flush`: profiles changed since the last commit are written to
   the table right before the next offset commit (write-behind).
+- :func:`batch_window_from_first_event`: the profile agent's ``take_events`` waits for
+  a batch's first event without a timer, and gives it ``within`` from there. Faust
+  restarts the ``within`` timer after every batch, so an idle agent woke 200 times a
+  second (5 ms): 3-5 % of a core per idle worker, paid by every worker of a group.
 - :func:`current_event`: table writes of a whole batch land on the partition of the
   batch's events. Faust routes a table write to the partition of its "current event",
   a private context variable (``faust.streams._current_event``) that its
@@ -243,6 +247,68 @@ class SegflowApp(faust.App):
 
     def _new_transport(self) -> Any:
         return _FetchWaitTransport(self.conf.broker_consumer, self)
+
+
+class FirstEventWindow:
+    """A batch's ``within`` window, opened by its first event instead of a running timer.
+
+    Faust's ``take_events(max_, within)`` loops on ``wait_for_stopped(buffer_full,
+    timeout=within)``: with nothing to read it wakes, finds the buffer empty and waits
+    again, every ``within``. :meth:`note` runs as the stream's first processor, before
+    ``take_events``' own buffering one, and records that an event arrived; the timed
+    wait then starts only once one has, so an idle agent sleeps until the next event.
+    A batch still closes when full or ``within`` after it opened.
+
+    >>> import asyncio
+    >>> async def faust_wait(*waitables, timeout=None):  # mode's Service.wait_for_stopped
+    ...     try:
+    ...         await asyncio.wait_for(waitables[0].wait(), timeout)
+    ...     except asyncio.TimeoutError:
+    ...         pass
+    ...     return False
+    >>> async def demo():
+    ...     window = FirstEventWindow(faust_wait)
+    ...     full = asyncio.Event()
+    ...     waiting = asyncio.ensure_future(window.wait_for_stopped(full, timeout=0.001))
+    ...     await asyncio.sleep(0.05)
+    ...     idle = waiting.done()  # no timer while nothing arrived
+    ...     window.note("an event")
+    ...     await waiting
+    ...     return idle, window.arrived.is_set()
+    >>> asyncio.run(demo())  # it waited for the event, then the window closed
+    (False, False)
+    """
+
+    def __init__(self, wait_for_stopped: Callable[..., Awaitable[bool]]) -> None:
+        self.arrived = asyncio.Event()
+        self._wait = wait_for_stopped
+
+    def note(self, value: Any) -> Any:
+        """The stream's processor: an event arrived (it goes on unchanged)."""
+        self.arrived.set()
+        return value
+
+    async def wait_for_stopped(self, *waitables: Any, timeout: Any = None) -> bool:
+        """``Service.wait_for_stopped``; a timed wait for one waitable (``take_events``'
+        wait for a full buffer) first waits, untimed, for an event to arrive."""
+        if timeout is None or len(waitables) != 1:
+            return await self._wait(*waitables, timeout=timeout)
+        if not self.arrived.is_set() and await self._wait(self.arrived):
+            return True  # the stream stopped
+        try:
+            return await self._wait(*waitables, timeout=timeout)
+        finally:
+            # Every event noted so far is in the buffer Faust takes next: processors
+            # run one after the other, with no await between this one and Faust's.
+            self.arrived.clear()
+
+
+def batch_window_from_first_event(stream: Any) -> None:
+    """``stream.take_events(max_, within)`` (call it after this) waits for a batch's first
+    event without a timer (:class:`FirstEventWindow`)."""
+    window = FirstEventWindow(stream.wait_for_stopped)
+    stream.add_processor(window.note)
+    stream.wait_for_stopped = window.wait_for_stopped  # shadows the method
 
 
 def write_before_flush(producer: Any, write: Callable[[], Awaitable[object]]) -> None:

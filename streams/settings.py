@@ -123,7 +123,10 @@ class Settings(BaseSettings):
         "commit, not once per batch (fewer changelog messages; the same guarantees).",
     )
     batch_wait_s: float = Field(
-        0.005, gt=0, le=5.0, description="How long the agent waits to fill a batch (latency)."
+        0.005,
+        gt=0,
+        le=5.0,
+        description="How long the agent waits, from a batch's first event, to fill it (latency).",
     )
     producer_linger_s: float = Field(
         0.005,

@@ -107,3 +107,30 @@ def test_the_producer_flush_writes_first_then_flushes_once_hooked() -> None:
     write_before_flush(producer, again)  # hooked once only
     asyncio.run(producer.flush())
     assert calls == ["write", "flush"]
+
+
+def test_take_events_times_every_wait_and_runs_processors_in_order_without_yielding() -> None:
+    # batch_window_from_first_event shadows the stream's wait_for_stopped and adds a
+    # processor ahead of take_events' own: it relies on this loop and this order.
+    import asyncio
+    from pathlib import Path
+
+    import faust._cython
+    from faust.streams import Stream
+    from mode.utils.futures import maybe_async
+
+    take = source(Stream.take_events)
+    assert "self.wait_for_stopped(" in take and "buffer_full, timeout=timeout" in take
+    assert "self.add_processor(add_to_buffer)" in take
+    assert "self._processors.append(processor)" in source(Stream.add_processor)
+    assert "for processor in processors:" in source(Stream._py_aiter)
+    compiled = Path(faust._cython.__file__).with_name("streams.pyx").read_text()
+    assert "await maybe_async(processor(value))" in compiled
+
+    async def plain_result_awaited() -> list[int]:
+        ran: list[int] = []
+        asyncio.get_running_loop().call_soon(ran.append, 1)
+        await maybe_async(5)
+        return list(ran)  # a copy: the loop runs the callback once this returns
+
+    assert asyncio.run(plain_result_awaited()) == []  # no other task ran in between
