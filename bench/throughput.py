@@ -9,6 +9,7 @@ own consumer group, and prints one JSON object::
     {"events": N, "faust_noop_eps": .., "segflow_eps": .., "segflow_2w_eps": ..,
      "segflow_4w_eps": .., "segflow_eps_live": .., "ratio": segflow_eps / faust_noop_eps,
      "cpu_us_per_event": {"1": .., "2": .., "4": ..}, "cpu_ratio_to_one_worker": {..},
+     "cpu_us_per_event_rounds": {..}, "cpu_ratio_rounds": {..},
      "changelog_writes_per_event": .., "changelog_writes_per_event_written_per_batch": ..,
      "segflow_eps_written_per_batch": .., "forwarded_per_event": {..}, "profile_top": [..]}
 
@@ -25,9 +26,12 @@ of a py-spy profile of that worker (own-time share by function), when py-spy is
 installed. Two cores cannot show two workers beating one while the broker, the producer
 and the workers share them, so scaling is measured by what it depends on: the CPU
 seconds all worker processes spent per event (from /proc) with 1, 2 and 4 workers
-(``--workers``), the profile writes (changelog messages) and forwarded messages per
-event; and one worker writing its profiles once
-per batch instead of once per commit, for comparison.
+(``--workers``), over ``--rounds`` rounds (default 3) that each run one worker and then
+every group back to back, with no profiler (``cpu_us_per_event``: each size's median;
+``cpu_ratio_to_one_worker``: the median of the rounds' ratios; both per round in
+``cpu_us_per_event_rounds`` and ``cpu_ratio_rounds``), the profile writes (changelog
+messages) and forwarded messages per event; and one worker writing its profiles once per
+batch instead of once per commit, for comparison.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -198,7 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers", type=int, nargs="*", default=[2, 4], help="group sizes beside one worker"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of the CPU comparison (one worker, then each group size, per round)",
+    )
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     with (
         tempfile.TemporaryDirectory(prefix="segflow-bench-") as tmp,
         contextlib.ExitStack() as stack,
@@ -214,11 +227,20 @@ def main(argv: list[str] | None = None) -> int:
         # Like the groups below: events produced once the worker holds its partitions.
         one = run_segflow(broker, args.events, 1, workdir, profile=True)
         groups = [w for w in dict.fromkeys(args.workers) if w != 1]
-        runs = {w: run_segflow(broker, args.events, w, workdir) for w in groups}
+        # CPU per event moves by a third between runs here (the machine's load); each
+        # round measures one worker and every group back to back, unprofiled.
+        rounds = [
+            {w: run_segflow(broker, args.events, w, workdir) for w in [1, *groups]}
+            for _ in range(args.rounds)
+        ]
+        runs = {w: rounds[-1][w] for w in groups}
         per_batch = run_segflow(broker, args.events, 1, workdir, write_behind=False)
-    cpu = {"1": one["cpu_us_per_event"]} | {
-        str(w): run["cpu_us_per_event"] for w, run in runs.items()
+    cpu_rounds = {str(w): [r[w]["cpu_us_per_event"] for r in rounds] for w in [1, *groups]}
+    ratio_rounds = {
+        str(w): [round(r[w]["cpu_us_per_event"] / r[1]["cpu_us_per_event"], 3) for r in rounds]
+        for w in [1, *groups]
     }
+    cpu = {w: round(statistics.median(v), 1) for w, v in cpu_rounds.items()}
     print(
         json.dumps(
             {
@@ -230,8 +252,10 @@ def main(argv: list[str] | None = None) -> int:
                 "ratio": round(drained["eps"] / noop, 3),
                 "cpu_us_per_event": cpu,
                 "cpu_ratio_to_one_worker": {
-                    w: round(v / one["cpu_us_per_event"], 3) for w, v in cpu.items()
+                    w: round(statistics.median(v), 3) for w, v in ratio_rounds.items()
                 },
+                "cpu_us_per_event_rounds": cpu_rounds,
+                "cpu_ratio_rounds": ratio_rounds,
                 "changelog_writes_per_event": one["changelog_writes_per_event"],
                 "changelog_writes_per_event_written_per_batch": per_batch[
                     "changelog_writes_per_event"
