@@ -53,6 +53,13 @@ def test_two_workers_split_partitions_and_share_one_model(
     profiles = ProfileReader(settings)
     sent = send_events(settings, [e for e in sim.events if e.occurred_at < half])
     assert profiles.wait_for_counts(sent), missing_and_extra(sent, profiles.counts())
+
+    # Under load the trainer may publish its first model only after the first half is
+    # applied: the second half is then the one both workers assess with a model.
+    def model_ready() -> bool:
+        return all(((w.stats() or {}).get("model") or {}).get("ready") for w in (a, b))
+
+    assert wait_until(model_ready), (a.stats(), b.stats())
     later = send_events(settings, [e for e in sim.events if e.occurred_at >= half], rate=800.0)
     for cid, kinds in later.items():
         sent.setdefault(cid, Counter()).update(kinds)
@@ -98,4 +105,4 @@ def test_two_workers_split_partitions_and_share_one_model(
         workers_of.setdefault(key, set()).add(served_by[partition])
     assert all(len(n) == 1 for n in names.values()), names
     shared = [key for key, who in workers_of.items() if who == {"a", "b"}]
-    assert shared, "no (segment, model version) served by both workers"
+    assert shared, f"no (segment, model version) served by both workers: {workers_of}"
