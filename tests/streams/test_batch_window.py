@@ -6,6 +6,7 @@ after its first event, and no event is left waiting in the buffer."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import mode
 
@@ -19,7 +20,7 @@ class TakeLoop:
     as the window is added before Faust's own processor); the loop waits for a full
     buffer with a timeout and takes what the buffer holds."""
 
-    def __init__(self, wait_for_stopped: object, size: int = 3) -> None:
+    def __init__(self, wait_for_stopped: Callable[..., Awaitable[bool]], size: int = 3) -> None:
         self.wait = wait_for_stopped
         self.size = size
         self.buffer: list[int] = []
@@ -27,16 +28,15 @@ class TakeLoop:
         self.wakeups = 0
         self.batches: list[list[int]] = []
 
-    def add(self, note: object, value: int) -> None:
-        if callable(note):
-            note(value)
+    def add(self, note: Callable[[int], object], value: int) -> None:
+        note(value)
         self.buffer.append(value)
         if len(self.buffer) >= self.size:
             self.full.set()
 
     async def run(self, service: mode.Service) -> None:
         while not service.should_stop:
-            await self.wait(self.full, timeout=WITHIN)  # type: ignore[operator]
+            await self.wait(self.full, timeout=WITHIN)
             self.wakeups += 1
             if self.buffer:
                 self.batches.append(list(self.buffer))
@@ -44,9 +44,9 @@ class TakeLoop:
                 self.full.clear()
 
 
-async def until(condition: object, timeout: float = 2.0) -> None:
+async def until(condition: Callable[[], object], timeout: float = 2.0) -> None:
     async def poll() -> None:
-        while not condition():  # type: ignore[operator]
+        while not condition():
             await asyncio.sleep(0.001)
 
     await asyncio.wait_for(poll(), timeout)
