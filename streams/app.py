@@ -176,6 +176,7 @@ class Pipeline(Identities):
         callbacks.names = self.segment_names
         callbacks.shares = self.model_shares
         callbacks.ready = self.healthy
+        callbacks.unwritten = lambda: self.store.waiting()  # (the store is made later)
         callbacks.faust_monitor = lambda: getattr(app, "monitor", None)
 
     # -- state for metrics and pages ------------------------------------------------------

@@ -24,6 +24,7 @@ from .metric_names import (
     SEGMENT_CUSTOMERS,
     SEGMENT_MODEL_SHARE,
     UNASSIGNED,
+    UNWRITTEN,
 )
 
 
@@ -51,6 +52,7 @@ class ScrapeCallbacks(Collector):
         self.names: NameSource | None = None
         self.shares: ShareSource | None = None
         self.ready: Callable[[], bool] | None = None
+        self.unwritten: Callable[[], int] | None = None
         self.faust_monitor: Callable[[], Any] | None = None
 
     def describe(self) -> Iterable[Metric]:
@@ -79,6 +81,13 @@ class ScrapeCallbacks(Collector):
         yield customers
         yield profiles
         yield unassigned
+        unwritten = GaugeMetricFamily(
+            UNWRITTEN,
+            "Profiles changed since the last offset commit, not yet in the changelog.",
+        )
+        if self.unwritten is not None:
+            unwritten.add_metric([], self.unwritten())
+        yield unwritten
         share = GaugeMetricFamily(
             SEGMENT_MODEL_SHARE,
             "Share of the shared model's decayed weight in each behavioral segment.",

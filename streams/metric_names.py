@@ -27,6 +27,9 @@ SEGMENT_MODEL_SHARE = "segflow_segment_model_share"
 PROFILES = "segflow_profiles"
 #: Gauge: profiles this worker holds that are in no behavioral segment (not assessed yet).
 UNASSIGNED = "segflow_unassigned_profiles"
+#: Gauge: profile values changed since the last offset commit and not yet written to the
+#: changelog (write-behind; a crash now replays their events from the committed offsets).
+UNWRITTEN = "segflow_unwritten_profiles"
 #: Histogram (s): event ``occurred_at`` to the change's emission.
 CHANGE_LATENCY_EVENT = "segflow_change_latency_from_event_seconds"
 #: Histogram (s): the worker first reading the causing event to the change's emission.
@@ -146,6 +149,7 @@ GAUGES = (
     SEGMENT_MODEL_SHARE,
     PROFILES,
     UNASSIGNED,
+    UNWRITTEN,
     MODEL_VERSION,
     MODEL_SEQ,
     MODEL_CENTROID_SHIFT,

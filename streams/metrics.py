@@ -356,6 +356,10 @@ JSON_COUNTS: tuple[tuple[str, str, str | None], ...] = (
 )
 
 
+#: The sample names ``json_counts`` reads.
+JSON_COUNTED = frozenset(f"{name}_total" for _, name, _ in JSON_COUNTS)
+
+
 def json_counts(registry: CollectorRegistry) -> dict[str, int]:
     """The counters of ``registry`` as ``/segflow/stats/`` shows them (see :data:`JSON_COUNTS`).
 
@@ -367,7 +371,9 @@ def json_counts(registry: CollectorRegistry) -> dict[str, int]:
     (1, 1, 1)
     """
     totals: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
-    for family in registry.collect():
+    # Only the counters shown: collecting the whole registry (histograms, the scrape
+    # callbacks' gauges) cost a worker about 2 ms per request, 10 times this.
+    for family in registry.restricted_registry(JSON_COUNTED).collect():
         for sample in family.samples:
             if sample.name.endswith("_total"):
                 labels = tuple(sorted(sample.labels.items()))

@@ -2,8 +2,8 @@
 
 - ``GET /metrics``: the Prometheus registry (see :mod:`.metrics`);
 - ``GET /segflow/stats/``: JSON for scripts and the demo: uptime, the counters read
-  back from the same registry (:func:`~.metrics.json_counts`), the model in use and
-  this worker's partition assignment.
+  back from the same registry (:func:`~.metrics.json_counts`), the model in use, this
+  worker's partition assignment and its profiles not yet written to the changelog.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .metrics import Metrics, json_counts
 from .model_holder import ModelHolder
+from .profile_store import ProfileStore
 
 STATS_PATH = "/segflow/stats/"
 METRICS_PATH = "/metrics"
@@ -27,6 +28,7 @@ class Worker(Protocol):
     holder: ModelHolder
     metrics: Metrics
     started: float
+    store: ProfileStore
 
     def clock(self) -> float: ...
 
@@ -55,6 +57,7 @@ def stats(worker: Worker) -> dict[str, Any]:
         },
         "assigned_partitions": sum(len(parts) for parts in topics.values()),
         "assignment": topics,
+        "unwritten_profiles": worker.store.waiting(),
     }
 
 

@@ -83,6 +83,12 @@ class ProfileStore:
                 self.cache.put(customer, profile)
         return profile
 
+    def waiting(self) -> int:
+        """Profile values not in the table yet: changed since the last commit, or in a
+        commit's write under way (a customer changed again during that write counts
+        twice: both values are still to be written)."""
+        return len(self.unwritten) + len(self.writing)
+
     def keep(self, partition: int, dirty: Mapping[bytes, Profile | None], event: Any) -> None:
         """Keep a batch's changed profiles of ``partition`` (``event``: one of the
         batch's Faust events, None when it had none): unwritten until the next commit,

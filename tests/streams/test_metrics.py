@@ -124,6 +124,13 @@ def test_counts_after_a_known_sequence(tmp_path: Path) -> None:
     data = stats(pipeline)
     assert data["counts"]["events_applied"] == 4
     assert data["counts"]["changes"] == n
+    # The three profiles wait for the next commit to be written to the changelog...
+    assert data["unwritten_profiles"] == value(registry, m.UNWRITTEN) == 3
+    writes = value(registry, m.PROFILE_WRITES + "_total")
+    asyncio.run(pipeline.store.write_unwritten())
+    # ... which writes them, one each.
+    assert stats(pipeline)["unwritten_profiles"] == value(registry, m.UNWRITTEN) == 0
+    assert value(registry, m.PROFILE_WRITES + "_total") == writes + 3
 
 
 def test_model_update_drift_and_faust_metrics(tmp_path: Path) -> None:

@@ -64,6 +64,30 @@ def test_two_commits_write_in_order_however_they_overlap() -> None:
     assert all(Profile.from_json(table[k]).event_counts["click"] == 2 for k in keys)
 
 
+def test_waiting_counts_what_a_commit_has_still_to_write() -> None:
+    store, table = store_without_cache()
+    keys = [f"c{i}".encode() for i in range(2 * WRITE_CHUNK)]
+    store.keep(0, {key: profile(key.decode(), 1) for key in keys}, Event())
+    assert store.waiting() == len(keys)
+
+    async def go() -> list[int]:
+        writing = asyncio.create_task(store.write_unwritten())
+        await asyncio.sleep(0)  # the first chunk is written: the write is not done
+        during = store.waiting()
+        store.keep(0, {keys[-1]: profile("again", 2)}, Event())  # changed while written
+        again = store.waiting()
+        await writing
+        return [during, again]
+
+    during, again = asyncio.run(go())
+    assert during == len(keys)
+    assert again == len(keys) + 1  # its older value is still being written
+    assert store.waiting() == 1  # the newer one waits for the next commit
+    asyncio.run(store.write_unwritten())
+    assert store.waiting() == 0
+    assert len(table) == len(keys)
+
+
 def test_a_removed_profile_reads_as_gone_before_and_after_the_commit() -> None:
     store, table = store_without_cache()
     table[b"c1"] = profile("c1", 1).to_json()
