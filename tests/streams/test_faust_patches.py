@@ -11,12 +11,15 @@ from aiokafka.consumer.fetcher import Fetcher
 from faust.streams import _current_event
 from faust.tables.base import Collection
 from faust.tables.recovery import Recovery
+from faust.transport.consumer import Consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
+from mode import Service
 
 from segflow.streams.faust_patches import (
     ActivePartitions,
     SeekFirstRecovery,
+    _FetchWaitConsumer,
     current_event,
     write_before_flush,
 )
@@ -43,6 +46,16 @@ def test_aiokafka_reads_an_empty_partition_set_as_every_partition() -> None:
     # ActivePartitions is never falsy because of this test of truth.
     assert "if partitions and tp not in partitions" in source(Fetcher.fetched_records)
     assert bool(ActivePartitions(set())) and 1 not in ActivePartitions(set())
+
+
+def test_faust_waits_for_each_message_with_a_task_per_awaitable() -> None:
+    # deliver_or_wait (the consumer's wait_first) skips the tasks for this one call.
+    text = source(Consumer._drain_messages)
+    assert "await self.wait_first(\n" in text
+    assert "callback(message), self.suspend_flow.wait()" in text
+    text = source(Service.wait_first)
+    assert "asyncio.ensure_future(" in text and "for coro in coros" in text
+    assert "wait_first" in _FetchWaitConsumer.__dict__
 
 
 def test_faust_hard_codes_the_fetch_wait() -> None:
