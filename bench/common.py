@@ -101,10 +101,14 @@ def start_worker(settings: Settings, workdir: Path, name: str) -> tuple[WorkerPr
 
 
 def wait_until(
-    ready: Callable[[], bool], workers: Sequence[WorkerProcess], what: str, timeout: float = WAIT_S
+    ready: Callable[[], bool],
+    workers: Sequence[WorkerProcess],
+    what: str,
+    timeout: float = WAIT_S,
+    every: float = 0.1,
 ) -> float:
-    """Poll ``ready`` every 0.1 s; the monotonic time it held. RuntimeError if a worker
-    dies or ``timeout`` passes first."""
+    """Poll ``ready`` every ``every`` seconds; the monotonic time it held. RuntimeError if
+    a worker dies or ``timeout`` passes first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ready():
@@ -112,7 +116,7 @@ def wait_until(
         for worker in workers:
             if not worker.alive():
                 raise RuntimeError(f"a worker died while waiting for {what}: {worker.log_tail()}")
-        time.sleep(0.1)
+        time.sleep(every)
     raise RuntimeError(f"timed out after {timeout:g} s waiting for {what}")
 
 
@@ -122,8 +126,10 @@ def poll_processed(
     workers: Sequence[WorkerProcess],
     on_first: Callable[[], None] | None = None,
     timeout: float = WAIT_S,
+    every: float = 0.1,
 ) -> list[tuple[float, int]]:
-    """Poll the workers' stats until together they processed ``target`` events.
+    """Poll the workers' stats every ``every`` seconds until together they processed
+    ``target`` events (a stats request costs a worker about a millisecond of CPU).
 
     Returns (monotonic time, events processed) at every poll from the first poll that
     saw any event; ``on_first`` is called at that poll.
@@ -138,7 +144,7 @@ def poll_processed(
             trace.append((time.monotonic(), count))
         return count >= target
 
-    wait_until(done, workers, f"{target:,} processed events", timeout)
+    wait_until(done, workers, f"{target:,} processed events", timeout, every)
     return trace
 
 

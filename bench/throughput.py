@@ -29,7 +29,9 @@ seconds all worker processes spent per event (from /proc) with 1, 2 and 4 worker
 (``--workers``), over ``--rounds`` rounds (default 3) that each run one worker and then
 every group back to back, with no profiler (``cpu_us_per_event``: each size's median;
 ``cpu_ratio_to_one_worker``: the median of the rounds' ratios; both per round in
-``cpu_us_per_event_rounds`` and ``cpu_ratio_rounds``), the profile writes (changelog
+``cpu_us_per_event_rounds`` and ``cpu_ratio_rounds``), counted from the moment the
+workers share the partitions until each has written the profiles the events changed,
+with each worker's stats read every half second; the profile writes (changelog
 messages) and forwarded messages per event; and one worker writing its profiles once per
 batch instead of once per commit, for comparison.
 """
@@ -71,6 +73,11 @@ from .common import (
     stop_py_spy,
     wait_until,
 )
+
+#: How often the CPU runs read each worker's stats (a read costs a worker about 1 ms).
+CPU_POLL_S = 0.5
+#: How long after the last profile write its changelog sends are left to finish.
+WRITTEN_SENDS_S = 0.5
 
 
 def preproduce(settings: Settings, n: int) -> None:
@@ -115,6 +122,12 @@ def run_noop(settings: Settings, n: int, workdir: Path) -> float:
         log.close()
 
 
+def written(ports: list[int]) -> bool:
+    """Whether every worker has written its changed profiles (the next commit did)."""
+    stats = [fetch_stats(port, timeout=10.0) for port in ports]
+    return all(s is not None and s.get("unwritten_profiles") == 0 for s in stats)
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system CPU seconds of a process and its waited-for children (/proc)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
@@ -130,6 +143,7 @@ def run_segflow(
     profile: bool = False,
     write_behind: bool = True,
     backlog: bool = False,
+    poll_every: float = 0.1,
 ) -> dict[str, Any]:
     """Events/s of ``workers`` segflow workers in one consumer group; the CPU they spent
     per event (summed over the worker processes, from the moment they share the
@@ -143,6 +157,12 @@ def run_segflow(
     recovery of the partitions it takes and the first worker's head start instead.
     With ``backlog`` the events are produced before the workers start, as for the
     no-op agent: the producer then does not share the cores while they drain.
+
+    The CPU is counted until every worker has written the profiles the events changed
+    (``unwritten_profiles`` 0 in its stats, then half a second for the sends), not
+    over a fixed wait: an idle worker's CPU (about 2 % of a core) is not the events'.
+    ``poll_every`` is how often each worker's stats are read; each read costs a worker
+    about a millisecond of CPU, so the CPU runs read them every half second.
     """
     tag = uuid.uuid4().hex[:6]
     settings = settings_for(broker, workdir, tag).model_copy(
@@ -175,9 +195,10 @@ def run_segflow(
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
         if not backlog:
             preproduce(settings, n)
-        trace = poll_processed(ports, n, procs, on_first)
+        trace = poll_processed(ports, n, procs, on_first, every=poll_every)
         top = own_time_top(stop_py_spy(spy, workdir / "profile.txt")) if spy else []
-        time.sleep(2 * settings.commit_interval_s + 1)  # the last commit writes the profiles
+        wait_until(lambda: written(ports), procs, "the profiles written", every=poll_every)
+        time.sleep(WRITTEN_SENDS_S)
         cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
         stats = [(fetch_stats(port, timeout=10.0) or {}).get("counts", {}) for port in ports]
         return {
@@ -230,7 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         # CPU per event moves by a third between runs here (the machine's load); each
         # round measures one worker and every group back to back, unprofiled.
         rounds = [
-            {w: run_segflow(broker, args.events, w, workdir) for w in [1, *groups]}
+            {
+                w: run_segflow(broker, args.events, w, workdir, poll_every=CPU_POLL_S)
+                for w in [1, *groups]
+            }
             for _ in range(args.rounds)
         ]
         runs = {w: rounds[-1][w] for w in groups}
