@@ -315,7 +315,8 @@ class _FetchWaitTransport(faust_aiokafka.Transport):
 
 class SegflowApp(faust.App):
     """A Faust app whose worker consumer waits at most ``fetch_max_wait_ms`` per fetch
-    while fetches bring records, and up to ``fetch_idle_wait_ms`` while they do not."""
+    while fetches bring records, and up to ``fetch_idle_wait_ms`` while they do not,
+    and hands a message on without tasks when it need not wait (:func:`deliver_or_wait`)."""
 
     def __init__(
         self,

@@ -371,13 +371,13 @@ def json_counts(registry: CollectorRegistry) -> dict[str, int]:
     (1, 1, 1)
     """
     totals: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
-    # Only the counters shown: collecting the whole registry (histograms, the scrape
-    # callbacks' gauges) cost a worker about 2 ms per request, 10 times this.
+    # Only the counters shown (their ``_total`` samples): collecting the whole registry
+    # (histograms, the scrape callbacks' gauges) was about half of a stats request's
+    # 2 ms of worker CPU.
     for family in registry.restricted_registry(JSON_COUNTED).collect():
         for sample in family.samples:
-            if sample.name.endswith("_total"):
-                labels = tuple(sorted(sample.labels.items()))
-                totals.setdefault(sample.name[: -len("_total")], {})[labels] = sample.value
+            labels = tuple(sorted(sample.labels.items()))
+            totals.setdefault(sample.name[: -len("_total")], {})[labels] = sample.value
     counts: dict[str, int] = {}
     for key, name, label in JSON_COUNTS:
         for labels, value in totals.get(name, {}).items():
