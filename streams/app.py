@@ -41,6 +41,7 @@ from .faust_patches import (
     batch_window_from_first_event,
     current_event,
     drain_before_commit,
+    turns_every,
     write_before_flush,
 )
 from .health import BrokerProbe
@@ -310,6 +311,7 @@ def _add_agents_and_tasks(app: Any, pipeline: Pipeline, settings: Settings) -> N
         await pipeline.holder.wait_ready(MODEL_READY_TIMEOUT_S)
         await pipeline.fetch_partition_counts()
         batch_window_from_first_event(stream)
+        turns_every()
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait_s):
             await pipeline.process_batch(batch)
 

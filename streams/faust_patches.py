@@ -22,6 +22,11 @@
   a batch's first event without a timer, and gives it ``within`` from there. Faust
   restarts the ``within`` timer after every batch, so an idle agent woke 200 times a
   second (5 ms): 3-5 % of a core per idle worker, paid by every worker of a group.
+- :func:`turns_every`: Faust's compiled stream iterator yields to the event loop
+  before every message it takes (``await sleep(0)``), a whole turn of the loop (a
+  ``select`` and every ready callback) per message; it now yields once a turn's
+  worth of time (:data:`STREAM_TURN_S`) has passed since its last yield, so a stream
+  reading a queue of messages still lets the other tasks run within 2 ms.
 - :func:`current_event`: table writes of a whole batch land on the partition of the
   batch's events. Faust routes a table write to the partition of its "current event",
   a private context variable (``faust.streams._current_event``) that its
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -393,6 +399,66 @@ def batch_window_from_first_event(stream: Any) -> None:
     window = FirstEventWindow(stream.wait_for_stopped)
     stream.add_processor(window.note)
     stream.wait_for_stopped = window.wait_for_stopped  # shadows the method
+
+
+#: The longest a Faust stream takes messages already queued for it before it lets the
+#: event loop run its other tasks (the fetcher's deliveries, commits, the web server).
+#: Well under the profile agent's batch window (``batch_wait_s``, 5 ms).
+STREAM_TURN_S = 0.002
+
+
+class LoopTurns:
+    """``asyncio.sleep`` whose zero sleeps yield to the event loop only when ``every``
+    seconds have passed since the last one that did (a sleep with a delay sleeps).
+
+    >>> clock = iter([0.0, 0.001, 0.0025, 0.003]).__next__
+    >>> turns = LoopTurns(0.002, clock)
+    >>> async def four_zero_sleeps():
+    ...     for _ in range(4):
+    ...         await turns.sleep(0)
+    >>> asyncio.run(four_zero_sleeps())
+    >>> turns.yielded  # at 0.0 (the first) and 0.0025
+    2
+    """
+
+    def __init__(self, every: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self._clock = clock
+        self._last = -float("inf")
+        #: Zero sleeps that yielded.
+        self.yielded = 0
+
+    async def sleep(self, delay: float, result: Any = None) -> Any:
+        if delay <= 0:
+            now = self._clock()
+            if now - self._last < self.every:
+                return result
+            self._last = now
+            self.yielded += 1
+        return await asyncio.sleep(delay, result)
+
+
+def turns_every(every: float = STREAM_TURN_S) -> LoopTurns | None:
+    """Make Faust's compiled stream iterator yield to the event loop at most once per
+    ``every`` seconds instead of before every message it takes (:class:`LoopTurns`);
+    for the whole process, once. None when Faust runs without its compiled iterator
+    (its pure-Python one keeps a yield per message).
+
+    The iterator of a stream's ``take_events`` only runs the stream's processors (a
+    buffer append) between two takes, and waits whenever its queue is empty or the
+    batch buffer is full, so the loop turns at least as often as before under any
+    load but a backlog; under one it turns every ``every`` seconds, not per message.
+    """
+    try:
+        import faust._cython.streams as compiled
+    except ImportError:  # pragma: no cover - faust-streaming's wheels ship it
+        return None
+    installed = getattr(compiled.sleep, "__self__", None)
+    if isinstance(installed, LoopTurns):
+        return installed
+    turns = LoopTurns(every)
+    compiled.sleep = turns.sleep
+    return turns
 
 
 def write_before_flush(producer: Any, write: Callable[[], Awaitable[object]]) -> None:
