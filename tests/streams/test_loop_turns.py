@@ -1,17 +1,23 @@
-"""Faust's compiled stream iterator yields to the event loop once per turn of
-:data:`STREAM_TURN_S`, not before every message (:func:`turns_every`): on the real
-iterator, the other tasks still run while a stream takes a long queue, a turn's worth
-of time apart, and far fewer turns are spent per message."""
+"""Turns of the event loop Faust spends per message and per send, taken out:
+
+- its compiled stream iterator yields once per turn of :data:`STREAM_TURN_S`, not
+  before every message (:func:`turns_every`): on the real iterator, the other tasks
+  still run while a stream takes a long queue, a turn's worth of time apart;
+- a send finds the started producer without the three yields of Faust's
+  ``maybe_start_producer`` (``SegflowApp``)."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+from typing import Any
 
 import faust
 import faust._cython.streams as compiled
 import pytest
+from mode.utils.futures import stampede
 
-from segflow.streams.faust_patches import LoopTurns, turns_every
+from segflow.streams.faust_patches import LoopTurns, SegflowApp, turns_every
 
 
 @pytest.fixture
@@ -93,3 +99,42 @@ def test_a_sleep_with_a_delay_sleeps() -> None:
 
     assert asyncio.run(timed()) >= 0.015
     assert turns.yielded == 0
+
+
+def test_faust_turns_the_loop_three_times_whenever_a_send_asks_for_the_producer() -> None:
+    # SegflowApp.maybe_start_producer skips this for a started producer.
+    from mode.utils.futures import StampedeWrapper
+
+    assert isinstance(faust.App.__dict__["maybe_start_producer"], stampede)
+    assert inspect.getsource(StampedeWrapper.__call__).count("await asyncio.sleep(0)") == 3
+
+
+def loop_turned_while(awaitable: Any) -> tuple[Any, bool]:
+    """Await ``awaitable``; whether the event loop ran another callback meanwhile."""
+
+    async def scenario() -> tuple[Any, bool]:
+        ran: list[int] = []
+        asyncio.get_running_loop().call_soon(ran.append, 1)
+        result = await awaitable
+        return result, bool(ran)
+
+    return asyncio.run(scenario())
+
+
+def test_a_started_producer_is_handed_back_without_a_turn_of_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = SegflowApp("segflow-producer-test", broker="kafka://127.0.0.1:9")  # never reached
+    producer = app.producer
+    starts: list[str] = []
+
+    async def faust_start(self: Any) -> Any:
+        starts.append("faust")
+        return self.producer
+
+    monkeypatch.setattr(faust.App, "maybe_start_producer", faust_start)
+    got, turned = loop_turned_while(app.maybe_start_producer())
+    assert got is producer and starts == ["faust"]  # not started: Faust's own call
+    producer._started.set()  # what mode's Service.start sets
+    got, turned = loop_turned_while(app.maybe_start_producer())
+    assert got is producer and starts == ["faust"] and not turned
