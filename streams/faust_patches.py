@@ -16,7 +16,8 @@
   on without the four tasks Faust's drain loop makes per message when the delivery
   does not have to wait (:func:`deliver_or_wait`): about a fifth of a worker's CPU
   per event draining a backlog. Its ``maybe_start_producer`` hands a started producer
-  back without the three turns of the event loop Faust's costs every send.
+  back without the three turns of the event loop Faust's costs every send, and its
+  monitor (:class:`OffsetMonitor`) keeps only the offsets the lag gauges read.
 - :func:`write_before_flush`: profiles changed since the last commit are written to
   the table right before the next offset commit (write-behind).
 - :func:`batch_window_from_first_event`: the profile agent's ``take_events`` waits for
@@ -48,6 +49,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import faust
+from faust.sensors import Monitor
 from faust.streams import _current_event
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
@@ -320,6 +322,53 @@ class _FetchWaitTransport(faust_aiokafka.Transport):
     Consumer = _FetchWaitConsumer
 
 
+class OffsetMonitor(Monitor):
+    """Faust's monitor, keeping only what segflow reads of it: the offsets read,
+    committed and at the end of each partition (the Kafka lag gauges), and commits.
+
+    Faust's own counts, for every message, its arrival, its time in each stream (two
+    clock reads and a dict), its ack, and every table read and write, for its own
+    statistics page, which segflow does not serve: a few microseconds per event.
+
+    >>> from faust.types import TP
+    >>> monitor = OffsetMonitor()
+    >>> monitor.on_message_in(TP("clicks", 0), 41, None)
+    >>> monitor.tp_read_offsets, monitor.on_stream_event_in(TP("clicks", 0), 41, None, None)
+    ({TP(topic='clicks', partition=0): 41}, None)
+    """
+
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        self.tp_read_offsets[tp] = offset
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
+        return None
+
+    def on_stream_event_out(
+        self, tp: Any, offset: int, stream: Any, event: Any, state: Any = None
+    ) -> None:
+        return None
+
+    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
+        return None
+
+    def on_table_get(self, table: Any, key: Any) -> None:
+        return None
+
+    def on_table_set(self, table: Any, key: Any, value: Any) -> None:
+        return None
+
+    def on_table_del(self, table: Any, key: Any) -> None:
+        return None
+
+    def on_send_initiated(
+        self, producer: Any, topic: str, message: Any, keysize: int, valsize: int
+    ) -> None:
+        return None
+
+    def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
+        return None
+
+
 class SegflowApp(faust.App):
     """A Faust app whose worker consumer waits at most ``fetch_max_wait_ms`` per fetch
     while fetches bring records, and up to ``fetch_idle_wait_ms`` while they do not,
@@ -334,6 +383,7 @@ class SegflowApp(faust.App):
     ) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.fetch_idle_wait_ms = fetch_idle_wait_ms
+        kwargs.setdefault("monitor", OffsetMonitor())
         super().__init__(*args, **kwargs)
 
     def _new_transport(self) -> Any:

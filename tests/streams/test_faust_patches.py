@@ -147,3 +147,25 @@ def test_take_events_times_every_wait_and_runs_processors_in_order_without_yield
         return list(ran)  # a copy: the loop runs the callback once this returns
 
     assert asyncio.run(plain_result_awaited()) == []  # no other task ran in between
+
+
+def test_the_apps_monitor_keeps_offsets_and_no_per_message_state() -> None:
+    # Faust's own Monitor times every event; OffsetMonitor keeps the offsets only.
+    from faust.sensors import Monitor
+    from faust.types import TP
+
+    from segflow.streams.faust_patches import OffsetMonitor, SegflowApp
+
+    assert "self.time()" in source(Monitor.on_stream_event_in)
+    app = SegflowApp("segflow-monitor-test", broker="kafka://127.0.0.1:9")  # never reached
+    monitor = app.monitor
+    assert isinstance(monitor, OffsetMonitor)
+    tp = TP("clicks", 2)
+    monitor.on_message_in(tp, 41, None)
+    state = monitor.on_stream_event_in(tp, 41, None, None)
+    monitor.on_tp_commit({tp: 42})
+    monitor.track_tp_end_offset(tp, 50)
+    assert monitor.tp_read_offsets == {tp: 41}
+    assert monitor.tp_committed_offsets == {tp: 42} and monitor.tp_end_offsets == {tp: 50}
+    assert state is None and monitor.events_total == 0
+    assert monitor.messages_received_total == 0
