@@ -48,6 +48,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -193,9 +194,13 @@ def run_segflow(
         wait_until(shared, procs, f"{workers} worker(s) sharing the partitions")
         pids = [worker.proc.pid for worker in procs if worker.proc is not None]
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
-        if not backlog:
-            preproduce(settings, n)
-        trace = poll_processed(ports, n, procs, on_first, every=poll_every)
+        with ThreadPoolExecutor(1) as producer:
+            # Polled while produced: workers that keep up with the producer have
+            # processed nearly everything by the time a blocking produce returns.
+            producing = None if backlog else producer.submit(preproduce, settings, n)
+            trace = poll_processed(ports, n, procs, on_first, every=poll_every)
+            if producing is not None:
+                producing.result()
         top = own_time_top(stop_py_spy(spy, workdir / "profile.txt")) if spy else []
         wait_until(lambda: written(ports), procs, "the profiles written", every=poll_every)
         time.sleep(WRITTEN_SENDS_S)
