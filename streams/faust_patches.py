@@ -509,9 +509,9 @@ def turns_every(every: float = STREAM_TURN_S) -> LoopTurns | None:
     (its pure-Python one keeps a yield per message).
 
     The iterator of a stream's ``take_events`` only runs the stream's processors (a
-    buffer append) between two takes, and waits whenever its queue is empty or the
-    batch buffer is full, so the loop turns at least as often as before under any
-    load but a backlog; under one it turns every ``every`` seconds, not per message.
+    buffer append) between two takes, and waits (a turn of the loop) whenever its
+    queue is empty or the batch buffer is full; while messages are queued it now
+    yields every ``every`` seconds instead of per message.
     """
     try:
         import faust._cython.streams as compiled
