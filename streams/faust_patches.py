@@ -372,7 +372,10 @@ class OffsetMonitor(Monitor):
 class SegflowApp(faust.App):
     """A Faust app whose worker consumer waits at most ``fetch_max_wait_ms`` per fetch
     while fetches bring records, and up to ``fetch_idle_wait_ms`` while they do not,
-    and hands a message on without tasks when it need not wait (:func:`deliver_or_wait`)."""
+    and hands a message on without tasks when it need not wait (:func:`deliver_or_wait`);
+    whose sends find a started producer without turns of the event loop
+    (:meth:`maybe_start_producer`); and whose monitor keeps offsets only
+    (:class:`OffsetMonitor`)."""
 
     def __init__(
         self,
