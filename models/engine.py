@@ -86,21 +86,27 @@ class Engine:
         watermark: float | None = None,
         on_sweep_error: SweepErrors | None = None,
         now: datetime | None = None,
+        sweep_first: bool = True,
     ) -> None:
         """Sweep ``partition`` up to ``watermark`` (default: the event's time), then step
         ``event`` (stamped ``now``, default ``stamp`` of its time) and reschedule its
-        customer; every result goes to ``sink``."""
+        customer; every result goes to ``sink``.
+
+        With ``sweep_first`` False the watermark is noted and only the event's own
+        customer is looked at first, if due (:meth:`look_if_due`): the caller takes the
+        partition's other looks later, with :meth:`sweep` without a watermark (a worker
+        does, after a batch). Each customer's results are the same, in the same order, either way.
+        """
         t = event.occurred_at.timestamp()
         if self.sweeping:
-            self.sweep(
-                partition,
-                t if watermark is None else watermark,
-                model,
-                lookup,
-                sink,
-                stamp,
-                on_sweep_error,
-            )
+            mark = t if watermark is None else watermark
+            if sweep_first:
+                self.sweep(partition, mark, model, lookup, sink, stamp, on_sweep_error)
+            else:
+                self.schedule.note(partition, mark)
+                self.look_if_due(
+                    partition, event.profile_key, model, lookup, sink, stamp, on_sweep_error
+                )
         before = lookup(event.profile_key)
         result = step(event, before, model, stamp(t) if now is None else now)
         if self.sweeping and result.outcome == "applied":
@@ -110,7 +116,7 @@ class Engine:
     def sweep(
         self,
         partition: int,
-        watermark: float,
+        watermark: float | None,
         model: SegmentModel,
         lookup: Lookup,
         sink: Sink,
@@ -118,16 +124,38 @@ class Engine:
         on_error: SweepErrors | None = None,
         limit: int | None = None,
     ) -> int:
-        """Re-assess the silent customers of ``partition`` due by ``watermark`` (the
-        earliest ``limit`` of them, when given: the rest stay due); how many."""
+        """Re-assess the silent customers of ``partition`` due by ``watermark`` (None: by
+        the watermarks :meth:`handle` noted without ``sweep_first``, one by one in the
+        order noted); the earliest ``limit`` of them, when given (the rest stay due).
+        How many."""
         if not self.sweeping:
             return 0
+        if watermark is not None:
+            self.schedule.note(partition, watermark)
         looks = 0
-        for when, customer in self.schedule.due(partition, watermark):
+        for when, customer in self.schedule.due_noted(partition):
             looks += 1
             self._look(partition, customer, when, model, lookup, sink, stamp, on_error)
             if looks == limit:
                 break  # (the generator pops lazily: the rest stay scheduled)
+        return looks
+
+    def look_if_due(
+        self,
+        partition: int,
+        customer: str,
+        model: SegmentModel,
+        lookup: Lookup,
+        sink: Sink,
+        stamp: Stamp,
+        on_error: SweepErrors | None = None,
+    ) -> int:
+        """Re-assess ``customer`` alone, as often as its looks are due on ``partition``
+        by the watermarks noted (the partition's other looks stay due); how often."""
+        looks = 0
+        while self.sweeping and (when := self.schedule.due_for(partition, customer)) is not None:
+            looks += 1
+            self._look(partition, customer, when, model, lookup, sink, stamp, on_error)
         return looks
 
     def _look(

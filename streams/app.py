@@ -51,6 +51,7 @@ from .local_state import ProfileCache, SegmentSizes
 from .metrics import Metrics, faust_sensor
 from .model_holder import ModelHolder
 from .ops_pages import register_ops_pages
+from .partitions import LOOK_SLICE_S
 from .profile_store import ProfileStore
 from .settings import Settings
 from .snapshots import SNAPSHOT_KEY, follow_snapshots
@@ -68,6 +69,8 @@ RECENT_DRIFTS = 100
 MODEL_READY_TIMEOUT_S = 30.0
 #: Faust's producer buffer (default 100), which holds the table's changelog writes.
 PRODUCER_BUFFER_MESSAGES = 2000
+#: How often a worker takes looks of the sweep left due after its last batch (seconds).
+LOOK_IDLE_S = 0.05
 
 Clock = Callable[[], float]
 
@@ -115,6 +118,9 @@ class Pipeline(Identities):
         self.engine = Engine(settings.engine, sweep=settings.sweep)
         self.sweep = self.engine.schedule
         self.watermarks = Watermarks(settings.event_time.idle_s)
+        #: Held by a batch, and by looks taken between batches (their profiles must not
+        #: be read while a batch holds newer ones not kept yet).
+        self.batch_lock = asyncio.Lock()
         self.retired = RetiredSegments()
         #: Per partition: customers in segments a new model retired, to re-assess.
         self.retiring: dict[int, set[bytes]] = {}
@@ -238,17 +244,29 @@ class Pipeline(Identities):
         topic, where it arrives in the right partition. The batch is then processed
         partition by partition, in arrival order, and each customer's profile is
         written to the table once before the next offset commit (write-behind).
+        The sweep's looks the batch's watermarks made due come after its events, for
+        at most as long as they took (:data:`.partitions.LOOK_SLICE_S` at least).
         """
-        work: dict[int, list[Work]] = {}
-        for item in batch:
-            admitted = await self.admit(item)
-            if admitted is not None:
-                work.setdefault(admitted.partition, []).append(admitted)
-        await self.load_partitions(work)
-        for partition, items in work.items():
-            # Table writes go to the partition of Faust's "current event".
-            with current_event(items[-1].item):
-                await self.process_partition(partition, items)
+        async with self.batch_lock:
+            started = self.clock()
+            work: dict[int, list[Work]] = {}
+            for item in batch:
+                admitted = await self.admit(item)
+                if admitted is not None:
+                    work.setdefault(admitted.partition, []).append(admitted)
+            await self.load_partitions(work)
+            for partition, items in work.items():
+                # Table writes go to the partition of Faust's "current event".
+                with current_event(items[-1].item):
+                    await self.process_partition(partition, items)
+            if self.looks_waiting():
+                await self.take_due_looks(max(LOOK_SLICE_S, self.clock() - started))
+
+    async def take_looks_between_batches(self) -> None:
+        """Take looks left due after the last batch, when no batch is under way."""
+        if self.looks_waiting() and not self.batch_lock.locked():
+            async with self.batch_lock:
+                await self.take_due_looks(LOOK_SLICE_S)
 
 
 def create_app(
@@ -320,6 +338,9 @@ def _add_agents_and_tasks(app: Any, pipeline: Pipeline, settings: Settings) -> N
         async for values in stream.take(settings.publish_every, within=settings.publish_interval_s):
             await pipeline.trainer.train(values)
 
+    async def idle_looks() -> None:
+        await pipeline.take_looks_between_batches()
+
     async def broker_probe() -> None:
         await pipeline.probe_broker()
 
@@ -331,3 +352,4 @@ def _add_agents_and_tasks(app: Any, pipeline: Pipeline, settings: Settings) -> N
     app.task(snapshot_follower)
     app.task(broker_probe)  # once at start: readiness need not wait an interval
     app.timer(settings.health.probe_s)(broker_probe)
+    app.timer(LOOK_IDLE_S)(idle_looks)

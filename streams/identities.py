@@ -68,6 +68,8 @@ class Identities(Ingest, PartitionWork):
         the visitor's), a known visitor's event (sent on to its customer), or any other
         event (stepped here)."""
         event = work.event
+        if isinstance(event, (EraseCommand, IdentifyEvent)):
+            await self.look_first(partition, touched(event, work), dirty)
         if isinstance(event, EraseCommand):
             await self.erase(partition, work, event, dirty)
         elif self.erased(event, work.control):
@@ -252,3 +254,10 @@ class Identities(Ingest, PartitionWork):
         """Remove a profile: a tombstone in the table's changelog at the batch's end."""
         self.sizes.remove(partition, profile)
         dirty[key] = None  # the sweep finds no profile for it, and passes
+
+
+def touched(event: EraseCommand | IdentifyEvent, work: Work) -> list[str]:
+    """The profiles an erasure or an identify may change in the partition it is in."""
+    if isinstance(event, EraseCommand):
+        return [event.customer_id if work.unlink is None else anonymous_key(work.unlink)]
+    return [event.customer_id, anonymous_key(event.anonymous_id)]

@@ -26,6 +26,7 @@ from segflow.models.watermark import Watermarks
 from .api import WebState
 from .collector import freeze_long_lived
 from .deadletters import PROFILE
+from .faust_patches import current_event
 from .ingest import Work
 from .local_state import ProfileCache, SegmentSizes
 from .model_holder import ModelHolder
@@ -33,8 +34,12 @@ from .profile_store import ProfileStore
 from .throttle import TokenBucket
 from .worker_base import WorkerBase
 
-#: Looks of the sweep (or retirement moves) taken before their profiles are kept.
-SWEEP_CHUNK = 1000
+#: Looks of the sweep (or retirement moves) taken before their profiles are kept and
+#: the event loop is let run: 2-10 ms of a worker's time.
+SWEEP_CHUNK = 100
+#: After a batch, the looks due get at least this long (seconds), or as long as the
+#: batch's events took if longer; the rest wait for the next batch (or the idle turn).
+LOOK_SLICE_S = 0.005
 #: A load pass of at least this many profiles moves what the worker holds out of the
 #: garbage collector's generations (:mod:`.collector`): below it, a full collection over
 #: the schedule takes under a millisecond, less than the collection freezing starts with.
@@ -99,15 +104,15 @@ class PartitionWork(WorkerBase):
         await self.handle_event(partition, work, dirty)
 
     async def handle_event(self, partition: int, work: Work, dirty: Dirty) -> None:
-        """Step one event through the engine (which sweeps the customers due first);
-        publish what it did; dead-letter the event if processing it failed."""
+        """Step one event through the engine (which looks at its customer first if due:
+        the partition's other looks due are taken after the batch); publish what it did;
+        dead-letter the event if processing it failed."""
         watermark = None
         if self.settings.sweep:
             now = self.clock()
             t = work.event.occurred_at.timestamp()
             self.watermarks.observe(partition, work.source, t, now)
             watermark = self.watermarks.watermark(partition, now)
-            await self.catch_up(partition, t if watermark is None else watermark, work, dirty)
         done: list[Handled] = []
         failed: Exception | None = None
         event = work.event
@@ -122,6 +127,7 @@ class PartitionWork(WorkerBase):
                 lambda t: self.now(),
                 watermark=watermark,
                 on_sweep_error=self.sweep_failed,
+                sweep_first=False,
             )
         except Exception as error:
             log.exception("processing failed on %s:%s:%s", *work.origin)
@@ -138,33 +144,81 @@ class PartitionWork(WorkerBase):
                 stage=PROFILE,
             )
 
-    async def catch_up(self, partition: int, watermark: float, work: Work, dirty: Dirty) -> None:
-        """Take the sweep's looks due on ``partition`` by ``watermark`` ahead of the
-        event, :data:`SWEEP_CHUNK` at a time (after a long quiet spell, hundreds of
-        thousands may be due): each chunk's profiles are kept and its changes published
-        before the next, so memory holds one chunk, not every silent customer's."""
-        while True:
-            done: list[Handled] = []
-            try:
-                looks = self.engine.sweep(
-                    partition,
-                    watermark,
-                    self.holder.model,
-                    lambda customer: self.profile_of(customer.encode(), dirty),
-                    self.keeper(partition, dirty, done),
-                    lambda t: self.now(),
-                    self.sweep_failed,
-                    limit=SWEEP_CHUNK,
-                )
-            except Exception:
-                log.exception("sweeping partition %s failed", partition)
-                self.metrics.error("sweep")
-                looks = 0
-            for handled in done:
-                await self.publish_handled(handled, work)
-            if looks < SWEEP_CHUNK:
-                return
-            await self.keep_chunk(partition, dirty, work.item)
+    async def look_first(self, partition: int, keys: Iterable[str], dirty: Dirty) -> None:
+        """Look at the customers ``keys`` now, if due by the partition's watermarks so
+        far, before something other than their own event changes them (an identify, an
+        erasure): each customer's looks and changes stay in event-time order."""
+        done: list[Handled] = []
+        keep = self.keeper(partition, dirty, done)
+        for key in keys:
+            self.engine.look_if_due(
+                partition,
+                key,
+                self.holder.model,
+                lambda customer: self.profile_of(customer.encode(), dirty),
+                keep,
+                lambda t: self.now(),
+                self.sweep_failed,
+            )
+        for handled in done:
+            await self.publish_handled(handled, None)
+
+    async def take_due_looks(self, slice_s: float | None = None) -> int:
+        """Take the sweep's looks due by the watermarks the events brought, partition by
+        partition (each look as it would have been taken before the event that made it
+        due: :meth:`.Engine.sweep` by the watermarks noted); how many.
+
+        The looks go :data:`SWEEP_CHUNK` at a time, each chunk's profiles kept and its
+        changes published before the next, the event loop let run before each (so the
+        batch's own changes are sent first). After ``slice_s`` of the worker's clock
+        (None: no limit) the rest wait for the next call: a burst of looks (a watermark
+        held back by a slow source, then let go) is spread over the batches after it
+        instead of holding up the events of one.
+        """
+        deadline = None if slice_s is None else self.clock() + slice_s
+        taken = 0
+        for partition in self.sweep.noted_partitions():
+            while self.sweep.waiting(partition):
+                await asyncio.sleep(0)
+                event = self.store.partition_events.get(partition)
+                if event is None:
+                    break  # (a rebalance came meanwhile: the schedule is rebuilt)
+                dirty: Dirty = {}
+                looks = await self.look_chunk(partition, dirty)
+                with current_event(event):
+                    self.store.keep(partition, dirty, event)
+                taken += looks
+                if deadline is not None and self.clock() >= deadline:
+                    return taken
+        return taken
+
+    def looks_waiting(self) -> bool:
+        """Whether looks of the sweep may be due and not taken yet."""
+        return bool(self.sweep.noted_partitions())
+
+    async def look_chunk(self, partition: int, dirty: Dirty) -> int:
+        """Take up to :data:`SWEEP_CHUNK` looks due on ``partition`` by the watermarks
+        noted (the earliest due first) and publish what they did; how many."""
+        done: list[Handled] = []
+        try:
+            looks = self.engine.sweep(
+                partition,
+                None,
+                self.holder.model,
+                lambda customer: self.profile_of(customer.encode(), dirty),
+                self.keeper(partition, dirty, done),
+                lambda t: self.now(),
+                self.sweep_failed,
+                limit=SWEEP_CHUNK,
+            )
+        except Exception:
+            log.exception("sweeping partition %s failed", partition)
+            self.metrics.error("sweep")
+            self.sweep.forget_noted(partition)  # (so as not to fail again at once)
+            looks = 0
+        for handled in done:
+            await self.publish_handled(handled, None)
+        return looks
 
     async def keep_chunk(self, partition: int, dirty: Dirty, event: Any) -> None:
         """Keep the profiles changed so far (a chunk of a long catch-up); let others run."""

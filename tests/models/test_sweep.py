@@ -213,3 +213,55 @@ def test_the_first_look_spreads_the_restored_customers_in_one_pass(
     assert pops == 0
     assert len(list(schedule.due(0, 11.7 * DAY))) == 1_000  # each once, a day later
     assert pops == 1_000
+
+
+def test_looks_taken_after_the_events_that_made_them_due_give_each_customer_the_same() -> None:
+    # A worker steps a batch's events looking first only at each event's own customer,
+    # then takes the partition's other looks due, watermark by watermark. Per customer,
+    # that is what looking before every event does: the same looks at the same times,
+    # the same changes and profiles; only the order across customers differs.
+    config = EngineConfig(warmup_samples=100)
+    sim = simulate(SimulationConfig(customers=120, days=28.0, seed=8, drift_fraction=0.0))
+    model = replay(sim.events, config).model
+    assert model.is_ready
+    events = simulate(
+        SimulationConfig(
+            customers=40, days=21.0, warmup_days=7.0, settle_days=7.0, seed=9, customer_prefix="q"
+        )
+    )
+
+    def stamp(t: float) -> datetime:
+        return datetime.fromtimestamp(t, UTC)
+
+    def run(batch: int | None, chunk: int = 7) -> tuple[list[tuple[str, str]], dict[str, list]]:
+        engine, profiles, order = Engine(config), {}, []
+        engine.schedule.load(0, [])
+        results: dict[str, list[tuple[str, float, list[str], str]]] = {}
+
+        def keep(done: Handled) -> None:
+            profiles[done.customer] = done.result.profile
+            order.append((done.cause, done.customer))
+            changes = [c.model_dump_json() for c in done.result.changes]
+            results.setdefault(done.customer, []).append(
+                (done.cause, done.result.t, changes, done.result.profile.to_json())
+            )
+
+        for i, event in enumerate(events.events, 1):
+            if batch is None:
+                engine.handle(0, event, model, profiles.get, keep, stamp)
+                continue
+            engine.handle(0, event, model, profiles.get, keep, stamp, sweep_first=False)
+            if i % batch == 0 or i == len(events.events):  # as a worker does after a batch
+                while engine.sweep(0, None, model, profiles.get, keep, stamp, limit=chunk) == chunk:
+                    pass
+                assert not engine.schedule.waiting(0)
+        return order, results
+
+    order, expected = run(None)
+    assert sum(1 for cause, _ in order if cause == "inactivity") > 100
+    assert any(c for runs in expected.values() for _, _, c, _ in runs)
+    for batch in (1, 25, 400):
+        paced_order, got = run(batch)
+        assert got == expected, batch
+        if batch > 1:
+            assert paced_order != order  # looks did come after other customers' events

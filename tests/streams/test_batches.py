@@ -25,6 +25,7 @@ from helpers import (
 )
 from prometheus_client import CollectorRegistry
 
+from segflow.models.erasure import EraseCommand
 from segflow.models.events import BaseEvent
 from segflow.models.profile import Profile
 from segflow.models.step import step
@@ -362,13 +363,29 @@ def test_a_worker_that_does_not_learn_sends_no_training_samples(
     assert stored(pipeline, "c1").learned_at == at(30).timestamp()
 
 
-def sweep_catch_up(tmp_path: Path, chunk: int, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+class TickingClock(Clock):
+    """A clock that moves ``tick`` seconds each time it is read."""
+
+    def __init__(self, t: float, tick: float) -> None:
+        super().__init__(t)
+        self.tick = tick
+
+    def __call__(self) -> float:
+        self.t += self.tick
+        return self.t
+
+
+def sweep_catch_up(
+    tmp_path: Path, chunk: int, monkeypatch: pytest.MonkeyPatch, tick: float = 0.0
+) -> Pipeline:
     """400 customers, silent for a day or more when an event of partition 0 arrives
-    after a quiet spell: the sweep catches up every due look of partition 0 first."""
+    after a quiet spell: the sweep catches up every due look of partition 0 after it
+    (for as long as the clock, moving ``tick`` s at every read, lets it)."""
     from segflow.streams import partitions as partitions_module
 
     monkeypatch.setattr(partitions_module, "SWEEP_CHUNK", chunk)
-    pipeline = pipeline_knowing_partitions(tmp_path, Clock(at(0).timestamp()))
+    clock = TickingClock(at(0).timestamp(), tick) if tick else Clock(at(0).timestamp())
+    pipeline = pipeline_knowing_partitions(tmp_path, clock)
     clicks = [click(f"old{i}", 1, at(i % 24)) for i in range(400)]
     clicks.sort(key=lambda event: event.occurred_at)
     asyncio.run(
@@ -376,7 +393,18 @@ def sweep_catch_up(tmp_path: Path, chunk: int, monkeypatch: pytest.MonkeyPatch) 
     )
     new = next(f"new{i}" for i in range(100) if partition_of(f"new{i}".encode(), 4) == 0)
     batch = [input_message(pipeline, click(new, 1, at(47.5)), 0)]
+    # Each change as sent, with how many looks were taken by then.
+    sent: list[tuple[bytes | None, float]] = []
+    changes, registry = pipeline.changes, pipeline.metrics.registry
+    assert isinstance(changes, FakeTopic)
+
+    async def send(*, key: bytes | None = None, value: bytes, **kwargs: Any) -> None:
+        sent.append((key, registry.get_sample_value(SWEPT + "_total") or 0.0))
+        await FakeTopic.send(changes, key=key, value=value, **kwargs)
+
+    changes.send = send  # type: ignore[method-assign]
     pipeline.ticks = ticks_while(pipeline.process_batch(batch))  # type: ignore[attr-defined]
+    pipeline.changes_sent = sent  # type: ignore[attr-defined]
     return pipeline
 
 
@@ -396,6 +424,65 @@ def test_a_large_sweep_catch_up_is_kept_chunk_by_chunk_with_the_same_results(
     for topic in ("changes", "membership", "training"):
         sent = [(s.key, s.value) for s in getattr(chunked, topic).sent]
         assert sent == [(s.key, s.value) for s in getattr(whole, topic).sent], topic
+
+
+def test_a_burst_of_looks_goes_after_the_batch_spread_over_the_next_ones_with_the_same_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The test clock stands still in ``whole``: the looks after the batch never run out
+    # of time. In ``paced`` it moves 1 ms a read: they get the batch's slice, then the
+    # rest go in later calls (the next batches', or the idle turn's).
+    whole = sweep_catch_up(tmp_path / "whole", 7, monkeypatch)
+    paced = sweep_catch_up(tmp_path / "paced", 7, monkeypatch, tick=0.001)
+
+    def swept(pipeline: Pipeline) -> float:
+        return pipeline.metrics.registry.get_sample_value(SWEPT + "_total") or 0.0
+
+    assert swept(whole) > 7 * 5 and not whole.looks_waiting()
+    assert 0 < swept(paced) < swept(whole) and paced.looks_waiting()
+    # The event's change went out before any look of the burst was taken.
+    sent = paced.changes_sent  # type: ignore[attr-defined]
+    assert [swept for key, swept in sent if key and key.startswith(b"new")] == [0.0]
+    rounds = 0
+    while paced.looks_waiting():
+        asyncio.run(paced.take_looks_between_batches())
+        rounds += 1
+    assert rounds > 1 and swept(paced) == swept(whole)
+
+    def published(pipeline: Pipeline, topic: str) -> dict[object, list[object]]:
+        sent = getattr(pipeline, topic).sent
+        found: dict[object, list[object]] = {}
+        for s in sent:
+            value = orjson.loads(s.value) if s.value is not None else None
+            if isinstance(value, dict):
+                value.pop("emitted_at", None)
+            found.setdefault(s.key, []).append(value)
+        return found
+
+    for topic in ("changes", "membership", "training"):
+        assert published(paced, topic) == published(whole, topic), topic
+    for pipeline in (whole, paced):
+        commit(pipeline)
+    assert dict(paced.profiles.items()) == dict(whole.profiles.items())
+
+
+def test_an_erasure_takes_its_customers_look_left_due_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = sweep_catch_up(tmp_path, 7, monkeypatch, tick=0.001)
+    assert pipeline.looks_waiting()
+    marks = pipeline.sweep._marks[0]
+    due = sorted(c for c, when in pipeline.sweep._scheduled.items() if when <= marks[-1])
+    customer = due[-1]  # a look left for later
+    registry = pipeline.metrics.registry
+    before = registry.get_sample_value(SWEPT + "_total")
+    erase = EraseCommand(command_id="x1", customer_id=customer, occurred_at=at(47.6))
+    asyncio.run(pipeline.process_batch([input_message(pipeline, erase, 1)]))
+    sent = pipeline.changes_sent  # type: ignore[attr-defined]
+    exits = [swept for key, swept in sent if key == customer.encode()][-1:]
+    # Its look was taken just before its exit change, the other looks after the batch.
+    assert before is not None and exits == [before + 1]
+    assert pipeline.profile_of(customer.encode(), {}) is None
 
 
 def test_the_first_batch_loads_every_partition_the_worker_holds_in_one_pass(
