@@ -7,7 +7,7 @@
      "us_per_event_2nd_half": [..], "first_event_s": [..], "recovery_s": [..],
      "fill_s": [..], "rss_recovered_mb": [..], "rss_peak_mb": [..], "swept": [..],
      "profile_writes_per_event": [..], "profiles_held": [..], "in_load_partitions": [..],
-     "in_sweep_partition": [..],
+     "in_take_due_looks": [..],
      "events": E, "profile_bytes": median profile JSON size,
      "floors": {"us_per_event_ratio": last N / first N (floor <= 1.3),
                 "rss_mb_last": rss_mb of the last N (floor <= 1024), "met": bool},
@@ -45,7 +45,8 @@ over the second half of the events) shows the cost once that is done; ``swept``
 counts the sweep's re-assessments and ``profile_writes_per_event`` the profiles the
 commits wrote until the drain's end, per event; when py-spy is installed, the worker is
 sampled from the first send to the end of the drain and ``in_load_partitions`` and
-``in_sweep_partition`` are the shares of samples inside those two methods. The
+``in_take_due_looks`` (the sweep's looks after each batch) are the shares of samples
+inside those two methods. The
 samples are taken in two parts, split at the first poll that sees a processed event:
 ``first_event_top`` is the top of the part before (the load pass, mostly),
 ``profile_top`` of the timed drain after it.
@@ -317,7 +318,7 @@ def run_one(
             "profile_writes_per_event": round(counts.get("profile_writes", 0) / total, 3),
             "profiles_held": profiles_held(port),
             "in_load_partitions": inclusive_share(stacks, "load_partitions") if stacks else None,
-            "in_sweep_partition": inclusive_share(stacks, "sweep_partition") if stacks else None,
+            "in_take_due_looks": inclusive_share(stacks, "take_due_looks") if stacks else None,
         }
         tops = {
             "profile_top": own_time_top(drain, 10) if drain else [],
