@@ -26,7 +26,6 @@ from segflow.models.watermark import Watermarks
 from .api import WebState
 from .collector import freeze_long_lived
 from .deadletters import PROFILE
-from .faust_patches import current_event
 from .ingest import Work
 from .local_state import ProfileCache, SegmentSizes
 from .model_holder import ModelHolder
@@ -185,8 +184,7 @@ class PartitionWork(WorkerBase):
                     break  # (a rebalance came meanwhile: the schedule is rebuilt)
                 dirty: Dirty = {}
                 looks = await self.look_chunk(partition, dirty)
-                with current_event(event):
-                    self.store.keep(partition, dirty, event)
+                self.store.keep(partition, dirty, event)
                 taken += looks
                 if deadline is not None and self.clock() >= deadline:
                     return taken

@@ -92,7 +92,7 @@ class ProfileStore:
     def keep(self, partition: int, dirty: Mapping[bytes, Profile | None], event: Any) -> None:
         """Keep a batch's changed profiles of ``partition`` (``event``: one of the
         batch's Faust events, None when it had none): unwritten until the next commit,
-        or written now without write-behind."""
+        or written now without write-behind (under ``event``, else the caller's)."""
         if event is not None:
             self.partition_events[partition] = event
         for customer, profile in dirty.items():
@@ -102,8 +102,11 @@ class ProfileStore:
                 self.cache.put(customer, profile)
             if self.write_behind:
                 self.unwritten[customer] = (partition, profile)
-            else:
+            elif event is None:
                 self._write(customer, profile)
+            else:
+                with current_event(event):
+                    self._write(customer, profile)
         if len(self.unwritten) > self.unwritten_limit:
             self.write_oldest()
 
