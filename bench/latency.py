@@ -7,7 +7,8 @@ recovery exact on Tansu and would throttle the worker's producer) against a loca
 Tansu broker unless ``--broker``, and prints one JSON object::
 
     {"rate": R, "p50_ms": .., "p99_ms": .., "max_ms": .., "worker_p50_ms_at_most": ..,
-     "worker_p99_ms_at_most": .., "changes": N,
+     "worker_p99_ms_at_most": .., "read_p50_ms_at_most": .., "read_p99_ms_at_most": ..,
+     "changes": N,
      "events": sent in the steady phase, "sent_eps": achieved send rate,
      "backlog_s": .., "warmup_events": .., "settle_events": .., "warmup_s": ..}
 
@@ -46,6 +47,12 @@ of the bucket of ``segflow_change_latency_from_ingest_seconds`` (read from its
 ``/metrics`` before and after the steady phase) holding that quantile, over every
 change an event caused then. Their difference to ``p50_ms`` / ``p99_ms`` is the time
 outside the worker's agent: the producer, the broker, the fetch and Faust's queue.
+``read_p50_ms_at_most`` / ``read_p99_ms_at_most`` measure the first of those parts for
+every steady-phase event, not only those that caused a change: the bucket bounds of
+``segflow_record_age_at_read_seconds`` (the worker's read time minus the record's Kafka
+timestamp, which the producer sets at the send). Tansu's in-memory storage gets slower
+as a partition holds more batches (``python -m bench.broker_latency`` measures the
+broker alone), so on Tansu this part grows with the run's length.
 Producer and consumer share one asyncio loop in this process (aiokafka, not
 kafka-python, whose pure-Python sender and CRC took half a core at 1000 events/s,
 CPU the worker needs on a small machine). The consumer asks for ``fetch_max_wait_ms=10``:
@@ -79,7 +86,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from segflow.models.events import Event, encode_event
 from segflow.sources.simulator import SimulationConfig
 from segflow.streams.demo import WorkerProcess, fetch_stats
-from segflow.streams.metric_names import CHANGE_LATENCY_INGEST
+from segflow.streams.metric_names import CHANGE_LATENCY_INGEST, RECORD_AGE
 from segflow.streams.settings import Settings
 from segflow.streams.topics import create_topics
 
@@ -203,20 +210,23 @@ def produce_in_bulk(
     poll_processed([port], done + len(events), [worker])
 
 
-def ingest_buckets(port: int) -> dict[float, float]:
-    """The worker's histogram of its own part of the latency (from reading the causing
-    event to emitting the change, ``segflow_change_latency_from_ingest_seconds``):
-    cumulative count per upper bound in seconds, summed over labels."""
+def worker_buckets(port: int) -> dict[str, dict[float, float]]:
+    """The worker's histograms of its own part of the latency (from reading the causing
+    event to emitting the change, ``segflow_change_latency_from_ingest_seconds``) and of
+    the part before it (each input record's age when the worker read it,
+    ``segflow_record_age_at_read_seconds``): per name, cumulative count per upper bound
+    in seconds, summed over labels."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5.0) as r:
-        return parse_ingest_buckets(r.read().decode())
+        text = r.read().decode()
+    return {name: parse_buckets(text, name) for name in (CHANGE_LATENCY_INGEST, RECORD_AGE)}
 
 
-def parse_ingest_buckets(text: str) -> dict[float, float]:
-    """:func:`ingest_buckets` of a Prometheus text exposition."""
+def parse_buckets(text: str, name: str) -> dict[float, float]:
+    """The buckets of histogram ``name`` in a Prometheus text exposition."""
     buckets: dict[float, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == f"{CHANGE_LATENCY_INGEST}_bucket":
+            if sample.name == f"{name}_bucket":
                 bound = float(sample.labels["le"])
                 buckets[bound] = buckets.get(bound, 0.0) + sample.value
     return buckets
@@ -226,7 +236,7 @@ def bucket_quantile_ms(
     before: dict[float, float], after: dict[float, float], q: float
 ) -> float | None:
     """The upper bound (ms) of the bucket holding quantile ``q`` of the observations
-    made between two readings of :func:`ingest_buckets` (None: none made)."""
+    made between two readings of :func:`worker_buckets` (None: none made)."""
     bounds = sorted(after)
     counts = [after[b] - before.get(b, 0.0) for b in bounds]
     if not counts or counts[-1] <= 0:
@@ -271,17 +281,20 @@ def main(argv: list[str] | None = None) -> int:
         warmup_s = time.monotonic() - begin
         events = list(islice(rest, steady))  # generated before the clock starts
         done = len(warmup) + len(settle)
-        before = ingest_buckets(port)
+        before = worker_buckets(port)
         run = asyncio.run(steady_phase(settings, events, args.rate, port, worker, done=done))
-        after = ingest_buckets(port)
+        after = worker_buckets(port)
         latencies = sorted(run.latencies)
     result: dict[str, Any] = {
         "rate": args.rate,
         "p50_ms": percentile_ms(latencies, 0.50),
         "p99_ms": percentile_ms(latencies, 0.99),
         "max_ms": percentile_ms(latencies, 1.0),
-        "worker_p50_ms_at_most": bucket_quantile_ms(before, after, 0.50),
-        "worker_p99_ms_at_most": bucket_quantile_ms(before, after, 0.99),
+        **{
+            f"{part}_p{round(100 * q)}_ms_at_most": bucket_quantile_ms(before[name], after[name], q)
+            for part, name in (("worker", CHANGE_LATENCY_INGEST), ("read", RECORD_AGE))
+            for q in (0.50, 0.99)
+        },
         "changes": len(latencies),
         "events": run.sent,
         "sent_eps": round(run.sent / max(run.send_s, 1e-9), 1),

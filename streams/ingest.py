@@ -109,7 +109,8 @@ class Ingest(WorkerBase):
         if kind is not None:
             origin = (topic, int(message.partition), int(message.offset))
             stage, ingested_at = INGEST, self.clock()
-            self.metrics.consumed(topic, kind)
+            sent_at = getattr(message, "timestamp", None)
+            self.metrics.consumed(topic, kind, None if sent_at is None else ingested_at - sent_at)
         else:
             kind = headers.get(HEADER_TYPE, b"").decode("utf-8", "replace")
             origin = _origin(message, headers)

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 #: Counter: messages read from the input topics, by ``topic`` and event ``type``.
 EVENTS_CONSUMED = "segflow_events_consumed"
+#: Histogram (s): an input record's Kafka timestamp (its producer's send time, or the
+#: broker's append time) to this worker reading it: the time it spent in the producer, the
+#: broker and the fetch (Kafka Streams' ``record-e2e-latency`` at its source). A record
+#: sent with an old timestamp (a backfill) lands in the last buckets.
+RECORD_AGE = "segflow_record_age_at_read_seconds"
 #: Counter: valid events by outcome of the step (``applied``, ``duplicate``, ``late``).
 EVENTS_PROCESSED = "segflow_events"
 #: Counter: invalid events by ``reason`` and ``stage`` (``ingest`` or ``profile``).
@@ -162,6 +167,7 @@ GAUGES = (
     KAFKA_READ,
 )
 HISTOGRAMS = (
+    RECORD_AGE,
     CHANGE_LATENCY_EVENT,
     CHANGE_LATENCY_INGEST,
     MODEL_MAX_CENTROID_SHIFT,

@@ -56,6 +56,7 @@ from .metric_names import (
     PROBABILITY_BUCKETS,
     PROFILE_WRITES,
     PROPENSITY_QUALITY,
+    RECORD_AGE,
     RETIREMENT_MOVES,
     SCORE_FORECASTS,
     SCORE_PROBABILITIES,
@@ -102,6 +103,12 @@ class Metrics:
     def _events(self, r: CollectorRegistry) -> None:
         self.events_consumed = Counter(
             EVENTS_CONSUMED, "Messages read from input topics.", ["topic", "type"], registry=r
+        )
+        self.record_age = Histogram(
+            RECORD_AGE,
+            "Seconds from an input record's Kafka timestamp to this worker reading it.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.events = Counter(
             EVENTS_PROCESSED,
@@ -238,9 +245,12 @@ class Metrics:
             child = self._children[key] = metric.labels(*values)
         return child
 
-    def consumed(self, topic: str, kind: str) -> None:
-        """A message read from an input topic."""
+    def consumed(self, topic: str, kind: str, age: float | None = None) -> None:
+        """A message read from an input topic, ``age`` seconds after its Kafka timestamp
+        (None: it has none)."""
         self._child(self.events_consumed, topic, kind).inc()
+        if age is not None:
+            self.record_age.observe(max(0.0, age))
 
     def event(self, outcome: str) -> None:
         """A valid event through the step (``applied``, ``duplicate``, ``late``)."""

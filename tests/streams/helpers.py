@@ -47,6 +47,8 @@ class FakeMessage:
     offset: int
     key: bytes | None
     value: bytes | None
+    #: The record's Kafka timestamp (s), as Faust gives it.
+    timestamp: float | None = None
 
 
 @dataclass

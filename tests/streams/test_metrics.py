@@ -133,6 +133,31 @@ def test_counts_after_a_known_sequence(tmp_path: Path) -> None:
     assert value(registry, m.PROFILE_WRITES + "_total") == writes + 3
 
 
+def test_record_age_is_read_time_minus_the_kafka_timestamp(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    clock = Clock(at(0).timestamp())
+    pipeline = memory_pipeline(tmp_path, clock, registry)
+    topic = pipeline.settings.topics.clicks
+    ages = [0.003, 0.04, 2.5]
+    messages = []
+    for offset, age in enumerate(ages):
+        raw = click("c1", 1, at(offset)).model_dump_json(exclude_none=True).encode()
+        sent_at = clock.t - age
+        messages.append(FakeMessage(topic, 0, offset, b"c1", raw, timestamp=sent_at))
+    # A record without a timestamp is counted as consumed but has no age.
+    raw = click("c2", 1, at(9)).model_dump_json(exclude_none=True).encode()
+    messages.append(FakeMessage(topic, 0, 9, b"c2", raw))
+    asyncio.run(pipeline.process_batch([FakeEvent(msg) for msg in messages]))
+
+    assert value(registry, m.EVENTS_CONSUMED + "_total", topic=topic, type="click") == 4
+    assert value(registry, m.RECORD_AGE + "_count") == 3
+    assert abs(value(registry, m.RECORD_AGE + "_sum") - sum(ages)) < 1e-6
+    assert value(registry, m.RECORD_AGE + "_bucket", le="0.005") == 1
+    assert value(registry, m.RECORD_AGE + "_bucket", le="0.05") == 2
+    assert value(registry, m.RECORD_AGE + "_bucket", le="1.0") == 2
+    assert value(registry, m.RECORD_AGE + "_bucket", le="2.5") == 3
+
+
 def test_model_update_drift_and_faust_metrics(tmp_path: Path) -> None:
     from faust.types import TP
     from helpers import learned_model
