@@ -164,7 +164,9 @@ NAMING_PHRASES: frozenset[str] = frozenset(
     if phrase is not None
 ) | {"dormant", "average activity"}
 
-_LEVEL = re.compile(r"^(opens \d+%|\d+(\.\d+)? clicks/visit|\d+(\.\d+)? [a-z ]+/(week|month))$")
+_LEVEL = re.compile(
+    r"^(opens \d+%|\d+(\.\d+)? clicks/visit|\d+(\.\d+)? [a-z ]+/(week|month|year)|no [a-z ]+)$"
+)
 _SUFFIX = re.compile(r" \(\d+\)$")
 _LONGEST = max(phrase.count(", ") for phrase in CLAIMS) + 1
 

@@ -293,13 +293,16 @@ def level_text(
     feature: str, value: float, half_life_days: float, units: Mapping[str, str] = COUNT_UNITS
 ) -> str | None:
     """A centroid's ``value`` of ``feature`` (readable units) as a marketer reads it:
-    decayed counts as a rate per week (per month when under one a week), rates as
-    shares; None for a feature without a reading.
+    decayed counts as a rate per week (per month when under one a week, per year when
+    under 0.1 a month, "no ..." when under 0.1 a year: never a level that reads 0.0),
+    rates as shares; None for a feature without a reading.
 
     A decayed count with half-life ``h`` days settles at ``rate * h / ln 2``.
 
     >>> level_text("purchases", 1.0, 7.0), level_text("pages_decision", 5.0, 7.0)
     ('3.0 orders/month', '3.5 decision pages/week')
+    >>> level_text("pages_decision", 0.01, 7.0), level_text("purchases", 0.0, 7.0)
+    ('0.4 decision pages/year', 'no orders')
     >>> level_text("open_rate", 0.456, 7.0), level_text("clicks_per_session", 3.04, 7.0)
     ('opens 46%', '3.0 clicks/visit')
     """
@@ -311,9 +314,10 @@ def level_text(
     if unit is None:
         return None
     per_day = max(value, 0.0) * math.log(2) / half_life_days
-    if per_day * 7 >= 1.0:
-        return f"{per_day * 7:.1f} {unit}/week"
-    return f"{per_day * 30:.1f} {unit}/month"
+    for days, per in ((7, "week"), (30, "month"), (365, "year")):
+        if per_day * days >= (1.0 if per == "week" else 0.095):  # at least "0.1" shown
+            return f"{per_day * days:.1f} {unit}/{per}"
+    return f"no {unit}"
 
 
 #: Phrases a dormant segment makes redundant (no visits: brief ones, few clicks).

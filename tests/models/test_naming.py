@@ -72,7 +72,10 @@ def test_equal_levels_still_give_distinct_names() -> None:
 @pytest.mark.parametrize(
     ("feature", "value", "text"),
     [
-        ("purchases", 0.0, "0.0 orders/month"),
+        ("purchases", 0.0, "no orders"),
+        ("purchases", 0.001, "no orders"),  # 0.04 a year
+        ("pages_decision", 0.01, "0.4 decision pages/year"),
+        ("pages_decision", 0.033, "0.1 decision pages/month"),
         ("purchases", 10.0, "6.9 orders/week"),  # steady state of ~1/day at h=7 d
         ("downloads_decision", 1.2, "3.6 decision downloads/month"),
         ("open_rate", 0.9, "opens 90%"),
