@@ -95,3 +95,46 @@ def test_a_removed_profile_reads_as_gone_before_and_after_the_commit() -> None:
     assert store.get(b"c1", {}) is None and b"c1" in table
     assert asyncio.run(store.write_unwritten()) == 1
     assert b"c1" not in table and store.get(b"c1", {}) is None
+
+
+class CountingStore(dict[bytes, bytes]):
+    """A table's store that counts its reads (a RocksDB get each, in a worker)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def __contains__(self, key: object) -> bool:
+        self.reads += 1
+        return super().__contains__(key)
+
+    def __getitem__(self, key: bytes) -> bytes:
+        self.reads += 1
+        return super().__getitem__(key)
+
+    def get(self, key: bytes, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
+        try:  # as a Faust store's Mapping.get: one read
+            return self[key]
+        except KeyError:
+            return default
+
+
+class FaustLikeTable:
+    """A table over a store, whose ``get`` asks the store for the key, then its value."""
+
+    def __init__(self) -> None:
+        self.data = CountingStore()
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data[key] if key in self.data else None  # noqa: SIM401 (as Faust does)
+
+
+def test_a_profile_not_cached_is_read_from_the_store_once() -> None:
+    table = FaustLikeTable()
+    table.data[b"c1"] = profile("c1", 3).to_json()
+    store = ProfileStore(table, ProfileCache(0), Metrics(CollectorRegistry()), 4)
+    got = store.get(b"c1", {})
+    assert got is not None and got.event_counts["click"] == 3
+    assert table.data.reads == 1
+    assert store.get(b"c2", {}) is None  # not stored: one read that finds nothing
+    assert table.data.reads == 2
