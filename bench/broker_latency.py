@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import json
 import math
-import os
 import sys
 import time
 import uuid
@@ -38,14 +37,9 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from segflow.streams.broker import LocalBroker
 
+from .common import cpu_seconds
+
 PAYLOAD = b"x" * 300
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def windows(

@@ -148,6 +148,13 @@ def poll_processed(
     return trace
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process and its waited-for children (/proc)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
     """A process's resident set (``VmRSS``) or its peak (``VmHWM``), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

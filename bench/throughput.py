@@ -65,6 +65,7 @@ from .common import (
     ROOT,
     WAIT_S,
     bootstrap,
+    cpu_seconds,
     own_time_top,
     poll_processed,
     produce_bulk,
@@ -127,13 +128,6 @@ def written(ports: list[int]) -> bool:
     """Whether every worker has written its changed profiles (the next commit did)."""
     stats = [fetch_stats(port, timeout=10.0) for port in ports]
     return all(s is not None and s.get("unwritten_profiles") == 0 for s in stats)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds of a process and its waited-for children (/proc)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def run_segflow(
