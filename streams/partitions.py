@@ -12,7 +12,7 @@ from typing import Any
 
 from segflow.models.changes import SegmentChange
 from segflow.models.drift import DriftEvent, DriftMonitor
-from segflow.models.engine import Engine, Handled
+from segflow.models.engine import Engine, Handled, Lookup, Sink, Stamp
 from segflow.models.erasure import EraseCommand
 from segflow.models.lifecycle import RetiredSegments, is_member
 from segflow.models.membership import membership_of
@@ -121,9 +121,7 @@ class PartitionWork(WorkerBase):
                 partition,
                 event,
                 self.holder.model,
-                lambda customer: self.profile_of(customer.encode(), dirty),
-                self.keeper(partition, dirty, done),
-                lambda t: self.now(),
+                *self.engine_io(partition, dirty, done),
                 watermark=watermark,
                 on_sweep_error=self.sweep_failed,
                 sweep_first=False,
@@ -148,17 +146,9 @@ class PartitionWork(WorkerBase):
         far, before something other than their own event changes them (an identify, an
         erasure): each customer's looks and changes stay in event-time order."""
         done: list[Handled] = []
-        keep = self.keeper(partition, dirty, done)
+        io = self.engine_io(partition, dirty, done)
         for key in keys:
-            self.engine.look_if_due(
-                partition,
-                key,
-                self.holder.model,
-                lambda customer: self.profile_of(customer.encode(), dirty),
-                keep,
-                lambda t: self.now(),
-                self.sweep_failed,
-            )
+            self.engine.look_if_due(partition, key, self.holder.model, *io, self.sweep_failed)
         for handled in done:
             await self.publish_handled(handled, None)
 
@@ -203,9 +193,7 @@ class PartitionWork(WorkerBase):
                 partition,
                 None,
                 self.holder.model,
-                lambda customer: self.profile_of(customer.encode(), dirty),
-                self.keeper(partition, dirty, done),
-                lambda t: self.now(),
+                *self.engine_io(partition, dirty, done),
                 self.sweep_failed,
                 limit=SWEEP_CHUNK,
             )
@@ -223,6 +211,18 @@ class PartitionWork(WorkerBase):
         self.store.keep(partition, dirty, event)
         dirty.clear()
         await asyncio.sleep(0)
+
+    def engine_io(
+        self, partition: int, dirty: Dirty, done: list[Handled]
+    ) -> tuple[Lookup, Sink, Stamp]:
+        """What the engine reads and writes through for a batch's work on ``partition``:
+        a customer's current profile (the batch's own changes first), the :meth:`keeper`
+        sink, and the processing time stamped on its results."""
+        return (
+            lambda customer: self.profile_of(customer.encode(), dirty),
+            self.keeper(partition, dirty, done),
+            lambda t: self.now(),
+        )
 
     def keeper(
         self, partition: int, dirty: Dirty, done: list[Handled]
@@ -438,8 +438,8 @@ class PartitionWork(WorkerBase):
                     members.append(profile)  # (else moved by an event since it was found)
             done: list[Handled] = []
             try:
-                keep = self.keeper(partition, dirty, done)
-                self.engine.retire(partition, members, model, at, keep, lambda t: self.now())
+                _, keep, stamp = self.engine_io(partition, dirty, done)
+                self.engine.retire(partition, members, model, at, keep, stamp)
             except Exception:
                 log.exception("moving customers out of retired segments %s failed", chunk)
                 self.metrics.error("sweep")
