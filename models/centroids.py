@@ -15,7 +15,7 @@ NO_CLUSTER = -1
 
 
 @dataclass(frozen=True, slots=True)
-class _View:
+class CentroidView:
     """What prediction reads from a :class:`SegmentClusterer` in one state."""
 
     centers: np.ndarray
@@ -35,7 +35,7 @@ class CentroidReader:
     mean: np.ndarray | None
     features: list[str] | None
     ids: list[int]
-    _view: _View | None
+    _view: CentroidView | None
 
     @property
     def scale(self) -> np.ndarray:
@@ -49,7 +49,11 @@ class CentroidReader:
         diff = (self.centers - v) / self.scale
         return np.einsum("ij,ij->i", diff, diff)  # type: ignore[no-any-return]
 
-    def _prediction_view(self) -> _View:
+    def prediction_view(self) -> CentroidView:
+        """The centres in standard units, as :meth:`distances` reads them (seeded only)."""
+        return self._prediction_view()
+
+    def _prediction_view(self) -> CentroidView:
         """The centres in standard units as Python lists, built once per model state.
 
         A dozen features and a handful of centres are too few for numpy to pay off per
@@ -61,7 +65,7 @@ class CentroidReader:
             return view
         assert self.centers is not None and self.features is not None and self.mean is not None
         inverse = 1.0 / self.scale
-        view = _View(
+        view = CentroidView(
             centers=self.centers,
             m2=self.m2,
             features=tuple(self.features),
@@ -73,7 +77,7 @@ class CentroidReader:
         self._view = view
         return view
 
-    def _scaled_point(self, view: _View, x: Mapping[Any, Any]) -> list[float]:
+    def _scaled_point(self, view: CentroidView, x: Mapping[Any, Any]) -> list[float]:
         # A missing feature takes the running mean: it pulls towards no cluster.
         return [
             float(x[name]) * inverse if name in x else mean * inverse

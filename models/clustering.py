@@ -47,7 +47,7 @@ import numpy as np
 from river import base
 
 from .centroids import NO_CLUSTER as NO_CLUSTER
-from .centroids import CentroidReader, _View
+from .centroids import CentroidReader, CentroidView
 from .reseeding import Reseeding
 
 #: The warm-up's clock starts at this quantile of the warm-up points' times.
@@ -189,7 +189,7 @@ class SegmentClusterer(CentroidReader, Reseeding, base.Clusterer):
         #: A refit deferred by ``learn_one(defer_refit=True)`` waits (not in the state).
         self.refit_due = False
         # What prediction reads, built once per model state (see ``_view``).
-        self._view: _View | None = None
+        self._view: CentroidView | None = None
 
     # -- vectors ----------------------------------------------------------------------
 

@@ -24,10 +24,12 @@ every result, in order, before the engine goes on (so the next lookup sees it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
+from .batch import prepare
 from .changes import ChangeReason
 from .config import EngineConfig
 from .events import Event
@@ -97,6 +99,57 @@ class Engine:
         partition's other looks later, with :meth:`sweep` without a watermark (a worker
         does, after a batch). Each customer's results are the same, in the same order, either way.
         """
+        io = (model, lookup, sink, stamp, on_sweep_error)
+        self._event(
+            partition, event, partial(step, event, model=model), io, watermark, now, sweep_first
+        )
+
+    def handle_batch(
+        self,
+        partition: int,
+        events: Sequence[Event],
+        watermarks: Sequence[float | None],
+        model: SegmentModel,
+        lookup: Lookup,
+        sinks: Sequence[Sink],
+        stamp: Stamp,
+        on_error: Callable[[int, Exception], None],
+        on_sweep_error: SweepErrors | None = None,
+    ) -> None:
+        """:meth:`handle` (without ``sweep_first``) of each of ``events`` in order, its
+        results to ``sinks[i]``, through the batch step (:mod:`.batch`): the same
+        results. What raised while handling event ``i`` goes to ``on_error(i, error)``
+        and the batch goes on (its customer's later events are handled one by one, as
+        if the failed event had not come)."""
+        prepared = prepare(events, lookup, model)
+        failed: set[str] = set()
+        for i, event in enumerate(events):
+            key = event.profile_key
+            try:
+                if key in failed:
+                    stepper = partial(step, event, model=model)
+                else:
+                    stepper = partial(prepared.finish, i, model=model)
+                io = (model, lookup, sinks[i], stamp, on_sweep_error)
+                self._event(partition, event, stepper, io, watermarks[i], None, False)
+            except Exception as error:
+                failed.add(key)
+                on_error(i, error)
+
+    def _event(
+        self,
+        partition: int,
+        event: Event,
+        stepper: Callable[..., StepResult],
+        io: tuple[SegmentModel, Lookup, Sink, Stamp, SweepErrors | None],
+        watermark: float | None,
+        now: datetime | None,
+        sweep_first: bool,
+    ) -> None:
+        """The sweep before ``event`` (see :meth:`handle`), ``stepper(before, now=...)``
+        on its customer's profile, the reschedule, the result to ``sink`` (``io``: the
+        model, lookup, sink, stamp and sweep error handler)."""
+        model, lookup, sink, stamp, on_sweep_error = io
         t = event.occurred_at.timestamp()
         if self.sweeping:
             mark = t if watermark is None else watermark
@@ -108,7 +161,7 @@ class Engine:
                     partition, event.profile_key, model, lookup, sink, stamp, on_sweep_error
                 )
         before = lookup(event.profile_key)
-        result = step(event, before, model, stamp(t) if now is None else now)
+        result = stepper(before, now=stamp(t) if now is None else now)
         if self.sweeping and result.outcome == "applied":
             self.schedule.schedule(partition, result.profile)
         sink(Handled(event.profile_key, before, result, "event"))

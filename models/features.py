@@ -216,14 +216,21 @@ def _hold_site_counters(
 ) -> float:
     """Scale the site counters of ``features`` in place (see :func:`profile_features`);
     return the customer's :func:`presence`."""
+    hold, alive = site_hold(profile, at, half_life)
+    for name in SITE_COUNTERS:
+        features[name] *= hold
+    return alive
+
+
+def site_hold(profile: Profile, at: float, half_life: float) -> tuple[float, float]:
+    """What the site counters decayed to ``at`` are multiplied by (held through a quiet
+    spell that is normal for the customer, see :func:`profile_features`), and the
+    customer's :func:`presence`."""
     rate = site_rate(profile, half_life)
     alive = presence(profile, at, half_life, rate)
     away = at - (profile.last_site if profile.last_site is not None else at)
     held_days = max(away, 0.0) * min(1.0, rate / HOLD_FULL_RATE)
-    hold = alive * decay_factor(-held_days, half_life)
-    for name in SITE_COUNTERS:
-        features[name] *= hold
-    return alive
+    return alive * decay_factor(-held_days, half_life), alive
 
 
 def _site_totals(features: dict[str, float]) -> None:
@@ -260,6 +267,25 @@ def _email_rates(
     unopened = features.pop("rate_unopened")
     sent = features.pop("rate_sent")
     opens, clicks = features.pop("rate_opens"), features.pop("rate_clicks")
+    open_rate, click_rate, still = email_rates(
+        profile, sent, opens, clicks, unopened, at, half_life
+    )
+    features["open_rate"] = open_rate
+    features["click_rate"] = click_rate
+    return still
+
+
+def email_rates(
+    profile: Profile,
+    sent: float,
+    opens: float,
+    clicks: float,
+    unopened: float,
+    at: float,
+    half_life: float,
+) -> tuple[float, float, float]:
+    """The open rate and click rate from the rate counters decayed to ``at``, and
+    :func:`still_opening` (see :func:`_email_rates`)."""
     prior = RATE_PRIOR_WEIGHT
     if profile.last_open is not None:
         prior *= decay_factor(max(at - profile.last_open, 0.0), half_life * RATE_MEMORY)
@@ -275,11 +301,10 @@ def _email_rates(
             min(1.0, (opens + prior * OPEN_RATE_PRIOR) / held_sent) if held_sent > 0 else 0.0
         )
     still = still_opening(profile, at, half_life)
-    features["open_rate"] = held_rate * still
-    features["click_rate"] = min(
+    click_rate = min(
         1.0, (clicks + RATE_PRIOR_WEIGHT * CLICK_RATE_PRIOR) / (sent + RATE_PRIOR_WEIGHT)
     )
-    return still
+    return held_rate * still, click_rate, still
 
 
 def still_opening(profile: Profile, at: float, half_life: float) -> float:

@@ -171,6 +171,14 @@ class Profile:
             merges=list(self.merges),
         )
 
+    def take_decisions(self, other: Profile | None) -> None:
+        """Take the assignment state (:data:`DECISION_FIELDS`) of ``other`` (None: a new
+        customer's), keeping this profile's events: how the batch step joins a profile
+        its events were folded into ahead with the decisions taken since."""
+        for name in DECISION_FIELDS:
+            value = getattr(other, name) if other is not None else _NEW_DECISIONS[name]
+            setattr(self, name, value.copy() if isinstance(value, list | dict) else value)
+
     def record_purchase(self, t: float, amount: float) -> bool:
         """Count a purchase (``amount`` >= 0) or a refund in the buy-till-you-die
         statistics; True when it is the first purchase on its UTC day.
@@ -228,9 +236,13 @@ class Profile:
 
     def values(self, at: float, half_life: float) -> dict[str, float]:
         """Every counter's :meth:`value` at ``at``, by name, decay computed once."""
+        return dict(zip(COUNTERS, self.counts_at(at, half_life), strict=True))
+
+    def counts_at(self, at: float, half_life: float) -> list[float]:
+        """Every counter's :meth:`value` at ``at``, in ``COUNTERS`` order (the profile's
+        own list when ``at`` is ``as_of``: not to be changed)."""
         elapsed = at - self.as_of
-        counts = self.counts if elapsed == 0 else _decayed(self.counts, elapsed, half_life)
-        return dict(zip(COUNTERS, counts, strict=True))
+        return self.counts if elapsed == 0 else _decayed(self.counts, elapsed, half_life)
 
     # -- activity ---------------------------------------------------------------------
 
@@ -373,3 +385,21 @@ class Profile:
             aliases=raw.get("al", []),
             merges=raw.get("mg", []),
         )
+
+
+#: The fields an assessment of a customer writes (its assignment, the changes' order and
+#: times, when it last fed the model); every other field is written by its events only.
+DECISION_FIELDS: tuple[str, ...] = (
+    "segment",
+    "pending",
+    "pending_count",
+    "pending_since",
+    "rule_segments",
+    "seq",
+    "learned_at",
+    "changed_at",
+    "segment_since",
+    "rule_since",
+)
+_NEW = Profile.new("", 0.0)
+_NEW_DECISIONS = {name: getattr(_NEW, name) for name in DECISION_FIELDS}

@@ -110,16 +110,37 @@ def apply_event(
 
 def step(event: Event, profile: Profile | None, model: SegmentModel, now: datetime) -> StepResult:
     """Apply ``event`` to ``profile`` (None: a new customer) and decide the changes it causes."""
-    config = model.config
+    folded = fold(event, profile, model.config)
+    if folded.profile is None:
+        assert profile is not None
+        return StepResult(profile, outcome=folded.outcome, t=folded.t)
+    return assess_event(folded, event, model, now)
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """An event folded into a copy of the customer's profile, before any assessment."""
+
+    outcome: Outcome
+    t: float
+    #: The profile with the event in it (None: not applied, a duplicate or late event).
+    profile: Profile | None = None
+    bought: bool = False
+
+
+def fold(event: Event, profile: Profile | None, config: EngineConfig) -> Folded:
+    """The first half of :func:`step`: ``event`` folded into a copy of ``profile`` (None:
+    a new customer), or why it is not. Only the profile's event side moves (nothing of
+    :data:`~.profile.DECISION_FIELDS`)."""
     half_life = config.half_life_days * DAY
     t = event.occurred_at.timestamp()
     if profile is None:
         new = Profile.new(event.profile_key, as_of=t)
     else:
         if profile.seen(event.event_id):
-            return StepResult(profile, outcome="duplicate", t=t)
+            return Folded("duplicate", t)
         if t < profile.as_of - config.max_lateness_hours * 3_600.0:
-            return StepResult(profile, outcome="late", t=t)
+            return Folded("late", t)
         new = profile.copy()
     properties = event.properties
     if isinstance(event, IdentifyEvent) and event.traits:
@@ -129,12 +150,20 @@ def step(event: Event, profile: Profile | None, model: SegmentModel, now: dateti
     new.advance(t, half_life)
     bought = apply_event(new, event, t, half_life, config.page_stages)
     new.remember(event.event_id, config.dedup_window)
-    features = profile_features(new, new.as_of, half_life)
+    return Folded("applied", t, new, bought)
+
+
+def assess_event(folded: Folded, event: Event, model: SegmentModel, now: datetime) -> StepResult:
+    """The second half of :func:`step`: the changes the folded event causes, and the
+    sample it hands out (``folded.profile`` is updated in place)."""
+    new = folded.profile
+    assert new is not None
+    features = profile_features(new, new.as_of, model.config.half_life_days * DAY)
     changes, distance = evaluate(
         new, features, model, new.as_of, event.occurred_at, now, event.event_id
     )
-    sample = take_sample(new, features, new.as_of, config)
-    return StepResult(new, changes, "applied", sample, t, distance, bought)
+    sample = take_sample(new, features, new.as_of, model.config)
+    return StepResult(new, changes, "applied", sample, folded.t, distance, folded.bought)
 
 
 def evaluate(
@@ -347,14 +376,19 @@ def take_sample(
     log every event-time sample says "active today", and on a clickstream a first
     click says "brief visit" of everyone.
     """
-    if at - profile.first_seen < learn_after(config):
-        return None
-    if profile.learned_at is not None and at - profile.learned_at < (
-        config.learn_interval_hours * 3_600.0
-    ):
+    if not sample_due(profile, at, config):
         return None
     profile.learned_at = at
     return features
+
+
+def sample_due(profile: Profile, at: float, config: EngineConfig) -> bool:
+    """Whether the customer feeds the model at ``at`` (see :func:`take_sample`)."""
+    if at - profile.first_seen < learn_after(config):
+        return False
+    return profile.learned_at is None or at - profile.learned_at >= (
+        config.learn_interval_hours * 3_600.0
+    )
 
 
 def due_at(profile: Profile, config: EngineConfig, after: float | None = None) -> float | None:

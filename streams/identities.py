@@ -80,6 +80,21 @@ class Identities(Ingest, PartitionWork):
         elif not await self.route_known_visitor(work):
             await self.handle_event(partition, work, dirty)
 
+    def steps_plainly(self, work: Work) -> bool:
+        """Whether :meth:`process_work` would only step the event: not an identify or an
+        erasure, not of an erased id, not a known visitor's (sent on)."""
+        event = work.event
+        if isinstance(event, (EraseCommand, IdentifyEvent)) or work.control:
+            return False
+        if self.erased(event, work.control):
+            return False
+        anonymous = event.anonymous_id
+        return (
+            event.customer_id is not None
+            or anonymous is None
+            or (self.linked_customer(anonymous) is None)
+        )
+
     # -- erasure ------------------------------------------------------------------------
 
     def erased(self, event: Event, control: str) -> bool:

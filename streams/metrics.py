@@ -271,7 +271,7 @@ class Metrics:
 
     def error(self, stage: str) -> None:
         """A failure caught and logged (``sweep``, ``drift``, ``training_sample``,
-        ``fitter``: the trainer's fitting process died)."""
+        ``fitter``: the trainer's fitting process died, ``batch_step``)."""
         self.errors.labels(stage=stage).inc()
 
     def change(self, change: SegmentChange, ingested_at: float | None = None) -> None:

@@ -14,6 +14,7 @@ from segflow.models.changes import SegmentChange
 from segflow.models.drift import DriftEvent, DriftMonitor
 from segflow.models.engine import Engine, Handled, Lookup, Sink, Stamp
 from segflow.models.erasure import EraseCommand
+from segflow.models.events import Event
 from segflow.models.lifecycle import RetiredSegments, is_member
 from segflow.models.membership import membership_of
 from segflow.models.profile import Profile
@@ -45,6 +46,13 @@ LOOK_SLICE_S = 0.005
 FREEZE_AFTER_PROFILES = 10_000
 
 log = logging.getLogger("segflow.streams")
+
+
+def stepped(work: Work) -> Event:
+    """The event of ``work``, which is not a command."""
+    event = work.event
+    assert not isinstance(event, EraseCommand), "commands are not stepped"
+    return event
 
 
 #: Profiles changed (or, None, removed) in a batch, by key: kept once at its end.
@@ -83,8 +91,17 @@ class PartitionWork(WorkerBase):
         commit (``write_behind``), or now."""
         dirty: Dirty = {}
         await self.move_retired(partition, dirty, items[-1].item if items else None)
+        run: list[Work] = []
         for work in items:
+            if self.steps_plainly(work):
+                run.append(work)
+                continue
+            if run:
+                await self.handle_events(partition, run, dirty)
+                run = []
             await self.process_work(partition, work, dirty)
+        if run:
+            await self.handle_events(partition, run, dirty)
         try:
             self.store.keep(partition, dirty, items[-1].item if items else None)
         except Exception as exc:
@@ -102,24 +119,73 @@ class PartitionWork(WorkerBase):
         """One event (the identity part of the pipeline may take it instead)."""
         await self.handle_event(partition, work, dirty)
 
+    def steps_plainly(self, work: Work) -> bool:
+        """Whether :meth:`process_work` would only step ``work``'s event through the
+        engine (then it goes with its neighbours through the batch step)."""
+        return True
+
+    def watermark_at(self, partition: int, work: Work) -> float | None:
+        """The partition's watermark once ``work``'s event is counted (None: no sweep)."""
+        if not self.settings.sweep:
+            return None
+        now = self.clock()
+        self.watermarks.observe(partition, work.source, work.event.occurred_at.timestamp(), now)
+        return self.watermarks.watermark(partition, now)
+
+    async def handle_events(self, partition: int, works: list[Work], dirty: Dirty) -> None:
+        """:meth:`handle_event` of each of ``works`` in order, through the engine's batch
+        step (:meth:`.Engine.handle_batch`): the same results, published event by event
+        after the batch. Should the batch step itself fail, the events go one by one."""
+        watermarks = [self.watermark_at(partition, work) for work in works]
+        dones: list[list[Handled]] = [[] for _ in works]
+        failures: dict[int, Exception] = {}
+
+        def failed(i: int, error: Exception) -> None:
+            log.error("processing failed on %s:%s:%s", *works[i].origin, exc_info=error)
+            failures[i] = error
+
+        lookup, _, stamp = self.engine_io(partition, dirty, dones[0])
+        try:
+            self.engine.handle_batch(
+                partition,
+                [stepped(work) for work in works],
+                watermarks,
+                self.holder.model,
+                lookup,
+                [self.keeper(partition, dirty, done) for done in dones],
+                stamp,
+                failed,
+                self.sweep_failed,
+            )
+        except Exception:
+            log.exception(
+                "the batch step failed on %s:%s:%s: one event at a time", *works[0].origin
+            )
+            self.metrics.error("batch_step")
+            if any(dones):
+                raise  # (results were kept: the events cannot be taken again)
+            for i, work in enumerate(works):
+                await self.step_one(partition, work, watermarks[i], dirty)
+            return
+        for i, work in enumerate(works):
+            await self.publish_event(work, dones[i], failures.get(i))
+
     async def handle_event(self, partition: int, work: Work, dirty: Dirty) -> None:
         """Step one event through the engine (which looks at its customer first if due:
         the partition's other looks due are taken after the batch); publish what it did;
         dead-letter the event if processing it failed."""
-        watermark = None
-        if self.settings.sweep:
-            now = self.clock()
-            t = work.event.occurred_at.timestamp()
-            self.watermarks.observe(partition, work.source, t, now)
-            watermark = self.watermarks.watermark(partition, now)
+        await self.step_one(partition, work, self.watermark_at(partition, work), dirty)
+
+    async def step_one(
+        self, partition: int, work: Work, watermark: float | None, dirty: Dirty
+    ) -> None:
+        """:meth:`handle_event` at the partition's ``watermark``."""
         done: list[Handled] = []
         failed: Exception | None = None
-        event = work.event
-        assert not isinstance(event, EraseCommand), "commands are not stepped"
         try:
             self.engine.handle(
                 partition,
-                event,
+                stepped(work),
                 self.holder.model,
                 *self.engine_io(partition, dirty, done),
                 watermark=watermark,
@@ -129,6 +195,12 @@ class PartitionWork(WorkerBase):
         except Exception as error:
             log.exception("processing failed on %s:%s:%s", *work.origin)
             failed = error
+        await self.publish_event(work, done, failed)
+
+    async def publish_event(
+        self, work: Work, done: list[Handled], failed: Exception | None
+    ) -> None:
+        """Publish what handling ``work``'s event did; dead-letter it if that failed."""
         for handled in done:
             await self.publish_handled(handled, work)
         if failed is not None:

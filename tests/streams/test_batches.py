@@ -548,3 +548,57 @@ def test_a_small_load_pass_leaves_the_collector_alone(tmp_path: Path) -> None:
     asyncio.run(pipeline.process_batch([input_message(pipeline, click("c1", 1, at(1)), 0)]))
     assert pipeline.sweep.loaded(partition_of(b"c1", PARTITIONS))
     assert gc.get_freeze_count() == frozen
+
+
+def test_an_event_the_engine_fails_on_is_dead_lettered_and_the_rest_of_the_batch_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from segflow.models import step as step_module
+
+    clock = Clock(at(0).timestamp())
+    pipeline = pipeline_knowing_partitions(tmp_path, clock)
+    apply_event = step_module.apply_event
+
+    def fragile(profile: Profile, event: BaseEvent, *args: Any, **kwargs: Any) -> bool:
+        if event.event_id == "c5-2":
+            raise ValueError("cannot apply")
+        return apply_event(profile, event, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(step_module, "apply_event", fragile)
+    events = [click("c5", 1, at(0)), click("c6", 1, at(0.5)), click("c5", 2, at(1))]
+    events.append(click("c5", 3, at(2)))
+    messages = [input_message(pipeline, e, i) for i, e in enumerate(events)]
+    asyncio.run(pipeline.process_batch(messages))
+    dead = pipeline.dead_letters
+    assert isinstance(dead, FakeTopic)
+    (letter,) = dead.sent
+    record = orjson.loads(letter.value)
+    assert record["reason"] == "processing_error" and "cannot apply" in record["error"]
+    assert (record["partition"], record["offset"]) == (partition_of(b"c5", PARTITIONS), 2)
+    assert stored(pipeline, "c5").event_counts == {"click": 2}
+    assert stored(pipeline, "c6").event_counts == {"click": 1}
+
+
+def test_plain_events_go_through_the_batch_step_in_runs_split_at_identity_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from segflow.models import engine as engine_module
+
+    runs: list[list[str]] = []
+    prepare = engine_module.prepare
+
+    def counting(events: Any, *args: Any) -> Any:
+        runs.append([e.event_id for e in events])
+        return prepare(events, *args)
+
+    monkeypatch.setattr(engine_module, "prepare", counting)
+    clock = Clock(at(0).timestamp())
+    pipeline = pipeline_knowing_partitions(tmp_path, clock)
+    erase = EraseCommand(command_id="x1", customer_id="c6", occurred_at=at(1))
+    events: list[Any] = [click("c5", 1, at(0)), click("c6", 1, at(0.5)), erase]
+    events += [click("c5", 2, at(2)), click("c7", 1, at(3))]
+    messages = [input_message(pipeline, e, i) for i, e in enumerate(events)]
+    asyncio.run(pipeline.process_batch(messages))
+    assert runs == [["c5-1", "c6-1"], ["c5-2", "c7-1"]]
+    assert stored(pipeline, "c5").event_counts == {"click": 2}
+    assert b"c6" not in pipeline.profiles
