@@ -47,7 +47,6 @@ from .profile import Profile
 from .step import Folded, StepResult, assess_event, fold, sample_due, take_sample
 from .timeutil import DAY
 
-
 #: Fewer folded profiles than this are assessed one by one: a screen costs about 55 us
 #: of numpy calls whatever its size, and 6-7 us a profile against 12 us for the
 #: per-event path (measured here), so it pays from about ten.
