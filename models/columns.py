@@ -35,6 +35,7 @@ from .features import (
     LOG_FEATURES,
     SITE_COUNTERS,
     SQRT_FEATURES,
+    STAGE_PAGES,
     email_rates,
     site_hold,
 )
@@ -52,7 +53,6 @@ _SITE = [COUNTER_INDEX[name] for name in SITE_COUNTERS]
 _HELD = {name: k for k, name in enumerate(SITE_COUNTERS)}
 _RATES = [COUNTER_INDEX[name] for name in ("rate_sent", "rate_opens", "rate_clicks")]
 _UNOPENED = COUNTER_INDEX["rate_unopened"]
-_STAGES = ("pages_awareness", "pages_consideration", "pages_decision", "pages_customer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +118,7 @@ def screen(rows: Sequence[tuple[Profile, float]], model: SegmentModel) -> Screen
         return held[:, _HELD[name]]  # type: ignore[no-any-return]
 
     other = site("clicks")
-    for stage in _STAGES:
+    for stage in STAGE_PAGES:
         other = other - site(stage)
     readable = {name: site(name) for name in SQRT_FEATURES if name in _HELD}
     readable["pages_other"] = np.maximum(other, 0.0)
@@ -145,7 +145,8 @@ def screen(rows: Sequence[tuple[Profile, float]], model: SegmentModel) -> Screen
     diff = points[:, None, :] - centres[None, :, :]
     distances = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
     segments = [segment_key(cid) for cid in view.ids]
-    dormant = np.array([s in model.dormant_segments() for s in segments], dtype=bool)
+    barred_segments = model.dormant_segments()
+    dormant = np.array([s in barred_segments for s in segments], dtype=bool)
     barred = ~np.array(lapsed, dtype=bool)[:, None] & dormant[None, :]
     allowed = np.where(barred, math.inf, distances)
     order = np.argsort(allowed, axis=1, kind="stable")[:, :2]

@@ -233,16 +233,22 @@ def site_hold(profile: Profile, at: float, half_life: float) -> tuple[float, flo
     return alive * decay_factor(-held_days, half_life), alive
 
 
+#: The pages of the journey stages: a click on none of them counts as ``pages_other``
+#: (subtracted from the clicks in this order, by both the per-event and the column path).
+STAGE_PAGES: tuple[str, ...] = (
+    "pages_awareness",
+    "pages_consideration",
+    "pages_decision",
+    "pages_customer",
+)
+
+
 def _site_totals(features: dict[str, float]) -> None:
     """Pages outside the journey stages, downloads of every stage, clicks per session."""
-    features["pages_other"] = max(
-        0.0,
-        features["clicks"]
-        - features["pages_awareness"]
-        - features["pages_consideration"]
-        - features["pages_decision"]
-        - features["pages_customer"],
-    )
+    other = features["clicks"]
+    for stage in STAGE_PAGES:
+        other -= features[stage]
+    features["pages_other"] = max(0.0, other)
     features["downloads"] = (
         features["downloads_awareness"]
         + features["downloads_consideration"]

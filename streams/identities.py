@@ -88,12 +88,7 @@ class Identities(Ingest, PartitionWork):
             return False
         if self.erased(event, work.control):
             return False
-        anonymous = event.anonymous_id
-        return (
-            event.customer_id is not None
-            or anonymous is None
-            or (self.linked_customer(anonymous) is None)
-        )
+        return self.known_visitors_customer(work) is None
 
     # -- erasure ------------------------------------------------------------------------
 
@@ -142,14 +137,19 @@ class Identities(Ingest, PartitionWork):
 
     async def route_known_visitor(self, work: Work) -> bool:
         """Send an event of a linked visitor on to its customer; whether it was one."""
-        event = work.event
-        if event.customer_id is not None or event.anonymous_id is None or work.control:
-            return False
-        customer = self.linked_customer(event.anonymous_id)
+        customer = self.known_visitors_customer(work)
         if customer is None:
             return False
         await self.forward_to_customer(work, customer)
         return True
+
+    def known_visitors_customer(self, work: Work) -> str | None:
+        """The customer an anonymous visitor's event (no customer id, not an identity
+        message) belongs to, when the visitor is linked to one here; else None."""
+        event = work.event
+        if event.customer_id is not None or event.anonymous_id is None or work.control:
+            return None
+        return self.linked_customer(event.anonymous_id)
 
     # -- identifies ---------------------------------------------------------------------
 
